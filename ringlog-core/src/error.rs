@@ -1,0 +1,134 @@
+//! Errors of opening or creating a ring. Each message names the ring and says what to do.
+
+use crate::ring::LayoutError;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Why a ring could not be opened or created.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The name is not `[A-Za-z0-9._-]{1,64}`.
+    InvalidName {
+        /// The name given.
+        name: String,
+    },
+    /// No segment exists and creating one was not allowed.
+    NotFound {
+        /// The ring's display name.
+        ring: String,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The file exists but is not a usable ring.
+    Invalid {
+        /// The ring's display name.
+        ring: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: LayoutError,
+    },
+    /// The ring exists with another capacity than the one asked for.
+    CapacityMismatch {
+        /// The ring's display name.
+        ring: String,
+        /// Capacity of the existing ring.
+        found: u64,
+        /// Capacity asked for.
+        asked: u64,
+    },
+    /// The filesystem has no room for the segment (tmpfs full or too small).
+    NoSpace {
+        /// The ring's display name.
+        ring: String,
+        /// The file.
+        path: PathBuf,
+        /// Bytes needed.
+        needed: u64,
+    },
+    /// Every registry slot is owned by a live producer or awaits the drain.
+    RegistryFull {
+        /// The ring's display name.
+        ring: String,
+        /// Number of slots.
+        slots: u32,
+    },
+    /// Another operating-system error, with what was being done.
+    Io {
+        /// The ring's display name.
+        ring: String,
+        /// What was being attempted.
+        context: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::InvalidName { name } => write!(
+                f,
+                "invalid ring name {name:?}: use 1 to 64 characters from A-Z a-z 0-9 . _ - \
+                 (or pass an explicit path)"
+            ),
+            OpenError::NotFound { ring, path } => write!(
+                f,
+                "ring '{ring}' not found at {}: start `ringlog-drain --ring {ring}`, or open it \
+                 with create enabled",
+                path.display()
+            ),
+            OpenError::Invalid { ring, path, reason: LayoutError::VersionMismatch { found } } => write!(
+                f,
+                "ring '{ring}' at {} has layout version {found} but this build understands \
+                 version {}: stop every process using it and run the same ringlog version \
+                 everywhere, or remove the file to start afresh",
+                path.display(),
+                crate::layout::LAYOUT_VERSION
+            ),
+            OpenError::Invalid { ring, path, reason } => write!(
+                f,
+                "ring '{ring}' at {} is not usable: {reason}; remove the file (nothing in it \
+                 can be read) or choose another ring name",
+                path.display()
+            ),
+            OpenError::CapacityMismatch { ring, found, asked } => write!(
+                f,
+                "ring '{ring}' already exists with capacity {found} bytes, not the {asked} asked \
+                 for: drop the capacity option to use it as it is, or stop its users and remove \
+                 it to recreate"
+            ),
+            OpenError::NoSpace { ring, path, needed } => write!(
+                f,
+                "no space to create ring '{ring}' ({needed} bytes) at {}: free space in that \
+                 filesystem (df -h /dev/shm), enlarge it, or ask for a smaller capacity",
+                path.display()
+            ),
+            OpenError::RegistryFull { ring, slots } => write!(
+                f,
+                "ring '{ring}' has all {slots} producer slots in use: fewer producer threads, or \
+                 make sure a drain runs (it frees the slots of dead producers)"
+            ),
+            OpenError::Io { ring, context, path, source } => {
+                write!(f, "ring '{ring}': {context} {}: {source}", path.display())?;
+                if source.kind() == io::ErrorKind::PermissionDenied {
+                    write!(f, " (check the file's owner and mode, or the ring's --mode/group)")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Io { source, .. } => Some(source),
+            OpenError::Invalid { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! ringlog-core: the shared-memory ring that many processes log into and one drain empties.
+//!
+//! Guarantees, before the API:
+//! - **Producers never block each other and never make a syscall** on the steady path: a claim
+//!   is a CAS on the tail, a copy, and a Release store. The only syscalls are the futex wake of
+//!   a sleeping drain and the wait when the ring is full.
+//! - **Records are whole or absent.** A record is claimed, filled and committed as one frame;
+//!   the drain sees it only once committed and never sees a torn one. An aborted or abandoned
+//!   claim becomes padding, never a stall.
+//! - **The ring never overwrites** unconsumed records: a full ring is the producer's problem
+//!   (its full policy), not the reader's.
+//! - **The consumer trusts nothing it reads**: every length, kind and slot id is checked before
+//!   use, so garbage in the segment is reported, not followed.
+//!
+//! Layers: [`layout`] (where every word lives), [`frame`] (record header encoding), [`memory`]
+//! (where the bytes live: mapping, heap or loom), [`ring`] (the protocol), `registry`
+//! (producer slots), [`lock`] (liveness by OFD locks), [`segment`] (the file under /dev/shm),
+//! [`futex`] (waiting and waking across processes).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, missing_docs, missing_debug_implementations)]
+
+pub mod clock;
+pub mod error;
+pub mod frame;
+#[cfg(not(loom))]
+pub mod futex;
+#[allow(missing_docs)]
+pub mod layout;
+#[cfg(not(loom))]
+pub mod lock;
+pub mod memory;
+mod registry;
+pub mod ring;
+#[cfg(not(loom))]
+pub mod segment;
+mod sync;
+
+pub use error::OpenError;
+pub use frame::{Kind, Level, FRAME_HEADER_SIZE};
+pub use ring::{Claim, ClaimError, Corruption, Geometry, LayoutError, Next, RecordMeta, Ring, SlotInfo};
+#[cfg(not(loom))]
+pub use segment::{Location, Segment, SegmentOptions};

@@ -1,0 +1,259 @@
+//! Where a ring's bytes live. The protocol in [`crate::ring`] is written against [`Memory`],
+//! so one implementation runs over a shared mapping in production ([`MappedMemory`]), over a
+//! heap buffer in unit tests and property tests ([`HeapMemory`]), and over loom atomics in model
+//! checks (`LoomMemory`, under `cfg(loom)`).
+//!
+//! This module never forms `&[u8]` or `&mut [u8]` over the region: other processes write it.
+//! Words are reached as atomics (`AtomicU64::from_ptr`), bytes through raw-pointer copies.
+
+use crate::sync::{AtomicU32, AtomicU64};
+
+/// A contiguous, 8-byte aligned, zero-initialised region shared with other threads or processes.
+///
+/// # Safety
+/// Implementors guarantee that `u64_at`/`u32_at` return atomics that alias exactly the bytes at
+/// `offset..offset+8` / `offset..offset+4` for the whole lifetime of `self`, and that the copy
+/// functions touch exactly the bytes they are given. All functions panic on an out-of-bounds or
+/// misaligned offset rather than touch memory outside the region.
+pub unsafe trait Memory {
+    /// Length of the region in bytes.
+    fn len(&self) -> usize;
+
+    /// True for an empty region.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The 64-bit word at `offset` (8-byte aligned).
+    fn u64_at(&self, offset: usize) -> &AtomicU64;
+
+    /// The 32-bit word at `offset` (4-byte aligned). Futex words are 32-bit.
+    fn u32_at(&self, offset: usize) -> &AtomicU32;
+
+    /// Copies `src` into the region at `offset`, non-atomically.
+    ///
+    /// # Safety
+    /// No other thread or process may access `offset..offset+src.len()` concurrently: the caller
+    /// owns that range (a claim it made, not yet committed).
+    unsafe fn copy_in(&self, offset: usize, src: &[u8]);
+
+    /// Copies `dst.len()` bytes of the region at `offset` into `dst`, non-atomically.
+    ///
+    /// # Safety
+    /// No other thread or process may write the range concurrently: it was committed with
+    /// Release and the caller loaded the commit with Acquire.
+    unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]);
+
+    /// Writes zeroes over `offset..offset+len`, non-atomically.
+    ///
+    /// # Safety
+    /// As for [`Memory::copy_in`]: the caller owns the range (consumed, not yet released).
+    unsafe fn zero(&self, offset: usize, len: usize);
+}
+
+#[cfg(not(loom))]
+pub use pointer::{HeapMemory, MappedMemory};
+
+#[cfg(not(loom))]
+mod pointer {
+    use super::Memory;
+    use core::sync::atomic::{AtomicU32, AtomicU64};
+    use std::alloc::{alloc_zeroed, dealloc, Layout};
+    use std::ptr::NonNull;
+
+    #[inline]
+    fn check(len: usize, offset: usize, n: usize, align: usize) {
+        assert!(
+            offset % align == 0 && offset.checked_add(n).is_some_and(|end| end <= len),
+            "ring memory access out of bounds: {n} bytes at {offset} of {len}"
+        );
+    }
+
+    macro_rules! pointer_memory {
+        ($ty:ty) => {
+            // SAFETY: `base()` points at `len()` bytes, page aligned, valid and unmoved for the
+            // lifetime of `self` (a mapping or an allocation `self` owns); every access below is
+            // bounds- and alignment-checked before the pointer is formed.
+            unsafe impl Memory for $ty {
+                #[inline]
+                fn len(&self) -> usize {
+                    self.len
+                }
+
+                #[inline]
+                fn u64_at(&self, offset: usize) -> &AtomicU64 {
+                    check(self.len, offset, 8, 8);
+                    // SAFETY: in bounds and 8-aligned (checked); the region lives as long as
+                    // `&self`; every process accesses this word only atomically while shared.
+                    unsafe { AtomicU64::from_ptr(self.base().add(offset).cast()) }
+                }
+
+                #[inline]
+                fn u32_at(&self, offset: usize) -> &AtomicU32 {
+                    check(self.len, offset, 4, 4);
+                    // SAFETY: in bounds and 4-aligned (checked); as for `u64_at`.
+                    unsafe { AtomicU32::from_ptr(self.base().add(offset).cast()) }
+                }
+
+                #[inline]
+                unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
+                    check(self.len, offset, src.len(), 1);
+                    // SAFETY: in bounds (checked); the caller owns the destination range, and
+                    // `src` is local memory, so the two cannot overlap.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(src.as_ptr(), self.base().add(offset), src.len())
+                    }
+                }
+
+                #[inline]
+                unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]) {
+                    check(self.len, offset, dst.len(), 1);
+                    // SAFETY: in bounds (checked); nobody writes the source range (caller's
+                    // contract); `dst` is local memory.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(self.base().add(offset), dst.as_mut_ptr(), dst.len())
+                    }
+                }
+
+                #[inline]
+                unsafe fn zero(&self, offset: usize, len: usize) {
+                    check(self.len, offset, len, 1);
+                    // SAFETY: in bounds (checked); the caller owns the range.
+                    unsafe { std::ptr::write_bytes(self.base().add(offset), 0, len) }
+                }
+            }
+        };
+    }
+
+    /// A segment file mapped `MAP_SHARED` (the production backing).
+    #[derive(Debug)]
+    pub struct MappedMemory {
+        map: memmap2::MmapRaw,
+        len: usize,
+    }
+
+    impl MappedMemory {
+        /// Wraps a shared mapping.
+        pub fn new(map: memmap2::MmapRaw) -> MappedMemory {
+            let len = map.len();
+            MappedMemory { map, len }
+        }
+
+        #[inline]
+        fn base(&self) -> *mut u8 {
+            self.map.as_mut_ptr()
+        }
+    }
+
+    pointer_memory!(MappedMemory);
+
+    /// A zeroed, page-aligned heap buffer: the same protocol, in one process, for tests.
+    #[derive(Debug)]
+    pub struct HeapMemory {
+        ptr: NonNull<u8>,
+        len: usize,
+    }
+
+    // SAFETY: the buffer is only reached through atomics and the `Memory` copy contracts, which
+    // make cross-thread access well-defined, exactly as for a shared mapping.
+    unsafe impl Send for HeapMemory {}
+    // SAFETY: as above.
+    unsafe impl Sync for HeapMemory {}
+
+    impl HeapMemory {
+        /// Allocates `len` zeroed bytes (rounded up to 8).
+        pub fn new(len: usize) -> HeapMemory {
+            let len = len.max(8).next_multiple_of(8);
+            let layout = Layout::from_size_align(len, 4096).expect("heap ring layout");
+            // SAFETY: `layout` has non-zero size.
+            let ptr = unsafe { alloc_zeroed(layout) };
+            let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+            HeapMemory { ptr, len }
+        }
+
+        #[inline]
+        fn base(&self) -> *mut u8 {
+            self.ptr.as_ptr()
+        }
+    }
+
+    impl Drop for HeapMemory {
+        fn drop(&mut self) {
+            let layout = Layout::from_size_align(self.len, 4096).expect("heap ring layout");
+            // SAFETY: allocated in `new` with this very layout, freed once.
+            unsafe { dealloc(self.ptr.as_ptr(), layout) }
+        }
+    }
+
+    pointer_memory!(HeapMemory);
+}
+
+#[cfg(loom)]
+pub use model::LoomMemory;
+
+#[cfg(loom)]
+mod model {
+    use super::Memory;
+    use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+    /// Loom-tracked words: every byte copy becomes relaxed word accesses, so loom explores
+    /// the interleavings of payload copies against commits and zeroing.
+    #[derive(Debug)]
+    pub struct LoomMemory {
+        words: Vec<AtomicU64>,
+        halves: Vec<AtomicU32>,
+    }
+
+    impl LoomMemory {
+        /// `len` zeroed bytes. 32-bit words live apart from 64-bit ones (loom cannot alias
+        /// them); the protocol never reaches one location at both widths.
+        pub fn new(len: usize) -> LoomMemory {
+            let len = len.next_multiple_of(8);
+            LoomMemory {
+                words: (0..len / 8).map(|_| AtomicU64::new(0)).collect(),
+                halves: (0..len / 4).map(|_| AtomicU32::new(0)).collect(),
+            }
+        }
+
+        fn byte_op(&self, offset: usize, n: usize, mut f: impl FnMut(usize, &AtomicU64, usize)) {
+            assert!(offset + n <= self.words.len() * 8, "loom memory out of bounds");
+            for i in 0..n {
+                let at = offset + i;
+                f(i, &self.words[at / 8], at % 8);
+            }
+        }
+    }
+
+    // SAFETY: bounds are checked by indexing; every location is an atomic.
+    unsafe impl Memory for LoomMemory {
+        fn len(&self) -> usize {
+            self.words.len() * 8
+        }
+        fn u64_at(&self, offset: usize) -> &AtomicU64 {
+            assert!(offset % 8 == 0);
+            &self.words[offset / 8]
+        }
+        fn u32_at(&self, offset: usize) -> &AtomicU32 {
+            assert!(offset % 4 == 0);
+            &self.halves[offset / 4]
+        }
+        unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
+            self.byte_op(offset, src.len(), |i, w, b| {
+                let old = w.load(Ordering::Relaxed);
+                let new = (old & !(0xff << (b * 8))) | (src[i] as u64) << (b * 8);
+                w.store(new, Ordering::Relaxed);
+            });
+        }
+        unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]) {
+            self.byte_op(offset, dst.len(), |i, w, b| {
+                dst[i] = (w.load(Ordering::Relaxed) >> (b * 8)) as u8;
+            });
+        }
+        unsafe fn zero(&self, offset: usize, len: usize) {
+            self.byte_op(offset, len, |_, w, b| {
+                let old = w.load(Ordering::Relaxed);
+                w.store(old & !(0xff << (b * 8)), Ordering::Relaxed);
+            });
+        }
+    }
+}

@@ -1,0 +1,784 @@
+//! The lock-free multi-producer, single-consumer ring over any [`Memory`]: the claim / commit /
+//! abort protocol producers run, the consume / release protocol the drain runs, and the
+//! registry queries the drain needs to attribute claims. It never makes a syscall, never
+//! allocates, and never trusts a length it read from the region without checking it.
+//!
+//! The framing follows Agrona's `ManyToOneRingBuffer` (Thompson et al.): producers reserve space
+//! by a CAS on the 64-bit `tail` after checking capacity against a cached `head`, write the
+//! frame's first word at once with a negative length and their slot id, copy the payload, then
+//! publish with a Release store of the positive length. A claim that would straddle the end of
+//! the region first covers the rest of the region with a padding frame. The consumer reads
+//! frames in order with Acquire loads, and zeroes what it consumed before it moves `head` on with
+//! Release, so free space is always zero and "word 0 is zero" means "not written yet".
+//!
+//! Two additions make crashes survivable (see DESIGN.md, "Faults"): each producer stores the
+//! position it is about to claim in its registry slot (`intent`) before the CAS, so a claim whose
+//! header was never written can still be attributed; and at a wrap the record header is written
+//! before the padding frame in front of it, so the drain only ever stops at claim starts.
+
+use crate::frame::{self, Kind, Level, Word0, FRAME_HEADER_SIZE};
+use crate::layout::{self, off, slot_off, slot_offset, Header, LAYOUT_VERSION, MAGIC};
+use crate::memory::Memory;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// The shape of a ring, fixed at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Data region size in bytes, a power of two.
+    pub capacity: u64,
+    /// Largest payload in bytes; at most `capacity / 2 - 32` so any record fits an empty ring.
+    pub max_record: u64,
+    /// Registry slots.
+    pub slots: u32,
+}
+
+impl Geometry {
+    /// A ring of `capacity` bytes with the default max record (a quarter) and slot count.
+    pub fn with_capacity(capacity: u64) -> Geometry {
+        Geometry {
+            capacity,
+            max_record: layout::default_max_record(capacity),
+            slots: layout::DEFAULT_SLOTS,
+        }
+    }
+
+    /// Checks the invariants the protocol relies on.
+    pub fn validate(&self) -> Result<(), LayoutError> {
+        let c = self.capacity;
+        if !c.is_power_of_two() || !(layout::MIN_CAPACITY..=layout::MAX_CAPACITY).contains(&c) {
+            return Err(LayoutError::BadGeometry(format!(
+                "capacity {c} must be a power of two between {} and {}",
+                layout::MIN_CAPACITY,
+                layout::MAX_CAPACITY
+            )));
+        }
+        let max_allowed = c / 2 - FRAME_HEADER_SIZE as u64;
+        if self.max_record == 0 || self.max_record > max_allowed {
+            return Err(LayoutError::BadGeometry(format!(
+                "max record size {} must be between 1 and {max_allowed} for a {c}-byte ring",
+                self.max_record
+            )));
+        }
+        if self.slots == 0 || self.slots > u16::MAX as u32 {
+            return Err(LayoutError::BadGeometry(format!(
+                "registry slots {} must be between 1 and {}",
+                self.slots,
+                u16::MAX
+            )));
+        }
+        Ok(())
+    }
+
+    /// Bytes of memory a segment of this geometry needs.
+    pub fn segment_len(&self) -> u64 {
+        layout::segment_len(self.slots, self.capacity)
+    }
+}
+
+/// Why a region is not a usable ring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    /// Shorter than its own header says.
+    TooShort {
+        /// Bytes present.
+        len: u64,
+        /// Bytes needed.
+        need: u64,
+    },
+    /// The first word is not [`MAGIC`].
+    BadMagic(u64),
+    /// The creator has not published the version word yet.
+    NotYetInitialized,
+    /// Written by a build with another layout.
+    VersionMismatch {
+        /// Version in the segment.
+        found: u32,
+    },
+    /// Header fields that contradict each other.
+    BadGeometry(String),
+}
+
+impl std::fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LayoutError::TooShort { len, need } => {
+                write!(f, "segment is {len} bytes but its header needs {need} (truncated?)")
+            }
+            LayoutError::BadMagic(m) => write!(f, "not a ringlog segment (first word {m:#018x})"),
+            LayoutError::NotYetInitialized => write!(f, "segment is still being initialised"),
+            LayoutError::VersionMismatch { found } => write!(
+                f,
+                "segment layout version {found}, this build understands version {LAYOUT_VERSION}"
+            ),
+            LayoutError::BadGeometry(why) => write!(f, "inconsistent segment header: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for LayoutError {}
+
+/// A producer's reservation: `len` bytes of frame (header included) at position `pos`.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a claim stalls the ring until it is committed or aborted"]
+pub struct Claim {
+    pos: u64,
+    len: u32,
+    slot: u16,
+}
+
+impl Claim {
+    /// Position of the frame (monotonic byte count).
+    pub fn pos(&self) -> u64 {
+        self.pos
+    }
+    /// Payload bytes reserved.
+    pub fn capacity(&self) -> usize {
+        self.len as usize - FRAME_HEADER_SIZE
+    }
+}
+
+/// Why a claim failed. Nothing was reserved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimError {
+    /// The payload is larger than the ring's max record size; it never fits.
+    TooLarge {
+        /// Payload bytes asked for.
+        len: usize,
+        /// The ring's max record size.
+        max: u64,
+    },
+    /// Not enough free space now; the drain has not caught up.
+    Full,
+}
+
+/// The header fields of a committed record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RecordMeta {
+    /// Nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+    /// Producer process.
+    pub pid: u32,
+    /// Producer thread.
+    pub tid: u32,
+    /// Severity.
+    pub level: Level,
+    /// Payload bytes (target + message).
+    pub payload_len: u32,
+    /// Leading payload bytes that are the target (module path or component).
+    pub target_len: u16,
+    /// Reserved flag bits.
+    pub flags: u16,
+    /// Registry slot of the producer.
+    pub slot: u16,
+}
+
+/// What the consumer finds at its head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing claimed: `tail == head`.
+    Empty,
+    /// A committed data record spanning `span` bytes.
+    Record {
+        /// Its header fields.
+        meta: RecordMeta,
+        /// Bytes to the next frame.
+        span: u64,
+    },
+    /// A committed padding frame (a wrap or an aborted claim) spanning `span` bytes.
+    Padding {
+        /// Bytes to the next frame.
+        span: u64,
+    },
+    /// Claimed, not committed yet. `slot` is the claimer's slot once its header is written;
+    /// `None` while only its registry intent names it.
+    Pending {
+        /// The claimer's slot, if its frame header is written.
+        slot: Option<u16>,
+        /// Frame length, if its frame header is written.
+        len: Option<u32>,
+    },
+    /// The frame at head breaks the framing rules: a buggy or hostile producer wrote it.
+    Corrupt(Corruption),
+}
+
+/// How a frame broke the rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Corruption {
+    /// Unknown kind byte.
+    Kind(u8),
+    /// Length impossible for its kind or position.
+    Length(u32),
+    /// Slot id outside the registry.
+    Slot(u16),
+    /// Payload or target length larger than the frame.
+    PayloadLength(u32),
+    /// The frame runs past the tail.
+    PastTail,
+    /// The tail is behind the head or more than a capacity ahead.
+    Tail(u64),
+}
+
+impl std::fmt::Display for Corruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Corruption::Kind(k) => write!(f, "unknown frame kind {k}"),
+            Corruption::Length(l) => write!(f, "impossible frame length {l}"),
+            Corruption::Slot(s) => write!(f, "producer slot {s} outside the registry"),
+            Corruption::PayloadLength(l) => write!(f, "payload length {l} larger than its frame"),
+            Corruption::PastTail => write!(f, "frame runs past the ring's tail"),
+            Corruption::Tail(t) => write!(f, "tail {t} is not within one capacity of head"),
+        }
+    }
+}
+
+/// A snapshot of one registry slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SlotInfo {
+    /// `SLOT_FREE`, `SLOT_ATTACHED` or `SLOT_DETACHED`.
+    pub state: u64,
+    /// Owner process and thread.
+    pub pid: u32,
+    /// Owner thread.
+    pub tid: u32,
+    /// Claim position + 1, or 0.
+    pub intent: u64,
+    /// Records committed.
+    pub written: u64,
+    /// Records dropped on a full ring.
+    pub dropped: u64,
+    /// Nanoseconds spent blocked on a full ring.
+    pub blocked_ns: u64,
+    /// How many drops the drain has reported.
+    pub dropped_reported: u64,
+    /// `written` when the current owner attached.
+    pub written_base: u64,
+    /// `dropped` when the current owner attached.
+    pub dropped_base: u64,
+    /// When the current owner attached (ns since the epoch).
+    pub attached_ns: u64,
+    /// When the drain first saw this producer stall it, or 0.
+    pub stall_since_ns: u64,
+}
+
+/// The ring protocol over a region `M`.
+#[derive(Debug)]
+pub struct Ring<M: Memory> {
+    mem: M,
+    capacity: u64,
+    mask: u64,
+    data: usize,
+    max_record: u64,
+    slots: u32,
+}
+
+impl<M: Memory> Ring<M> {
+    /// Initialises a fresh, zeroed, unshared region as a ring and publishes it.
+    ///
+    /// The identity fields are stored first, the version word last with Release, so an opener
+    /// that Acquire-loads a non-zero version sees a complete header.
+    pub fn create(mem: M, geometry: Geometry, created_ns: u64, mode: u32) -> Result<Self, LayoutError> {
+        geometry.validate()?;
+        let need = geometry.segment_len();
+        if (mem.len() as u64) < need {
+            return Err(LayoutError::TooShort { len: mem.len() as u64, need });
+        }
+        let data = layout::data_offset(geometry.slots);
+        // Relaxed: the region is not visible to anyone until the version store below.
+        mem.u64_at(off::MAGIC).store(MAGIC, Ordering::Relaxed);
+        mem.u32_at(off::VERSION + 4).store(data as u32, Ordering::Relaxed);
+        mem.u64_at(16).store(geometry.capacity, Ordering::Relaxed);
+        mem.u64_at(24).store(geometry.max_record, Ordering::Relaxed);
+        mem.u64_at(32).store(created_ns, Ordering::Relaxed);
+        mem.u32_at(40).store(geometry.slots, Ordering::Relaxed);
+        mem.u32_at(44).store(mode, Ordering::Relaxed);
+        // SYNC POINT: Release pairs with the Acquire load of the version in `open`: everything
+        // above happens-before any opener's validation.
+        mem.u32_at(off::VERSION).store(LAYOUT_VERSION, Ordering::Release);
+        Ok(Ring {
+            mem,
+            capacity: geometry.capacity,
+            mask: geometry.capacity - 1,
+            data,
+            max_record: geometry.max_record,
+            slots: geometry.slots,
+        })
+    }
+
+    /// Validates a region someone else created and returns the ring over it.
+    pub fn open(mem: M) -> Result<Self, LayoutError> {
+        let len = mem.len() as u64;
+        if len < layout::HEADER_SIZE as u64 {
+            return Err(LayoutError::TooShort { len, need: layout::HEADER_SIZE as u64 });
+        }
+        // SYNC POINT: Acquire pairs with the creator's Release of the version: once we see it,
+        // the identity fields are complete.
+        let version = mem.u32_at(off::VERSION).load(Ordering::Acquire);
+        let magic = mem.u64_at(off::MAGIC).load(Ordering::Relaxed);
+        if version == layout::VERSION_UNPUBLISHED {
+            return Err(if magic == 0 || magic == MAGIC {
+                LayoutError::NotYetInitialized
+            } else {
+                LayoutError::BadMagic(magic)
+            });
+        }
+        if magic != MAGIC {
+            return Err(LayoutError::BadMagic(magic));
+        }
+        if version != LAYOUT_VERSION {
+            return Err(LayoutError::VersionMismatch { found: version });
+        }
+        // Relaxed: immutable since the version was published (ordered by the Acquire above).
+        let data = mem.u32_at(off::VERSION + 4).load(Ordering::Relaxed) as usize;
+        let geometry = Geometry {
+            capacity: mem.u64_at(16).load(Ordering::Relaxed),
+            max_record: mem.u64_at(24).load(Ordering::Relaxed),
+            slots: mem.u32_at(40).load(Ordering::Relaxed),
+        };
+        geometry.validate()?;
+        if data != layout::data_offset(geometry.slots) {
+            return Err(LayoutError::BadGeometry(format!(
+                "data offset {data} does not match {} registry slots",
+                geometry.slots
+            )));
+        }
+        let need = geometry.segment_len();
+        if len != need {
+            return Err(LayoutError::TooShort { len, need });
+        }
+        Ok(Ring {
+            mem,
+            capacity: geometry.capacity,
+            mask: geometry.capacity - 1,
+            data,
+            max_record: geometry.max_record,
+            slots: geometry.slots,
+        })
+    }
+
+    /// The ring's geometry.
+    pub fn geometry(&self) -> Geometry {
+        Geometry { capacity: self.capacity, max_record: self.max_record, slots: self.slots }
+    }
+
+    /// The underlying region.
+    pub fn memory(&self) -> &M {
+        &self.mem
+    }
+
+    /// Creation time, ns since the Unix epoch.
+    pub fn created_ns(&self) -> u64 {
+        self.mem.u64_at(32).load(Ordering::Relaxed)
+    }
+
+    /// A header word by offset (see [`layout::off`]).
+    #[inline]
+    pub fn word(&self, offset: usize) -> &AtomicU64 {
+        self.mem.u64_at(offset)
+    }
+
+    /// A 32-bit header word by offset (futex words).
+    #[inline]
+    pub fn word32(&self, offset: usize) -> &AtomicU32 {
+        self.mem.u32_at(offset)
+    }
+
+    /// A word of registry slot `slot`.
+    #[inline]
+    pub fn slot_word(&self, slot: u16, field: usize) -> &AtomicU64 {
+        assert!((slot as u32) < self.slots, "slot {slot} outside the registry");
+        self.mem.u64_at(slot_offset(slot as u32) + field)
+    }
+
+    #[inline]
+    fn frame_word(&self, pos: u64, word: usize) -> &AtomicU64 {
+        self.mem.u64_at(self.data + (pos & self.mask) as usize + word * 8)
+    }
+
+    // ------------------------------------------------------------------ producer side
+
+    /// Reserves a frame for `payload_len` bytes on behalf of registry slot `slot`.
+    ///
+    /// `head_cache` is the caller's cached copy of `head` (shared by the threads of one process);
+    /// the shared `head` line is read only when the cached value says the ring is full.
+    /// Lock-free: a failed CAS means another producer succeeded.
+    #[inline]
+    pub fn claim(&self, slot: u16, payload_len: usize, head_cache: &AtomicU64) -> Result<Claim, ClaimError> {
+        if payload_len as u64 > self.max_record {
+            return Err(ClaimError::TooLarge { len: payload_len, max: self.max_record });
+        }
+        let len = frame::frame_len(payload_len) as u64;
+        let span = layout::align_record(len);
+        let intent = self.slot_word(slot, slot_off::INTENT);
+        let tail = self.word(off::TAIL);
+        // Relaxed: the value is only a guess for the CAS, which validates it.
+        let mut start = tail.load(Ordering::Relaxed);
+        loop {
+            let index = start & self.mask;
+            let pad = if index + span > self.capacity { self.capacity - index } else { 0 };
+            let end = start + pad + span;
+            // Acquire: pairs with the Release store below by another thread of this process, so
+            // the drain's zeroing that thread saw (through its Acquire of `head`) happens-before
+            // our writes into the freed space.
+            let mut head = head_cache.load(Ordering::Acquire);
+            if end > head + self.capacity {
+                // SYNC POINT: Acquire pairs with the drain's Release in `release`: the zeroing of
+                // the space it freed happens-before our writes into it.
+                head = self.word(off::HEAD).load(Ordering::Acquire);
+                // Release: hands that happens-before edge on to the other threads (see above).
+                head_cache.fetch_max(head, Ordering::Release);
+                if end > head + self.capacity {
+                    // Relaxed: no claim is in flight; leaving no stale intent behind keeps the
+                    // drain from waiting on a producer that is only waiting for space.
+                    intent.store(layout::NO_INTENT, Ordering::Relaxed);
+                    return Err(ClaimError::Full);
+                }
+            }
+            // Relaxed: published by the CAS below (Release half), which the drain's Acquire of
+            // `tail` synchronises with before it reads intents.
+            intent.store(start + 1, Ordering::Relaxed);
+            // SeqCst: Release publishes the intent; SeqCst also orders this CAS before our later
+            // SeqCst load of `drain_sleeping` against the drain's SeqCst store of it and load
+            // of `tail` (the Dekker pair of the wake-up protocol, see `commit`).
+            match tail.compare_exchange_weak(start, end, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => {
+                    let pos = start + pad;
+                    let claimed = Word0::encode(len as u32, false, Kind::Data, Level::None, slot);
+                    // Relaxed: the negative length only tells the drain "claimed by `slot`"; it
+                    // publishes no data. Written before the padding so the drain never stops
+                    // mid-claim (see module docs).
+                    self.frame_word(pos, 0).store(claimed, Ordering::Relaxed);
+                    if pad > 0 {
+                        let padding = Word0::encode(pad as u32, true, Kind::Padding, Level::None, slot);
+                        // Release: orders the record header above before the padding, so a
+                        // drain that passes the padding finds the claim marked.
+                        self.frame_word(start, 0).store(padding, Ordering::Release);
+                    }
+                    return Ok(Claim { pos, len: len as u32, slot });
+                }
+                Err(actual) => {
+                    start = actual;
+                    crate::sync::spin_hint();
+                }
+            }
+        }
+    }
+
+    /// Copies `bytes` into the claim's payload at `offset`.
+    ///
+    /// # Panics
+    /// If `offset + bytes.len()` exceeds the claim's capacity.
+    #[inline]
+    pub fn write_payload(&self, claim: &Claim, offset: usize, bytes: &[u8]) {
+        assert!(offset + bytes.len() <= claim.capacity(), "write past the end of a claim");
+        let at = self.data + (claim.pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
+        // SAFETY: the claim reserved `[pos, pos + len)`, which never straddles the end of the
+        // region; nobody else reads or writes it until we commit or abort.
+        unsafe { self.mem.copy_in(at, bytes) }
+    }
+
+    /// Publishes the claim as a record whose payload is its first `payload_len` bytes.
+    /// Returns true when the drain is asleep and the caller should wake it.
+    #[inline]
+    pub fn commit(&self, claim: Claim, meta: &RecordMeta) -> bool {
+        debug_assert!(meta.payload_len as usize <= claim.capacity());
+        let payload_len = (meta.payload_len as usize).min(claim.capacity()) as u32;
+        // Relaxed: published by the Release store of word 0 below.
+        self.frame_word(claim.pos, 1).store(meta.timestamp_ns, Ordering::Relaxed);
+        self.frame_word(claim.pos, 2).store(frame::encode_ids(meta.pid, meta.tid), Ordering::Relaxed);
+        let lengths = frame::encode_lengths(payload_len, meta.target_len, meta.flags);
+        self.frame_word(claim.pos, 3).store(lengths, Ordering::Relaxed);
+        let committed = Word0::encode(claim.len, true, Kind::Data, meta.level, claim.slot);
+        // SYNC POINT: Release pairs with the drain's Acquire load of word 0 in `next`: header
+        // words and payload copies happen-before the drain reads them.
+        self.frame_word(claim.pos, 0).store(committed, Ordering::Release);
+        self.bump_written(claim.slot);
+        self.drain_needs_wake()
+    }
+
+    /// Gives the claim back as padding the drain skips; never stalls the ring.
+    #[inline]
+    pub fn abort(&self, claim: Claim) {
+        let padding = Word0::encode(claim.len, true, Kind::Padding, Level::None, claim.slot);
+        // Release: uniform with commits; the drain Acquire-loads word 0 and needs nothing else.
+        self.frame_word(claim.pos, 0).store(padding, Ordering::Release);
+    }
+
+    #[inline]
+    fn bump_written(&self, slot: u16) {
+        let w = self.slot_word(slot, slot_off::WRITTEN);
+        // Relaxed load + store, not an RMW: only the slot's owning thread writes it.
+        w.store(w.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Counts a record dropped by `slot` because the ring was full.
+    pub fn count_drop(&self, slot: u16) {
+        let w = self.slot_word(slot, slot_off::DROPPED);
+        // Release: pairs with the drain's Acquire of `drop_events` below, so a drain that sees
+        // the event also sees the count.
+        w.store(w.load(Ordering::Relaxed) + 1, Ordering::Release);
+        // Release RMW: see above. Only on the drop path, never per written record.
+        self.word(off::DROP_EVENTS).fetch_add(1, Ordering::Release);
+    }
+
+    /// Adds blocked time to `slot`'s counter.
+    pub fn count_blocked(&self, slot: u16, ns: u64) {
+        let w = self.slot_word(slot, slot_off::BLOCKED_NS);
+        // Relaxed: owner-written statistic.
+        w.store(w.load(Ordering::Relaxed) + ns, Ordering::Relaxed);
+    }
+
+    /// True if the drain announced it sleeps; clears the flag so only one producer wakes it.
+    #[inline]
+    pub fn drain_needs_wake(&self) -> bool {
+        let sleeping = self.word32(off::DRAIN_SLEEPING);
+        // SeqCst: the second half of the Dekker pair begun by the SeqCst tail CAS in `claim`;
+        // pairs with the drain's SeqCst store of the flag and SeqCst load of `tail` in
+        // `prepare_sleep`. Either the drain sees our claim, or we see its flag.
+        sleeping.load(Ordering::SeqCst) != 0 && sleeping.swap(0, Ordering::SeqCst) != 0
+    }
+
+    // ------------------------------------------------------------------ consumer side
+
+    /// The consumer's position (only the drain stores it).
+    pub fn head(&self) -> u64 {
+        // Acquire: pairs with `release`; gives readers (stat, a restarted drain) the state
+        // that came with it.
+        self.word(off::HEAD).load(Ordering::Acquire)
+    }
+
+    /// The producers' position.
+    pub fn tail(&self) -> u64 {
+        // SYNC POINT: Acquire pairs with the Release half of the producers' CAS: intents
+        // stored before a claim are visible once its tail is.
+        self.word(off::TAIL).load(Ordering::Acquire)
+    }
+
+    /// Reads the frame at `head` without consuming it. `tail_cache` is the consumer's last seen
+    /// tail; it is refreshed only when needed.
+    pub fn next(&self, head: u64, tail_cache: &mut u64) -> Next {
+        // SYNC POINT: Acquire pairs with the producers' Release of word 0 (commit, abort,
+        // padding): the header words and payload are visible once the length is.
+        let word = self.frame_word(head, 0).load(Ordering::Acquire);
+        let Some(w0) = Word0::decode(word) else {
+            if *tail_cache <= head {
+                *tail_cache = self.tail();
+            }
+            if *tail_cache == head {
+                return Next::Empty;
+            }
+            if *tail_cache < head || *tail_cache - head > self.capacity {
+                return Next::Corrupt(Corruption::Tail(*tail_cache));
+            }
+            return Next::Pending { slot: None, len: None };
+        };
+        if w0.slot as u32 >= self.slots {
+            return Next::Corrupt(Corruption::Slot(w0.slot));
+        }
+        let index = head & self.mask;
+        let room = self.capacity - index;
+        let span = w0.span();
+        let data = w0.kind == Kind::Data as u8;
+        let min = if data { FRAME_HEADER_SIZE as u64 } else { 8 };
+        let max = if data { FRAME_HEADER_SIZE as u64 + self.max_record } else { self.capacity };
+        if w0.kind != Kind::Data as u8 && w0.kind != Kind::Padding as u8 {
+            return Next::Corrupt(Corruption::Kind(w0.kind));
+        }
+        if (w0.len as u64) < min || w0.len as u64 > max || span > room {
+            return Next::Corrupt(Corruption::Length(w0.len));
+        }
+        if head + span > *tail_cache {
+            *tail_cache = self.tail();
+            if head + span > *tail_cache {
+                return Next::Corrupt(Corruption::PastTail);
+            }
+        }
+        if !w0.committed {
+            return Next::Pending { slot: Some(w0.slot), len: Some(w0.len) };
+        }
+        if !data {
+            return Next::Padding { span };
+        }
+        // Relaxed: ordered after the Acquire of word 0 above.
+        let (payload_len, target_len, flags) =
+            frame::decode_lengths(self.frame_word(head, 3).load(Ordering::Relaxed));
+        if payload_len as u64 > w0.len as u64 - FRAME_HEADER_SIZE as u64 || target_len as u32 > payload_len {
+            return Next::Corrupt(Corruption::PayloadLength(payload_len));
+        }
+        let ids = self.frame_word(head, 2).load(Ordering::Relaxed);
+        let meta = RecordMeta {
+            timestamp_ns: self.frame_word(head, 1).load(Ordering::Relaxed),
+            pid: ids as u32,
+            tid: (ids >> 32) as u32,
+            level: Level::from_u8(w0.level),
+            payload_len,
+            target_len,
+            flags,
+            slot: w0.slot,
+        };
+        Next::Record { meta, span }
+    }
+
+    /// Copies `dst.len()` payload bytes of the record at `pos`, from payload offset `offset`.
+    ///
+    /// # Panics
+    /// If the range leaves the data region; `next` has already bounded it for valid records.
+    pub fn read_payload(&self, pos: u64, offset: usize, dst: &mut [u8]) {
+        let index = (pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
+        assert!(index + dst.len() <= self.capacity as usize, "payload read outside the ring");
+        // SAFETY: the frame is committed (the caller got it from `next`, whose Acquire load
+        // ordered the producer's writes before this read) and stays unwritten until we release.
+        unsafe { self.mem.copy_out(self.data + index, dst) }
+    }
+
+    /// Zeroes `[head, to)` and moves `head` to `to`, giving the space back to producers.
+    /// Returns true when producers are blocked waiting for space and should be woken.
+    pub fn release(&self, head: u64, to: u64) -> bool {
+        assert!(to >= head && to - head <= self.capacity, "release of an impossible range");
+        let mut pos = head;
+        while pos < to {
+            let index = pos & self.mask;
+            let n = (to - pos).min(self.capacity - index);
+            // SAFETY: `[pos, pos + n)` is consumed and below `to`, not yet released: no producer
+            // may write it until it Acquire-loads the new head (below).
+            unsafe { self.mem.zero(self.data + index as usize, n as usize) };
+            pos += n;
+        }
+        // SYNC POINT: Release pairs with the producers' Acquire load of `head` in `claim`: the
+        // zeroing above happens-before their writes into the freed space.
+        self.word(off::HEAD).store(to, Ordering::Release);
+        // SeqCst fence: the Dekker pair with `wait_for_space` (fence after the waiter count
+        // increment, then a head load): either the waiter sees our head, or we see the waiter.
+        crate::sync::fence(Ordering::SeqCst);
+        self.word32(off::SPACE_WAITERS).load(Ordering::Relaxed) > 0
+    }
+
+    /// The drain announces it is about to sleep; returns false (and retracts) if a claim
+    /// arrived meanwhile. Pairs with [`Ring::drain_needs_wake`].
+    pub fn prepare_sleep(&self, head: u64) -> bool {
+        let sleeping = self.word32(off::DRAIN_SLEEPING);
+        // SeqCst: Dekker pair with the producers' SeqCst tail CAS and flag load (see
+        // `drain_needs_wake`).
+        sleeping.store(1, Ordering::SeqCst);
+        if self.word(off::TAIL).load(Ordering::SeqCst) != head {
+            // Relaxed: retracting; a producer that also cleared it only made a spare wake-up.
+            sleeping.store(0, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Clears the drain's sleeping flag after it woke up.
+    pub fn end_sleep(&self) {
+        // Relaxed: the flag only steers producers towards a wake-up syscall.
+        self.word32(off::DRAIN_SLEEPING).store(0, Ordering::Relaxed);
+    }
+
+    /// A producer registers as waiting for space and checks again; returns true if the ring
+    /// still lacks `span` bytes at `tail`, so the caller should sleep on `space_seq`.
+    pub fn begin_space_wait(&self) {
+        // Relaxed + the fence below: the Dekker pair with `release`.
+        self.word32(off::SPACE_WAITERS).fetch_add(1, Ordering::Relaxed);
+        crate::sync::fence(Ordering::SeqCst);
+    }
+
+    /// Undoes [`Ring::begin_space_wait`].
+    pub fn end_space_wait(&self) {
+        // Relaxed: a counter the drain only compares with zero.
+        self.word32(off::SPACE_WAITERS).fetch_sub(1, Ordering::Relaxed);
+    }
+
+    // ------------------------------------------------------------------ registry and faults
+
+    /// Number of registry slots.
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    /// A snapshot of slot `slot`.
+    pub fn slot_info(&self, slot: u16) -> SlotInfo {
+        // Relaxed throughout: a statistics snapshot; fields may be mutually inconsistent.
+        let w = |f| self.slot_word(slot, f).load(Ordering::Relaxed);
+        let ids = w(slot_off::PID_TID);
+        SlotInfo {
+            state: w(slot_off::STATE),
+            pid: ids as u32,
+            tid: (ids >> 32) as u32,
+            intent: w(slot_off::INTENT),
+            written: w(slot_off::WRITTEN),
+            dropped: w(slot_off::DROPPED),
+            blocked_ns: w(slot_off::BLOCKED_NS),
+            dropped_reported: w(slot_off::DROPPED_REPORTED),
+            written_base: w(slot_off::WRITTEN_BASE),
+            dropped_base: w(slot_off::DROPPED_BASE),
+            attached_ns: w(slot_off::ATTACHED_NS),
+            stall_since_ns: w(slot_off::STALL_SINCE_NS),
+        }
+    }
+
+    /// Slots whose intent says they are claiming at `pos` (their frame header may be unwritten).
+    /// Call after loading `tail` (see [`Ring::tail`]) and re-check word 0 afterwards: an owner
+    /// that moved on wrote its header first.
+    pub fn claimants(&self, pos: u64) -> impl Iterator<Item = u16> + '_ {
+        (0..self.slots as u16).filter(move |&s| {
+            // Acquire: if the owner has since stored a newer intent, its header write at `pos`
+            // (made before) becomes visible to our re-check of word 0.
+            self.slot_word(s, slot_off::INTENT).load(Ordering::Acquire) == pos + 1
+        })
+    }
+
+    /// Where the claim starting at `pos` ends, when its owner died before writing its header:
+    /// the nearest position after `pos` that is certainly a claim boundary, i.e. the first
+    /// non-zero word (a later frame's header: an unwritten claim is all zeroes), another slot's
+    /// intent, or `tail`.
+    pub fn unwritten_claim_end(&self, pos: u64, tail: u64) -> u64 {
+        let mut bound = tail;
+        for s in 0..self.slots as u16 {
+            // Acquire: as in `claimants`.
+            let i = self.slot_word(s, slot_off::INTENT).load(Ordering::Acquire);
+            if i > pos + 1 && i - 1 < bound {
+                bound = i - 1;
+            }
+        }
+        let mut at = pos + layout::RECORD_ALIGN;
+        while at < bound {
+            // Relaxed: a word nobody writes (inside the dead claim) or, the first time it is not
+            // zero, a later frame's word 0, which is atomic.
+            if self.frame_word(at, 0).load(Ordering::Relaxed) != 0 {
+                return at;
+            }
+            at += layout::RECORD_ALIGN;
+        }
+        bound
+    }
+
+    /// Where to resume after corrupt bytes at `pos`: the nearest certain claim boundary after
+    /// it (an intent, or `tail`). Everything between is lost, and reported by the caller.
+    pub fn resync_point(&self, pos: u64, tail: u64) -> u64 {
+        let mut bound = tail;
+        for s in 0..self.slots as u16 {
+            // Acquire: as in `claimants`.
+            let i = self.slot_word(s, slot_off::INTENT).load(Ordering::Acquire);
+            if i > pos + 1 && i - 1 < bound {
+                bound = i - 1;
+            }
+        }
+        bound
+    }
+
+    /// Counts into a header counter (drain-owned counters only).
+    pub fn add_counter(&self, offset: usize, n: u64) {
+        let w = self.word(offset);
+        // Relaxed load + store: only the drain writes these statistics.
+        w.store(w.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+
+    /// Stores a drain-owned word of slot `slot`.
+    pub fn set_slot_drain_word(&self, slot: u16, field: usize, value: u64) {
+        debug_assert!(field >= slot_off::DROPPED_REPORTED);
+        // Relaxed: drain-owned statistics and bookkeeping.
+        self.slot_word(slot, field).store(value, Ordering::Relaxed);
+    }
+}
+
+/// The header type, re-exported for documentation of offsets.
+pub type SegmentHeader = Header;
