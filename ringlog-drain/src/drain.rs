@@ -1,0 +1,797 @@
+//! The drain loop: read committed records in ring order, format them into one large buffer,
+//! append it with one write, then zero and release the space. Owns the checkpoint protocol
+//! (intent, write, advance) that makes a SIGKILLed drain restart without loss or duplicates,
+//! the handling of claims that stall the ring (dead owners are skipped with a marker line, live
+//! ones are waited for and reported), drop reports, and idle sleep. Never blocks a producer:
+//! producers only ever wait for space, which this loop frees batch by batch.
+
+use crate::format::{Format, Formatter};
+use crate::output::{Output, OutputSpec};
+use ringlog_core::futex;
+use ringlog_core::layout::{self, off, slot_lock_byte, slot_off};
+use ringlog_core::lock;
+use ringlog_core::memory::MappedMemory;
+use ringlog_core::{clock, Location, Next, OpenError, RecordMeta, Ring, Segment, SegmentOptions};
+use std::fmt;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// When the drain makes the output durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// Leave it to the kernel (records survive a drain or producer crash, not a machine crash).
+    #[default]
+    Never,
+    /// `fdatasync` after every batch.
+    Batch,
+    /// `fdatasync` at most this often, when something was written.
+    Interval(Duration),
+}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "never" => Ok(FsyncPolicy::Never),
+            "batch" => Ok(FsyncPolicy::Batch),
+            ms => ms
+                .parse::<u64>()
+                .map(|ms| FsyncPolicy::Interval(Duration::from_millis(ms)))
+                .map_err(|_| {
+                    format!(
+                        "unknown fsync policy {s:?}: use never, batch or a number of milliseconds"
+                    )
+                }),
+        }
+    }
+}
+
+/// Everything the drain needs to run.
+#[derive(Clone, Debug)]
+pub struct DrainOptions {
+    /// The ring.
+    pub location: Location,
+    /// How to open or create it.
+    pub segment: SegmentOptions,
+    /// Where to write.
+    pub output: OutputSpec,
+    /// How to write records.
+    pub format: Format,
+    /// When to fsync.
+    pub fsync: FsyncPolicy,
+    /// Target bytes per write.
+    pub batch_bytes: usize,
+    /// How long a claim may stay uncommitted before the drain checks whether its owner died.
+    pub abandon_check_after: Duration,
+    /// How long a live producer may stall the ring before it is reported.
+    pub stall_report_after: Duration,
+    /// Longest idle sleep between checks (a safety net: producers wake the drain).
+    pub idle_timeout: Duration,
+}
+
+impl DrainOptions {
+    /// Defaults for ring `location` writing to `output`.
+    pub fn new(location: Location, output: OutputSpec) -> DrainOptions {
+        DrainOptions {
+            location,
+            segment: SegmentOptions::default(),
+            output,
+            format: Format::Raw,
+            fsync: FsyncPolicy::Never,
+            batch_bytes: 1 << 20,
+            abandon_check_after: Duration::from_millis(20),
+            stall_report_after: Duration::from_secs(1),
+            idle_timeout: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Why the drain could not start or stopped.
+#[derive(Debug)]
+pub enum DrainError {
+    /// The ring could not be opened or created.
+    Open(OpenError),
+    /// Another drain holds the ring.
+    AlreadyDrained {
+        /// The ring.
+        ring: String,
+        /// The other drain's pid, as it recorded it.
+        pid: u32,
+    },
+    /// The output could not be opened.
+    Output {
+        /// The output path (`-` for stdout).
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Locking the segment failed.
+    Lock(io::Error),
+}
+
+impl fmt::Display for DrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DrainError::Open(e) => write!(f, "{e}"),
+            DrainError::AlreadyDrained { ring, pid } => write!(
+                f,
+                "ring '{ring}' already has a drain (pid {pid}): one drain per ring; stop it first \
+                 or use another ring name"
+            ),
+            DrainError::Output { path, source } => write!(
+                f,
+                "cannot open output {}: {source} (check the directory exists and is writable)",
+                path.display()
+            ),
+            DrainError::Lock(e) => write!(f, "cannot lock the ring's segment file: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DrainError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DrainError::Open(e) => Some(e),
+            DrainError::Output { source, .. } | DrainError::Lock(source) => Some(source),
+            DrainError::AlreadyDrained { .. } => None,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainSummary {
+    /// Records written.
+    pub records: u64,
+    /// Bytes written to the output (formatted).
+    pub bytes: u64,
+    /// Claims skipped because their producer died.
+    pub abandoned: u64,
+    /// Corrupt stretches skipped.
+    pub corrupt: u64,
+    /// Batches written.
+    pub batches: u64,
+}
+
+/// What one pass over the ring found.
+#[derive(Debug, PartialEq, Eq)]
+enum Pass {
+    /// Wrote a batch.
+    Wrote,
+    /// Nothing to do.
+    Idle,
+    /// A claim at head is not committed yet.
+    Stalled,
+    /// The output failed; nothing was released.
+    OutputFailed,
+}
+
+#[derive(Debug)]
+struct Stall {
+    pos: u64,
+    since: Instant,
+    last_check: Option<Instant>,
+    reported: bool,
+}
+
+/// A batch's effects that count only once it is written.
+#[derive(Debug, Default)]
+struct BatchEffects {
+    records: u64,
+    abandoned: u64,
+    abandoned_bytes: u64,
+    corrupt: u64,
+    drop_reports: Vec<(u16, u64)>,
+    drop_events: Option<u64>,
+}
+
+/// A running drain.
+#[derive(Debug)]
+pub struct Drain {
+    segment: Segment,
+    output: Output,
+    formatter: Formatter,
+    options: DrainOptions,
+    buf: Vec<u8>,
+    scratch: Vec<u8>,
+    head: u64,
+    tail_cache: u64,
+    drop_events_seen: u64,
+    stall: Option<Stall>,
+    last_sync: Instant,
+    unsynced: bool,
+    summary: DrainSummary,
+    output_error_reported: bool,
+}
+
+impl Drain {
+    /// Opens (or creates) the ring, becomes its one drain, opens the output and recovers from a
+    /// previous drain's crash.
+    pub fn open(options: DrainOptions) -> Result<Drain, DrainError> {
+        let segment =
+            Segment::open(&options.location, &options.segment).map_err(DrainError::Open)?;
+        let ring = segment.ring();
+        if !lock::try_lock(segment.file().as_fd(), layout::DRAIN_LOCK_BYTE)
+            .map_err(DrainError::Lock)?
+        {
+            // Relaxed: informational.
+            let pid = ring.word32(off::DRAIN_PID).load(Ordering::Relaxed);
+            return Err(DrainError::AlreadyDrained {
+                ring: segment.name().to_owned(),
+                pid,
+            });
+        }
+        // Relaxed: informational words for `stat`; the lock is the truth.
+        ring.word32(off::DRAIN_PID)
+            .store(std::process::id(), Ordering::Relaxed);
+        ring.word(off::DRAIN_STARTED_NS)
+            .store(clock::now_ns(), Ordering::Relaxed);
+        let output = Output::open(options.output.clone()).map_err(|source| DrainError::Output {
+            path: options_path(&options.output),
+            source,
+        })?;
+        let head = ring.head();
+        let mut drain = Drain {
+            formatter: Formatter::new(options.format),
+            buf: Vec::with_capacity(options.batch_bytes + (options.batch_bytes >> 2)),
+            scratch: Vec::new(),
+            head,
+            tail_cache: head,
+            // Acquire: pairs with producers' Release bumps (see `Ring::count_drop`).
+            drop_events_seen: u64::MAX,
+            stall: None,
+            last_sync: Instant::now(),
+            unsynced: false,
+            summary: DrainSummary::default(),
+            output_error_reported: false,
+            segment,
+            output,
+            options,
+        };
+        drain.recover().map_err(|source| DrainError::Output {
+            path: options_path(&drain.options.output),
+            source,
+        })?;
+        Ok(drain)
+    }
+
+    fn ring(&self) -> &Ring<MappedMemory> {
+        self.segment.ring()
+    }
+
+    /// The ring's name.
+    pub fn ring_name(&self) -> &str {
+        self.segment.name()
+    }
+
+    /// Totals so far.
+    pub fn summary(&self) -> DrainSummary {
+        self.summary
+    }
+
+    /// Finishes a batch a previous drain was writing when it died: if the output holds all of
+    /// it, release it; if part, cut the part off and write it again; if none, write it again.
+    fn recover(&mut self) -> io::Result<()> {
+        let ring = self.segment.ring();
+        // Relaxed: this drain holds the drain lock; the previous one is dead, and its stores
+        // reached the shared mapping before it died.
+        let w = |o| ring.word(o).load(Ordering::Relaxed);
+        if w(off::CKPT_STATE) != 1 {
+            return Ok(());
+        }
+        let (start, end, out_len, bytes) = (
+            w(off::CKPT_START),
+            w(off::CKPT_END),
+            w(off::CKPT_OUT_LEN),
+            w(off::CKPT_BYTES),
+        );
+        let head = ring.head();
+        if head == start {
+            let same_file = self
+                .output
+                .probe()?
+                .filter(|s| s.dev == w(off::CKPT_DEV) && s.ino == w(off::CKPT_INO));
+            match same_file {
+                Some(s)
+                    if s.len == out_len + bytes
+                        && end >= start
+                        && end - start <= ring.geometry().capacity =>
+                {
+                    ring.release(start, end);
+                    ring.add_counter(off::RECORDS_OUT, w(off::CKPT_RECORDS));
+                    ring.add_counter(off::BYTES_OUT, bytes);
+                    self.head = end;
+                    self.tail_cache = end;
+                    eprintln!(
+                        "ringlog-drain: ring '{}': the previous drain's last batch ({bytes} bytes) was \
+                         fully written; resuming after it",
+                        self.segment.name()
+                    );
+                }
+                Some(s) if s.len > out_len && s.len < out_len + bytes => {
+                    self.output.truncate_to(out_len)?;
+                    eprintln!(
+                        "ringlog-drain: ring '{}': removed a half-written batch ({} of {bytes} bytes) \
+                         left by a crashed drain; writing it again",
+                        self.segment.name(),
+                        s.len - out_len
+                    );
+                }
+                _ => {}
+            }
+        }
+        // Relaxed: only drains read it, and only this one runs.
+        ring.word(off::CKPT_STATE).store(0, Ordering::Relaxed);
+        self.output.reopen()
+    }
+
+    /// Runs until `stop` is set, then writes everything already committed and returns.
+    /// `reopen` set (SIGHUP) makes it reopen the output path.
+    pub fn run(&mut self, stop: &AtomicBool, reopen: &AtomicBool) -> DrainSummary {
+        let mut failures = 0u32;
+        loop {
+            // Relaxed: a statistic for `stat`.
+            self.ring()
+                .word(off::DRAIN_HEARTBEAT_NS)
+                .store(clock::now_ns(), Ordering::Relaxed);
+            if reopen.swap(false, Ordering::Relaxed) {
+                if let Err(e) = self.output.reopen() {
+                    eprintln!("ringlog-drain: cannot reopen output: {e}; retrying");
+                }
+            }
+            let stopping = stop.load(Ordering::Relaxed);
+            match self.pass() {
+                Pass::Wrote => {
+                    failures = 0;
+                    continue;
+                }
+                Pass::Idle if stopping => break,
+                Pass::Idle => self.sleep(),
+                Pass::Stalled => {
+                    let age = self
+                        .stall
+                        .as_ref()
+                        .map_or(Duration::ZERO, |s| s.since.elapsed());
+                    if stopping && age > self.options.stall_report_after {
+                        break;
+                    }
+                    // A claim in progress usually commits within nanoseconds: spin, then yield,
+                    // and only nap once it is clearly slow.
+                    if age < Duration::from_micros(50) {
+                        for _ in 0..64 {
+                            std::hint::spin_loop();
+                        }
+                    } else if age < Duration::from_millis(2) {
+                        std::thread::yield_now();
+                    } else {
+                        self.nap(Duration::from_millis(1));
+                    }
+                }
+                Pass::OutputFailed => {
+                    failures += 1;
+                    if stopping && failures > 3 {
+                        break;
+                    }
+                    self.nap(Duration::from_millis((50u64 << failures.min(4)).min(1000)));
+                }
+            }
+        }
+        self.sync_if_due(true);
+        let left = self.ring().tail().saturating_sub(self.head);
+        if left > 0 {
+            eprintln!(
+                "ringlog-drain: ring '{}': stopping with {left} bytes still in the ring (a claim not \
+                 committed, or the output failing); they stay there for the next drain",
+                self.segment.name()
+            );
+        }
+        self.summary
+    }
+
+    /// Processes at most one batch without waiting. Public for tests and embedding.
+    pub fn pump(&mut self) -> bool {
+        self.pass() == Pass::Wrote
+    }
+
+    fn pass(&mut self) -> Pass {
+        let capacity = self.ring().geometry().capacity;
+        let start = self.head;
+        let mut pos = start;
+        let mut effects = BatchEffects::default();
+        self.buf.clear();
+        self.collect_drop_reports(&mut effects);
+        let mut outcome = Pass::Idle;
+        while self.buf.len() < self.options.batch_bytes && pos - start < capacity / 2 {
+            match self.segment.ring().next(pos, &mut self.tail_cache) {
+                Next::Record { meta, span } => {
+                    self.format_record(pos, &meta);
+                    effects.records += 1;
+                    pos += span;
+                    self.stall_resolved(pos);
+                }
+                Next::Padding { span } => {
+                    pos += span;
+                    self.stall_resolved(pos);
+                }
+                Next::Empty => break,
+                // Write what we have first; the claim is looked at on the next pass.
+                Next::Pending { .. } if pos > start => {
+                    outcome = Pass::Stalled;
+                    break;
+                }
+                Next::Pending { slot, len } => match self.resolve_pending(pos, slot, len) {
+                    Some((end, pid)) => {
+                        let text = format!(
+                            "ringlog: skipped {} bytes abandoned by pid {pid}",
+                            end - pos
+                        );
+                        eprintln!(
+                            "ringlog-drain: ring '{}': {text} (the producer died mid-record)",
+                            self.segment.name()
+                        );
+                        self.formatter.notice(&mut self.buf, clock::now_ns(), &text);
+                        effects.abandoned += 1;
+                        effects.abandoned_bytes += end - pos;
+                        pos = end;
+                    }
+                    None => {
+                        outcome = Pass::Stalled;
+                        break;
+                    }
+                },
+                Next::Corrupt(why) => {
+                    let tail = self.ring().tail();
+                    let end = self.ring().resync_point(pos, tail);
+                    if end <= pos || end - start > capacity {
+                        outcome = Pass::Stalled;
+                        self.report_stall_once(
+                            pos,
+                            &format!("unrecoverable ring state at position {pos}: {why}"),
+                        );
+                        break;
+                    }
+                    let text = format!(
+                        "ringlog: skipped {} corrupt bytes at ring position {pos} ({why})",
+                        end - pos
+                    );
+                    eprintln!(
+                        "ringlog-drain: ring '{}': {text}: a producer wrote garbage into the ring",
+                        self.segment.name()
+                    );
+                    self.formatter.notice(&mut self.buf, clock::now_ns(), &text);
+                    effects.corrupt += 1;
+                    pos = end;
+                }
+            }
+        }
+        if pos == start && self.buf.is_empty() {
+            return outcome;
+        }
+        if self.write_batch(start, pos, &effects) {
+            self.head = pos;
+            self.apply(effects);
+            Pass::Wrote
+        } else {
+            Pass::OutputFailed
+        }
+    }
+
+    fn format_record(&mut self, pos: u64, meta: &RecordMeta) {
+        let target_len = meta.target_len as usize;
+        let len = meta.payload_len as usize;
+        if self.formatter.format() == Format::Raw {
+            let old = self.buf.len();
+            self.buf.resize(old + len - target_len, 0);
+            self.segment
+                .ring()
+                .read_payload(pos, target_len, &mut self.buf[old..]);
+            if self.buf.len() == old || self.buf.last() != Some(&b'\n') {
+                self.buf.push(b'\n');
+            }
+        } else {
+            self.scratch.resize(len, 0);
+            self.segment.ring().read_payload(pos, 0, &mut self.scratch);
+            let (target, message) = self.scratch.split_at(target_len);
+            self.formatter.record(&mut self.buf, meta, target, message);
+        }
+    }
+
+    /// Checkpointed append of the batch `[start, end)` already formatted in `buf`.
+    fn write_batch(&mut self, start: u64, end: u64, effects: &BatchEffects) -> bool {
+        let ring = self.segment.ring();
+        let before = self.output.state();
+        if let Some(s) = before {
+            // Relaxed stores, then a SeqCst fence: the intent is complete in the shared mapping
+            // before the write below starts (a SIGKILL at any later point finds it).
+            let w = |o, v| ring.word(o).store(v, Ordering::Relaxed);
+            w(off::CKPT_START, start);
+            w(off::CKPT_END, end);
+            w(off::CKPT_OUT_LEN, s.len);
+            w(off::CKPT_BYTES, self.buf.len() as u64);
+            w(off::CKPT_DEV, s.dev);
+            w(off::CKPT_INO, s.ino);
+            w(off::CKPT_RECORDS, effects.records);
+            w(off::CKPT_STATE, 1);
+            fence(Ordering::SeqCst);
+        }
+        if let Err(e) = self.output.append(&self.buf) {
+            let where_ = self
+                .output
+                .path()
+                .map_or("standard output".to_owned(), |p| p.display().to_string());
+            if !self.output_error_reported {
+                eprintln!(
+                    "ringlog-drain: cannot write to {where_}: {e}; keeping {} bytes of records in the \
+                     ring and retrying (producers see backpressure meanwhile)",
+                    end - start
+                );
+                self.output_error_reported = true;
+            }
+            if let Some(s) = before {
+                if self.output.truncate_to(s.len).is_err() || self.output.reopen().is_err() {
+                    // The intent stays: a restarted drain repairs the file.
+                    return false;
+                }
+            }
+            // Relaxed: see above; nothing of the batch remains in the output.
+            ring.word(off::CKPT_STATE).store(0, Ordering::Relaxed);
+            return false;
+        }
+        if self.output_error_reported {
+            eprintln!("ringlog-drain: output works again; resuming");
+            self.output_error_reported = false;
+        }
+        self.unsynced = true;
+        self.sync_if_due(false);
+        let ring = self.segment.ring();
+        if ring.release(start, end) {
+            let seq = ring.word32(off::SPACE_SEQ);
+            // Release: producers re-check the ring after waking.
+            seq.fetch_add(1, Ordering::Release);
+            futex::wake(seq, u32::MAX);
+        }
+        ring.add_counter(off::RECORDS_OUT, effects.records);
+        ring.add_counter(off::BYTES_OUT, self.buf.len() as u64);
+        fence(Ordering::SeqCst);
+        // Relaxed: the batch is written and released; the intent is void.
+        ring.word(off::CKPT_STATE).store(0, Ordering::Relaxed);
+        self.summary.batches += 1;
+        self.summary.bytes += self.buf.len() as u64;
+        true
+    }
+
+    fn apply(&mut self, effects: BatchEffects) {
+        let ring = self.segment.ring();
+        ring.add_counter(off::ABANDONED, effects.abandoned);
+        ring.add_counter(off::ABANDONED_BYTES, effects.abandoned_bytes);
+        ring.add_counter(off::CORRUPT, effects.corrupt);
+        for (slot, reported) in effects.drop_reports {
+            ring.set_slot_drain_word(slot, slot_off::DROPPED_REPORTED, reported);
+        }
+        if let Some(ev) = effects.drop_events {
+            self.drop_events_seen = ev;
+        }
+        self.summary.records += effects.records;
+        self.summary.abandoned += effects.abandoned;
+        self.summary.corrupt += effects.corrupt;
+    }
+
+    fn sync_if_due(&mut self, force: bool) {
+        if !self.unsynced {
+            return;
+        }
+        let due = match self.options.fsync {
+            FsyncPolicy::Never => false,
+            FsyncPolicy::Batch => true,
+            FsyncPolicy::Interval(d) => force || self.last_sync.elapsed() >= d,
+        };
+        if due {
+            if let Err(e) = self.output.sync() {
+                eprintln!("ringlog-drain: fsync failed: {e}");
+            }
+            self.last_sync = Instant::now();
+            self.unsynced = false;
+        }
+    }
+
+    /// Appends one notice per producer that dropped records since the last report.
+    fn collect_drop_reports(&mut self, effects: &mut BatchEffects) {
+        let ring = self.segment.ring();
+        // Acquire: pairs with the producers' Release in `count_drop`; their counts are visible.
+        let events = ring.word(off::DROP_EVENTS).load(Ordering::Acquire);
+        if events == self.drop_events_seen {
+            return;
+        }
+        for slot in 0..ring.slots() as u16 {
+            let info = ring.slot_info(slot);
+            if info.dropped > info.dropped_reported {
+                let n = info.dropped - info.dropped_reported;
+                let text = format!(
+                    "ringlog: dropped {n} records from pid {} (ring full)",
+                    info.pid
+                );
+                self.formatter.notice(&mut self.buf, clock::now_ns(), &text);
+                effects.drop_reports.push((slot, info.dropped));
+            }
+        }
+        effects.drop_events = Some(events);
+    }
+
+    /// Decides about a claim that is not committed at `pos`: `Some((end, pid))` to skip it
+    /// because every possible owner is dead, `None` to keep waiting.
+    fn resolve_pending(
+        &mut self,
+        pos: u64,
+        slot: Option<u16>,
+        len: Option<u32>,
+    ) -> Option<(u64, u32)> {
+        let now = Instant::now();
+        match &mut self.stall {
+            Some(s) if s.pos == pos => {}
+            _ => {
+                self.stall = Some(Stall {
+                    pos,
+                    since: now,
+                    last_check: None,
+                    reported: false,
+                })
+            }
+        }
+        let stall = self.stall.as_mut().expect("just set");
+        let waited = now - stall.since;
+        if waited < self.options.abandon_check_after
+            || stall
+                .last_check
+                .is_some_and(|t| now - t < self.options.abandon_check_after)
+        {
+            return None;
+        }
+        stall.last_check = Some(now);
+        let ring = self.segment.ring();
+        let owners: Vec<u16> = match slot {
+            Some(s) => vec![s],
+            None => {
+                let _ = ring.tail();
+                let owners = ring.claimants(pos).collect();
+                // An owner that moved on wrote its header first: look again.
+                if !matches!(
+                    ring.next(pos, &mut self.tail_cache),
+                    Next::Pending { slot: None, .. }
+                ) {
+                    return None;
+                }
+                owners
+            }
+        };
+        let fd = self.segment.file().as_fd();
+        let mut locked = Vec::with_capacity(owners.len());
+        let mut alive = None;
+        for &s in &owners {
+            match lock::try_lock(fd, slot_lock_byte(s as u32)) {
+                Ok(true) => locked.push(s),
+                _ => alive = Some(s),
+            }
+        }
+        let result = match alive {
+            Some(_) => None,
+            None => {
+                let end = match len {
+                    Some(l) => pos + layout::align_record(l as u64),
+                    None => ring.unwritten_claim_end(pos, ring.tail()),
+                };
+                let pid = owners.first().map_or(0, |&s| ring.slot_info(s).pid);
+                Some((end, pid))
+            }
+        };
+        for s in locked {
+            let _ = lock::unlock(fd, slot_lock_byte(s as u32));
+        }
+        match (result, alive) {
+            (Some(skip), _) => {
+                self.stall = None;
+                Some(skip)
+            }
+            (None, Some(s)) if waited >= self.options.stall_report_after => {
+                if !self.stall.as_ref().is_some_and(|st| st.reported) {
+                    let info = ring.slot_info(s);
+                    let since = clock::now_ns() - waited.as_nanos() as u64;
+                    ring.add_counter(off::STALLS, 1);
+                    ring.set_slot_drain_word(s, slot_off::STALL_SINCE_NS, since);
+                    let text = format!(
+                        "stalled at position {pos} by pid {} (tid {}), alive but not committing its \
+                         record for {} ms (stopped or descheduled?)",
+                        info.pid,
+                        info.tid,
+                        waited.as_millis()
+                    );
+                    self.report_stall_once(pos, &text);
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn report_stall_once(&mut self, pos: u64, text: &str) {
+        match &mut self.stall {
+            Some(s) if s.pos == pos && s.reported => {}
+            Some(s) if s.pos == pos => {
+                s.reported = true;
+                eprintln!("ringlog-drain: ring '{}': {text}", self.segment.name());
+            }
+            _ => {
+                self.stall = Some(Stall {
+                    pos,
+                    since: Instant::now(),
+                    last_check: None,
+                    reported: true,
+                });
+                eprintln!("ringlog-drain: ring '{}': {text}", self.segment.name());
+            }
+        }
+    }
+
+    fn stall_resolved(&mut self, pos: u64) {
+        if let Some(s) = &self.stall {
+            if pos > s.pos {
+                if s.reported {
+                    let ring = self.segment.ring();
+                    for slot in 0..ring.slots() as u16 {
+                        if ring.slot_info(slot).stall_since_ns != 0 {
+                            ring.set_slot_drain_word(slot, slot_off::STALL_SINCE_NS, 0);
+                        }
+                    }
+                    eprintln!(
+                        "ringlog-drain: ring '{}': stall at position {} resolved after {} ms",
+                        self.segment.name(),
+                        s.pos,
+                        s.since.elapsed().as_millis()
+                    );
+                }
+                self.stall = None;
+            }
+        }
+    }
+
+    /// Sleeps until a producer wakes us (or the safety-net timeout).
+    fn sleep(&mut self) {
+        self.sync_if_due(true);
+        let ring = self.segment.ring();
+        let wake = ring.word32(off::WAKE_SEQ);
+        // Acquire: pairs with the producers' Release bump; read before announcing the sleep so
+        // a bump after the announcement makes the futex wait return at once.
+        let seq = wake.load(Ordering::Acquire);
+        if ring.prepare_sleep(self.head) {
+            futex::wait(wake, seq, self.options.idle_timeout);
+        }
+        ring.end_sleep();
+    }
+
+    /// Waits a little without announcing a sleep (producers will not wake us).
+    fn nap(&self, d: Duration) {
+        let ring = self.segment.ring();
+        let wake = ring.word32(off::WAKE_SEQ);
+        // Acquire: as in `sleep`.
+        futex::wait(wake, wake.load(Ordering::Acquire), d);
+    }
+}
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        // Relaxed: informational; the drain lock is released when the file closes.
+        self.segment
+            .ring()
+            .word32(off::DRAIN_PID)
+            .store(0, Ordering::Relaxed);
+    }
+}
+
+fn options_path(spec: &OutputSpec) -> PathBuf {
+    match spec {
+        OutputSpec::Stdout => PathBuf::from("-"),
+        OutputSpec::File(p) => p.clone(),
+    }
+}

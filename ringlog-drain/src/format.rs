@@ -1,0 +1,241 @@
+//! Output formats: how one record (header fields + payload) becomes bytes in the log.
+//! `raw`: the message verbatim plus a newline if it lacks one. `text`: RFC 3339 UTC time,
+//! level, pid, target, message, with newlines and control characters escaped so a message can
+//! never forge a line. `json`: one object per line, strings escaped by serde_json.
+//! Pure functions over buffers; no I/O.
+
+use ringlog_core::{Level, RecordMeta};
+
+/// An output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// The message bytes as written, one record per line.
+    #[default]
+    Raw,
+    /// `2026-01-02T03:04:05.123456789Z INFO pid=42 target: message`.
+    Text,
+    /// `{"ts":"...","level":"INFO","pid":42,"tid":43,"target":"...","msg":"..."}`.
+    Json,
+}
+
+/// Formats records, caching the date-time prefix of the current second.
+#[derive(Debug, Default)]
+pub struct Formatter {
+    format: Format,
+    cached_second: u64,
+    cached_prefix: [u8; 19],
+}
+
+impl Formatter {
+    /// A formatter for `format`.
+    pub fn new(format: Format) -> Formatter {
+        Formatter {
+            format,
+            cached_second: u64::MAX,
+            cached_prefix: [0; 19],
+        }
+    }
+
+    /// The format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Appends one record to `out`.
+    pub fn record(&mut self, out: &mut Vec<u8>, meta: &RecordMeta, target: &[u8], message: &[u8]) {
+        match self.format {
+            Format::Raw => {
+                out.extend_from_slice(message);
+                if message.last() != Some(&b'\n') {
+                    out.push(b'\n');
+                }
+            }
+            Format::Text => {
+                self.timestamp(out, meta.timestamp_ns);
+                out.push(b' ');
+                out.extend_from_slice(level_name(meta.level).as_bytes());
+                out.extend_from_slice(b" pid=");
+                out.extend_from_slice(itoa::Buffer::new().format(meta.pid).as_bytes());
+                out.push(b' ');
+                if !target.is_empty() {
+                    escape_text(out, target);
+                    out.extend_from_slice(b": ");
+                }
+                escape_text(out, strip_newline(message));
+                out.push(b'\n');
+            }
+            Format::Json => {
+                out.extend_from_slice(b"{\"ts\":\"");
+                self.timestamp(out, meta.timestamp_ns);
+                out.extend_from_slice(b"\",\"level\":\"");
+                out.extend_from_slice(level_name(meta.level).as_bytes());
+                out.extend_from_slice(b"\",\"pid\":");
+                out.extend_from_slice(itoa::Buffer::new().format(meta.pid).as_bytes());
+                out.extend_from_slice(b",\"tid\":");
+                out.extend_from_slice(itoa::Buffer::new().format(meta.tid).as_bytes());
+                if !target.is_empty() {
+                    out.extend_from_slice(b",\"target\":");
+                    json_string(out, target);
+                }
+                out.extend_from_slice(b",\"msg\":");
+                json_string(out, strip_newline(message));
+                out.extend_from_slice(b"}\n");
+            }
+        }
+    }
+
+    /// Appends a line the drain itself reports in-band (skipped bytes, drops).
+    pub fn notice(&mut self, out: &mut Vec<u8>, now_ns: u64, text: &str) {
+        match self.format {
+            Format::Raw => {
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'\n');
+            }
+            Format::Text => {
+                self.timestamp(out, now_ns);
+                out.extend_from_slice(b" WARN pid=");
+                out.extend_from_slice(itoa::Buffer::new().format(std::process::id()).as_bytes());
+                out.push(b' ');
+                escape_text(out, text.as_bytes());
+                out.push(b'\n');
+            }
+            Format::Json => {
+                out.extend_from_slice(b"{\"ts\":\"");
+                self.timestamp(out, now_ns);
+                out.extend_from_slice(b"\",\"level\":\"WARN\",\"ringlog\":true,\"msg\":");
+                json_string(out, text.as_bytes());
+                out.extend_from_slice(b"}\n");
+            }
+        }
+    }
+
+    fn timestamp(&mut self, out: &mut Vec<u8>, ns: u64) {
+        let second = ns / 1_000_000_000;
+        if second != self.cached_second {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(second);
+            let s = humantime::format_rfc3339_seconds(t).to_string();
+            self.cached_prefix.copy_from_slice(&s.as_bytes()[..19]);
+            self.cached_second = second;
+        }
+        out.extend_from_slice(&self.cached_prefix);
+        let mut frac = [b'0'; 11];
+        frac[0] = b'.';
+        frac[10] = b'Z';
+        let mut n = ns % 1_000_000_000;
+        for d in frac[1..10].iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        out.extend_from_slice(&frac);
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::None => "-",
+        other => other.as_str(),
+    }
+}
+
+fn strip_newline(message: &[u8]) -> &[u8] {
+    message.strip_suffix(b"\n").unwrap_or(message)
+}
+
+/// Escapes `\`, control characters and DEL so the bytes stay on one line.
+pub fn escape_text(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            b'\\' => b"\\\\",
+            0..=0x1f | 0x7f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escaped.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        } else {
+            out.extend_from_slice(escaped);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+fn json_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &*text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> RecordMeta {
+        RecordMeta {
+            timestamp_ns: 1_700_000_000_123_456_789,
+            pid: 42,
+            tid: 43,
+            level: Level::Info,
+            ..Default::default()
+        }
+    }
+
+    fn one(format: Format, target: &[u8], msg: &[u8]) -> String {
+        let mut out = Vec::new();
+        Formatter::new(format).record(&mut out, &meta(), target, msg);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn raw_adds_a_newline_only_when_missing() {
+        assert_eq!(one(Format::Raw, b"", b"hello"), "hello\n");
+        assert_eq!(one(Format::Raw, b"t", b"hello\n"), "hello\n");
+    }
+
+    #[test]
+    fn text_has_rfc3339_time_level_pid_target() {
+        assert_eq!(
+            one(Format::Text, b"app::db", b"connected"),
+            "2023-11-14T22:13:20.123456789Z INFO pid=42 app::db: connected\n"
+        );
+    }
+
+    #[test]
+    fn text_cannot_forge_a_line() {
+        let line = one(
+            Format::Text,
+            b"",
+            b"ok\n2023-11-14T22:13:20Z ERROR pid=1 forged\x1b[31m\\",
+        );
+        assert_eq!(line.matches('\n').count(), 1);
+        assert!(line.contains("ok\\n2023"));
+        assert!(line.contains("\\x1b[31m\\\\"));
+    }
+
+    #[test]
+    fn json_is_one_valid_object_per_line() {
+        let line = one(Format::Json, b"t\"x", b"a\nb\"c\x00\xff");
+        assert_eq!(line.matches('\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(v["msg"], "a\nb\"c\u{0}\u{fffd}");
+        assert_eq!(v["target"], "t\"x");
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["pid"], 42);
+        assert_eq!(v["ts"], "2023-11-14T22:13:20.123456789Z");
+    }
+
+    #[test]
+    fn notices_follow_the_format() {
+        let mut f = Formatter::new(Format::Json);
+        let mut out = Vec::new();
+        f.notice(&mut out, 0, "ringlog: skipped 64 bytes abandoned by pid 7");
+        let v: serde_json::Value = serde_json::from_slice(out.trim_ascii_end()).unwrap();
+        assert_eq!(v["ringlog"], true);
+        assert_eq!(v["msg"], "ringlog: skipped 64 bytes abandoned by pid 7");
+    }
+}

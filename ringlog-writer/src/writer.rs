@@ -1,0 +1,587 @@
+//! [`Writer`]: a process's handle on one ring. Owns the mapping, the process-local head cache,
+//! the descriptor whose OFD locks prove this process's producer slots alive, and the full
+//! policy. Each thread that writes gets its own registry slot on first use (kept in a
+//! thread-local), so the steady path is: a thread-local read, a CAS, a copy, a Release store.
+//! No syscall, no lock, no allocation.
+
+use crate::error::WriteError;
+use crate::fork;
+use ringlog_core::futex;
+use ringlog_core::layout::{self, off};
+use ringlog_core::lock;
+use ringlog_core::memory::MappedMemory;
+use ringlog_core::{
+    clock, ClaimError, Level, Location, OpenError, RecordMeta, Ring, Segment, SegmentOptions,
+};
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{BorrowedFd, IntoRawFd, RawFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a producer does when the ring is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FullPolicy {
+    /// Wait for the drain to free space: spin briefly, then sleep on a futex until woken. If no
+    /// drain is running (dead, or not started), drop and count instead of hanging the service.
+    #[default]
+    Block,
+    /// Drop the record at once and count it; the drain writes the exact count into the log.
+    Drop,
+    /// Block at most this long, then drop and count.
+    BlockFor(Duration),
+}
+
+/// Options for [`Writer`]; start with [`Writer::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct WriterBuilder {
+    location: Location,
+    options: SegmentOptions,
+    policy: FullPolicy,
+}
+
+impl WriterBuilder {
+    /// Opens the ring at an explicit file path instead of `/dev/shm/ringlog-<name>`.
+    pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.location = Location::Path(path.into());
+        self
+    }
+    /// Data region size when this call creates the ring (a power of two; default 64 MiB).
+    /// When the ring exists it must have this capacity.
+    pub fn capacity(mut self, bytes: u64) -> Self {
+        self.options.capacity = Some(bytes);
+        self
+    }
+    /// Largest record when this call creates the ring (default a quarter of the capacity).
+    pub fn max_record(mut self, bytes: u64) -> Self {
+        self.options.max_record = Some(bytes);
+        self
+    }
+    /// Whether to create the ring when it does not exist (default true: start order does not
+    /// matter).
+    pub fn create(mut self, create: bool) -> Self {
+        self.options.create = create;
+        self
+    }
+    /// File mode when creating (default 0o600).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.options.mode = mode;
+        self
+    }
+    /// Group owner when creating (combine with `mode(0o660)`).
+    pub fn group(mut self, gid: u32) -> Self {
+        self.options.group = Some(gid);
+        self
+    }
+    /// What to do when the ring is full (default [`FullPolicy::Block`]).
+    pub fn full_policy(mut self, policy: FullPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+    /// Opens (or creates) the ring.
+    pub fn open(self) -> Result<Writer, OpenError> {
+        fork::install();
+        let segment = Segment::open(&self.location, &self.options)?;
+        let shared = Shared::new(segment, self.policy)?;
+        Ok(Writer {
+            shared: Arc::new(shared),
+        })
+    }
+}
+
+/// A handle on a ring. `Send + Sync + Clone`: share it between threads, clone it freely; it
+/// keeps working in a child after `fork()`.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    shared: Arc<Shared>,
+}
+
+/// Per-process state of one opened ring.
+#[derive(Debug)]
+struct Shared {
+    segment: Segment,
+    /// Cached copy of the ring's head, shared by this process's threads (see `Ring::claim`).
+    head_cache: AtomicU64,
+    policy: FullPolicy,
+    /// Identity for the thread-local slot cache.
+    id: u64,
+    /// The lock descriptor and the fork generation it belongs to, packed as
+    /// `generation << 32 | fd` so a child can swap in its own with one CAS.
+    lock: AtomicU64,
+    /// Table index of the registered lock fd (`u64::MAX` if not registered).
+    lock_registration: AtomicU64,
+    /// Slots this process owns, one bit each (OFD locks do not conflict within a process).
+    owned: Box<[AtomicU64]>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Shared {
+    fn new(segment: Segment, policy: FullPolicy) -> Result<Shared, OpenError> {
+        let slots = segment.ring().slots();
+        let shared = Shared {
+            head_cache: AtomicU64::new(segment.ring().head()),
+            policy,
+            // Relaxed: a unique number, nothing to order.
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            lock: AtomicU64::new(u64::MAX),
+            lock_registration: AtomicU64::new(u64::MAX),
+            owned: (0..slots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            segment,
+        };
+        shared.lock_fd()?;
+        Ok(shared)
+    }
+
+    fn ring(&self) -> &Ring<MappedMemory> {
+        self.segment.ring()
+    }
+
+    fn io_error(&self, context: &'static str, source: io::Error) -> OpenError {
+        OpenError::Io {
+            ring: self.segment.name().to_owned(),
+            context,
+            path: self.segment.path().to_owned(),
+            source,
+        }
+    }
+
+    /// This process's lock descriptor, opening a fresh one after a fork (the inherited one was
+    /// closed by the fork handler, or is closed here if it could not be registered).
+    fn lock_fd(&self) -> Result<RawFd, OpenError> {
+        let generation = fork::generation();
+        // Acquire: pairs with the Release CAS below by another thread of this process.
+        let packed = self.lock.load(Ordering::Acquire);
+        if packed != u64::MAX && packed >> 32 == generation & 0xffff_ffff {
+            return Ok(packed as u32 as RawFd);
+        }
+        if packed != u64::MAX && self.lock_registration.load(Ordering::Relaxed) == u64::MAX {
+            // An unregistered descriptor inherited from the parent: ours to close.
+            // SAFETY: the fd was opened by this object and is not registered, so the fork
+            // handler did not close it; nobody else uses it.
+            unsafe { libc::close(packed as u32 as RawFd) };
+        }
+        let fd = self
+            .segment
+            .reopen_file()
+            .map_err(|e| self.io_error("cannot open for locking", e))?
+            .into_raw_fd();
+        let new = (generation & 0xffff_ffff) << 32 | fd as u32 as u64;
+        // Release: publishes the descriptor to other threads of this process.
+        match self
+            .lock
+            .compare_exchange(packed, new, Ordering::Release, Ordering::Acquire)
+        {
+            Ok(_) => {
+                let reg = fork::register(fd).map_or(u64::MAX, |i| i as u64);
+                // Relaxed: read only by this process after a fork (ordered by fork itself).
+                self.lock_registration.store(reg, Ordering::Relaxed);
+                // The bitmap describes the parent's slots: start empty in a child.
+                if packed != u64::MAX {
+                    for w in self.owned.iter() {
+                        // Relaxed: single-threaded right after fork in practice; a racing
+                        // thread retries its slot search.
+                        w.store(0, Ordering::Relaxed);
+                    }
+                }
+                Ok(fd)
+            }
+            Err(winner) => {
+                // SAFETY: our fd lost the race and was never shared.
+                unsafe { libc::close(fd) };
+                Ok(winner as u32 as RawFd)
+            }
+        }
+    }
+
+    /// Finds and locks a free registry slot for the calling thread.
+    fn attach_slot(&self, pid: u32, tid: u32) -> Result<u16, OpenError> {
+        let fd = self.lock_fd()?;
+        // SAFETY: `fd` stays open while `self` lives in this fork generation.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let ring = self.ring();
+        let slots = ring.slots();
+        let start = (pid.wrapping_mul(2654435761) ^ tid) % slots;
+        for k in 0..slots {
+            let i = (start + k) % slots;
+            let (word, bit) = ((i / 64) as usize, 1u64 << (i % 64));
+            // Relaxed: the bitmap only keeps this process's threads apart; the OFD lock below
+            // arbitrates between processes.
+            if self.owned[word].fetch_or(bit, Ordering::Relaxed) & bit != 0 {
+                continue;
+            }
+            let byte = layout::slot_lock_byte(i);
+            match lock::try_lock(fd, byte) {
+                Ok(true) if ring.slot_reusable(i as u16) => {
+                    ring.take_slot(i as u16, pid, tid, clock::now_ns());
+                    return Ok(i as u16);
+                }
+                Ok(true) => {
+                    let _ = lock::unlock(fd, byte);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.owned[word].fetch_and(!bit, Ordering::Relaxed);
+                    return Err(self.io_error("cannot lock a producer slot in", e));
+                }
+            }
+            self.owned[word].fetch_and(!bit, Ordering::Relaxed);
+        }
+        Err(OpenError::RegistryFull {
+            ring: self.segment.name().to_owned(),
+            slots,
+        })
+    }
+
+    fn detach_slot(&self, slot: u16) {
+        self.ring().detach_slot(slot);
+        // Acquire: as in `lock_fd`.
+        let packed = self.lock.load(Ordering::Acquire);
+        if packed != u64::MAX && packed >> 32 == fork::generation() & 0xffff_ffff {
+            // SAFETY: current-generation descriptor, open while `self` lives.
+            let fd = unsafe { BorrowedFd::borrow_raw(packed as u32 as RawFd) };
+            let _ = lock::unlock(fd, layout::slot_lock_byte(slot as u32));
+            let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
+            // Relaxed: see `attach_slot`.
+            self.owned[word].fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+
+    fn drain_alive(&self) -> bool {
+        let Ok(fd) = self.lock_fd() else { return false };
+        // SAFETY: as in `attach_slot`.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        lock::is_locked(fd, layout::DRAIN_LOCK_BYTE).unwrap_or(false)
+    }
+
+    fn wake_drain(&self) {
+        let word = self.ring().word32(off::WAKE_SEQ);
+        // Release: the drain re-reads the ring after waking; the commit was already Released.
+        word.fetch_add(1, Ordering::Release);
+        futex::wake(word, 1);
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let packed = *self.lock.get_mut();
+        if packed != u64::MAX && packed >> 32 == fork::generation() & 0xffff_ffff {
+            let reg = *self.lock_registration.get_mut();
+            if reg != u64::MAX {
+                fork::unregister(reg as usize, packed as u32 as RawFd);
+            }
+            // SAFETY: our own current-generation descriptor, closed once, here.
+            unsafe { libc::close(packed as u32 as RawFd) };
+        }
+    }
+}
+
+/// The calling thread's attachment to one ring.
+struct ThreadSlot {
+    shared: Arc<Shared>,
+    slot: u16,
+    generation: u64,
+    pid: u32,
+    tid: u32,
+}
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        // After a fork the slot belongs to the parent; leave it alone.
+        if self.generation == fork::generation() {
+            self.shared.detach_slot(self.slot);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Fast {
+    id: u64,
+    generation: u64,
+    slot: u16,
+    pid: u32,
+    tid: u32,
+}
+
+thread_local! {
+    /// The last ring this thread wrote to: the steady-path lookup, no borrow, no allocation.
+    static LAST: Cell<Option<Fast>> = const { Cell::new(None) };
+    /// Every ring this thread is attached to; dropping an entry detaches its slot.
+    static ATTACHED: RefCell<Vec<ThreadSlot>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Writer {
+    /// Attaches to ring `name` (`/dev/shm/ringlog-<name>`), creating it with default options if
+    /// the drain has not started yet.
+    pub fn open(name: &str) -> Result<Writer, OpenError> {
+        Writer::builder(name).open()
+    }
+
+    /// Options for attaching to ring `name`.
+    pub fn builder(name: &str) -> WriterBuilder {
+        WriterBuilder {
+            location: Location::Name(name.to_owned()),
+            options: SegmentOptions::default(),
+            policy: FullPolicy::default(),
+        }
+    }
+
+    /// The ring's largest record (payload bytes, target included).
+    pub fn max_record(&self) -> u64 {
+        self.shared.ring().geometry().max_record
+    }
+
+    /// The ring's name as given (or its path).
+    pub fn ring_name(&self) -> &str {
+        self.shared.segment.name()
+    }
+
+    /// True while a drain holds this ring.
+    pub fn drain_alive(&self) -> bool {
+        self.shared.drain_alive()
+    }
+
+    /// Writes one record with no level and no target: whole, or not at all.
+    #[inline]
+    pub fn write(&self, message: &[u8]) -> Result<(), WriteError> {
+        self.write_record(Level::None, "", message)
+    }
+
+    /// Writes one record with a level and a target (module path or component; at most 65535
+    /// bytes are kept).
+    #[inline]
+    pub fn write_record(
+        &self,
+        level: Level,
+        target: &str,
+        message: &[u8],
+    ) -> Result<(), WriteError> {
+        let target = &target.as_bytes()[..target.len().min(u16::MAX as usize)];
+        let mut claim = self.claim_with(target.len() + message.len(), level)?;
+        claim.put(target);
+        claim.target_len = target.len() as u16;
+        claim.put(message);
+        claim.commit();
+        Ok(())
+    }
+
+    /// Reserves space for a record of up to `len` bytes, to fill in place through
+    /// [`std::io::Write`] (e.g. `write!(claim, ...)`). `commit()` publishes what was written;
+    /// dropping the claim aborts it (it becomes padding, never a stall).
+    pub fn claim(&self, len: usize) -> Result<RecordClaim<'_>, WriteError> {
+        self.claim_with(len, Level::None)
+    }
+
+    fn claim_with(&self, len: usize, level: Level) -> Result<RecordClaim<'_>, WriteError> {
+        let me = self.thread_slot()?;
+        let timestamp_ns = clock::now_ns();
+        let ring = self.shared.ring();
+        let claim = match ring.claim(me.slot, len, &self.shared.head_cache) {
+            Ok(claim) => claim,
+            Err(ClaimError::TooLarge { len, max }) => {
+                return Err(WriteError::TooLarge { len, max })
+            }
+            Err(ClaimError::Full) => self.full(me.slot, len)?,
+        };
+        Ok(RecordClaim {
+            writer: self,
+            claim: Some(claim),
+            written: 0,
+            target_len: 0,
+            meta: RecordMeta {
+                timestamp_ns,
+                pid: me.pid,
+                tid: me.tid,
+                level,
+                slot: me.slot,
+                ..Default::default()
+            },
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Applies the full policy. Only reached when the ring is full.
+    #[cold]
+    fn full(&self, slot: u16, len: usize) -> Result<ringlog_core::Claim, WriteError> {
+        let ring = self.shared.ring();
+        let deadline = match self.shared.policy {
+            FullPolicy::Drop => {
+                ring.count_drop(slot);
+                return Err(WriteError::Dropped);
+            }
+            FullPolicy::Block => None,
+            FullPolicy::BlockFor(d) => Some(Instant::now() + d),
+        };
+        let started = Instant::now();
+        let claimed = |c| {
+            ring.count_blocked(slot, started.elapsed().as_nanos() as u64);
+            Ok(c)
+        };
+        // Spin briefly: a drain keeping up frees space within microseconds.
+        for _ in 0..256 {
+            std::hint::spin_loop();
+            if let Ok(c) = ring.claim(slot, len, &self.shared.head_cache) {
+                return claimed(c);
+            }
+        }
+        let space_seq = ring.word32(off::SPACE_SEQ);
+        loop {
+            ring.begin_space_wait();
+            // Acquire: pairs with the drain's Release bump; a changed value cancels the wait.
+            let seq = space_seq.load(Ordering::Acquire);
+            if let Ok(c) = ring.claim(slot, len, &self.shared.head_cache) {
+                ring.end_space_wait();
+                return claimed(c);
+            }
+            let now = Instant::now();
+            let timed_out = deadline.is_some_and(|d| now >= d);
+            if timed_out || !self.shared.drain_alive() {
+                ring.end_space_wait();
+                ring.count_blocked(slot, started.elapsed().as_nanos() as u64);
+                ring.count_drop(slot);
+                return Err(WriteError::Dropped);
+            }
+            // Re-check drain liveness at least every 50 ms.
+            let nap = deadline.map_or(Duration::from_millis(50), |d| {
+                (d - now).min(Duration::from_millis(50))
+            });
+            futex::wait(space_seq, seq, nap);
+            ring.end_space_wait();
+        }
+    }
+
+    /// The calling thread's slot, attaching it on first use (or first use after a fork).
+    #[inline]
+    fn thread_slot(&self) -> Result<Fast, WriteError> {
+        let generation = fork::generation();
+        if let Some(fast) = LAST.with(Cell::get) {
+            if fast.id == self.shared.id && fast.generation == generation {
+                return Ok(fast);
+            }
+        }
+        self.thread_slot_slow(generation)
+    }
+
+    #[cold]
+    fn thread_slot_slow(&self, generation: u64) -> Result<Fast, WriteError> {
+        ATTACHED.with(|attached| {
+            let mut attached = attached.borrow_mut();
+            // Entries from before a fork belong to the parent: forget them without detaching.
+            attached.retain(|t| t.generation == generation);
+            let fast = match attached.iter().find(|t| t.shared.id == self.shared.id) {
+                Some(t) => Fast {
+                    id: t.shared.id,
+                    generation,
+                    slot: t.slot,
+                    pid: t.pid,
+                    tid: t.tid,
+                },
+                None => {
+                    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+                    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+                    let slot = self
+                        .shared
+                        .attach_slot(pid, tid)
+                        .map_err(WriteError::Attach)?;
+                    attached.push(ThreadSlot {
+                        shared: self.shared.clone(),
+                        slot,
+                        generation,
+                        pid,
+                        tid,
+                    });
+                    Fast {
+                        id: self.shared.id,
+                        generation,
+                        slot,
+                        pid,
+                        tid,
+                    }
+                }
+            };
+            LAST.with(|l| l.set(Some(fast)));
+            Ok(fast)
+        })
+    }
+}
+
+/// Space reserved in the ring for one record, filled through [`std::io::Write`]. Not `Send`:
+/// it belongs to the thread that claimed it. Drop without `commit` aborts.
+#[must_use = "dropping a claim aborts the record"]
+pub struct RecordClaim<'a> {
+    writer: &'a Writer,
+    claim: Option<ringlog_core::Claim>,
+    written: usize,
+    target_len: u16,
+    meta: RecordMeta,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl std::fmt::Debug for RecordClaim<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordClaim")
+            .field("claim", &self.claim)
+            .field("written", &self.written)
+            .finish()
+    }
+}
+
+impl RecordClaim<'_> {
+    /// Bytes still free in the claim.
+    pub fn remaining(&self) -> usize {
+        self.claim
+            .as_ref()
+            .map_or(0, |c| c.capacity() - self.written)
+    }
+
+    /// Sets the record's level.
+    pub fn set_level(&mut self, level: Level) {
+        self.meta.level = level;
+    }
+
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(self.remaining());
+        if let Some(claim) = &self.claim {
+            self.writer
+                .shared
+                .ring()
+                .write_payload(claim, self.written, &bytes[..n]);
+        }
+        self.written += n;
+        n
+    }
+
+    /// Publishes the record (the bytes written so far).
+    #[inline]
+    pub fn commit(mut self) {
+        if let Some(claim) = self.claim.take() {
+            self.meta.payload_len = self.written as u32;
+            self.meta.target_len = self.target_len;
+            if self.writer.shared.ring().commit(claim, &self.meta) {
+                self.writer.shared.wake_drain();
+            }
+        }
+    }
+}
+
+impl io::Write for RecordClaim<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(self.put(buf))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RecordClaim<'_> {
+    fn drop(&mut self) {
+        if let Some(claim) = self.claim.take() {
+            self.writer.shared.ring().abort(claim);
+        }
+    }
+}
