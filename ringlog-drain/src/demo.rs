@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// exactly `len` bytes, no newline. Sizes are mixed: mostly 40..300 bytes, 1 in 200 between 4
 /// and 16 KiB, 1 in 5000 between 64 and 128 KiB.
 pub fn record(id: u32, seq: u64, out: &mut Vec<u8>) {
-    let h = mix(id as u64 * 0x9e37_79b9_7f4a_7c15 ^ seq);
+    let h = mix((id as u64 * 0x9e37_79b9_7f4a_7c15) ^ seq);
     let len = match h % 5000 {
         0 => 65536 + (h >> 20) % 65536,
         1..=25 => 4096 + (h >> 20) % 12288,

@@ -1,1 +1,354 @@
-//! placeholder
+//! Harness for ringlog's multi-process tests: unique ring names, temp dirs, the built
+//! `ringlog-drain` / `ringlog-pipe` binaries and the `ringlog-test-producer` helper as child
+//! processes, and a verifier that checks a drained log record by record.
+//!
+//! Records written by the test producer are a pure function of (producer id, sequence number),
+//! so the verifier can regenerate each one and compare bytes: exactly once, untorn, in order.
+#![warn(missing_docs, missing_debug_implementations)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A ring name no other test (or test process) uses: `t-<test>-<pid>-<n>`.
+pub fn unique_ring(test: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let short: String = test
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(30)
+        .collect();
+    format!("t-{short}-{}-{n}", std::process::id())
+}
+
+/// The /dev/shm path of ring `name`.
+pub fn ring_path(name: &str) -> PathBuf {
+    Path::new("/dev/shm").join(format!("ringlog-{name}"))
+}
+
+/// Removes ring `name`'s segment when dropped.
+#[derive(Debug)]
+pub struct RingGuard(pub String);
+
+impl Drop for RingGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(ring_path(&self.0));
+    }
+}
+
+/// Directory holding the workspace binaries the tests run.
+pub fn bin_dir() -> PathBuf {
+    // The test executable lives in target/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// Path of a workspace binary, built on first use if `cargo test` did not build it.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    if !path.exists() {
+        let release = bin_dir().file_name().is_some_and(|p| p == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "-p",
+            "ringlog-drain",
+            "-p",
+            "ringlog-writer",
+            "-p",
+            "ringlog-tests",
+            "--bins",
+        ]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of the binaries failed");
+    }
+    assert!(path.exists(), "{} not found after building", path.display());
+    path
+}
+
+/// A `ringlog-drain` child process.
+#[derive(Debug)]
+pub struct DrainProcess {
+    /// The child.
+    pub child: Child,
+}
+
+impl DrainProcess {
+    /// Starts `ringlog-drain --ring RING --out OUT` with extra arguments; stderr is captured.
+    pub fn start(ring: &str, out: &Path, extra: &[&str]) -> DrainProcess {
+        let child = Command::new(bin("ringlog-drain"))
+            .args(["--ring", ring, "--out"])
+            .arg(out)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ringlog-drain");
+        let mut drain = DrainProcess { child };
+        // Ready once it holds the ring's drain lock (its signal handlers are installed before).
+        let location = ringlog_core::Location::Name(ring.to_owned());
+        let ready = wait_until(Duration::from_secs(20), || {
+            if let Ok(Some(status)) = drain.child.try_wait() {
+                panic!(
+                    "ringlog-drain exited at start: {status}: {}",
+                    drain.finish().1
+                );
+            }
+            ringlog_drain::stat::snapshot(&location).is_ok_and(|v| v["drain"]["alive"] == true)
+        });
+        assert!(ready, "ringlog-drain did not take ring {ring} within 20 s");
+        drain
+    }
+
+    /// Sends `signal`.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// SIGTERM, then waits; returns the exit status and stderr.
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        self.signal(libc::SIGTERM);
+        self.finish()
+    }
+
+    /// SIGKILL, then waits.
+    pub fn kill(mut self) -> (ExitStatus, String) {
+        self.signal(libc::SIGKILL);
+        self.finish()
+    }
+
+    fn finish(&mut self) -> (ExitStatus, String) {
+        let status = self.child.wait().expect("wait for drain");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        (status, err)
+    }
+}
+
+impl Drop for DrainProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Arguments of one `ringlog-test-producer` run.
+#[derive(Debug, Clone)]
+pub struct ProducerSpec {
+    /// Ring name.
+    pub ring: String,
+    /// Producer id (part of every record).
+    pub id: u32,
+    /// Records to write.
+    pub records: u64,
+    /// Largest record size.
+    pub max_size: usize,
+    /// Extra arguments (e.g. `--policy drop`).
+    pub extra: Vec<String>,
+}
+
+impl ProducerSpec {
+    /// A producer of `records` records of up to `max_size` bytes.
+    pub fn new(ring: &str, id: u32, records: u64, max_size: usize) -> ProducerSpec {
+        ProducerSpec {
+            ring: ring.to_owned(),
+            id,
+            records,
+            max_size,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Starts it.
+    pub fn spawn(&self) -> Child {
+        Command::new(bin("ringlog-test-producer"))
+            .args(["--ring", &self.ring, "--id", &self.id.to_string()])
+            .args([
+                "--records",
+                &self.records.to_string(),
+                "--max-size",
+                &self.max_size.to_string(),
+            ])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ringlog-test-producer")
+    }
+}
+
+/// Waits for a producer and returns its output; panics with its stderr if it failed.
+pub fn expect_success(child: Child) -> Output {
+    let out = child.wait_with_output().expect("wait for child");
+    assert!(
+        out.status.success(),
+        "child failed: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Record `seq` of producer `id`: its length is drawn from 1 byte to `max_size` (mostly small,
+/// some over 4 KiB, a few near `max_size`), its bytes printable ASCII, JSON-safe, no newline.
+pub fn record(id: u32, seq: u64, max_size: usize, out: &mut Vec<u8>) {
+    let h = mix(((id as u64) << 40) ^ seq);
+    let len = match h % 1000 {
+        0 => max_size - (h >> 20) as usize % (max_size / 2).max(1),
+        1..=10 => 4096 + (h >> 20) as usize % 61440,
+        _ => 1 + (h >> 20) as usize % 200,
+    }
+    .clamp(1, max_size);
+    out.clear();
+    let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .:;-_";
+    let start = (h >> 8) as usize % alphabet.len();
+    out.extend((0..len).map(|i| alphabet[(start + i * 7 + (i >> 6)) % alphabet.len()]));
+}
+
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// What [`verify_json_log`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Records seen, per producer thread id.
+    pub per_tid: HashMap<u32, u64>,
+    /// Lines that were not valid JSON records of a known producer.
+    pub bad: Vec<String>,
+    /// Records whose content did not match the expected record at their position.
+    pub mismatched: u64,
+    /// Drain notices (`"ringlog": true`).
+    pub notices: Vec<String>,
+}
+
+/// Checks a `--format json` log: the records of each producer thread (tid, mapped to its
+/// producer id by `ids`) must be, in order, `record(id, 0..)`: none torn, lost or repeated.
+/// Returns the verdict; use [`assert_exact`] to assert.
+pub fn verify_json_log(path: &Path, ids: &HashMap<u32, u32>, max_size: usize) -> Verdict {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut v = Verdict::default();
+    let mut expect = Vec::new();
+    for line in BufReader::with_capacity(1 << 20, file).split(b'\n') {
+        let line = line.expect("read log");
+        let Ok(obj) = serde_json::from_slice::<serde_json::Value>(&line) else {
+            v.bad
+                .push(String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned());
+            continue;
+        };
+        if obj["ringlog"] == true {
+            v.notices.push(obj["msg"].as_str().unwrap_or("").to_owned());
+            continue;
+        }
+        let tid = obj["tid"].as_u64().unwrap_or(0) as u32;
+        let (Some(&id), Some(msg)) = (ids.get(&tid), obj["msg"].as_str()) else {
+            v.bad
+                .push(String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned());
+            continue;
+        };
+        let seq = v.per_tid.entry(tid).or_insert(0);
+        record(id, *seq, max_size, &mut expect);
+        if expect != msg.as_bytes() {
+            v.mismatched += 1;
+        }
+        *seq += 1;
+    }
+    v
+}
+
+/// Asserts the verdict shows exactly `records` records from every thread in `ids`, all intact.
+pub fn assert_exact(v: &Verdict, ids: &HashMap<u32, u32>, records: u64) {
+    assert!(
+        v.bad.is_empty(),
+        "{} bad lines, first: {:?}",
+        v.bad.len(),
+        v.bad.first()
+    );
+    assert_eq!(
+        v.mismatched, 0,
+        "records torn, reordered, duplicated or lost"
+    );
+    for tid in ids.keys() {
+        assert_eq!(
+            v.per_tid.get(tid).copied().unwrap_or(0),
+            records,
+            "records of tid {tid}"
+        );
+    }
+}
+
+/// What a test producer reported about one of its threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerReport {
+    /// Process id.
+    pub pid: u32,
+    /// Thread id (the key of the JSON log's `tid`).
+    pub tid: u32,
+    /// Producer id its records were generated for.
+    pub id: u32,
+    /// Records written.
+    pub written: u64,
+    /// Records dropped by the full policy.
+    pub dropped: u64,
+}
+
+/// Parses the `pid= tid= id= written= dropped=` lines a test producer prints.
+pub fn parse_reports(stdout: &[u8]) -> Vec<ProducerReport> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|line| {
+            let field = |k: &str| {
+                line.split(' ')
+                    .find_map(|f| f.strip_prefix(k)?.strip_prefix('=')?.parse::<u64>().ok())
+            };
+            Some(ProducerReport {
+                pid: field("pid")? as u32,
+                tid: field("tid")? as u32,
+                id: field("id")? as u32,
+                written: field("written")?,
+                dropped: field("dropped")?,
+            })
+        })
+        .collect()
+}
+
+/// Maps each reported thread id to its producer id, for [`verify_json_log`].
+pub fn tid_map(reports: &[ProducerReport]) -> HashMap<u32, u32> {
+    reports.iter().map(|r| (r.tid, r.id)).collect()
+}
+
+/// Polls `cond` until it holds or `timeout` passes (for conditions only observable from
+/// outside, such as a file's contents). Returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

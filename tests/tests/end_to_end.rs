@@ -1,0 +1,203 @@
+//! The whole path with real processes: producer processes -> shared ring -> drain process ->
+//! file, verified record by record.
+
+use ringlog_tests::*;
+use std::time::Duration;
+
+const MIB: usize = 1 << 20;
+
+fn run_producers(specs: &[ProducerSpec]) -> Vec<ProducerReport> {
+    let children: Vec<_> = specs.iter().map(ProducerSpec::spawn).collect();
+    children
+        .into_iter()
+        .flat_map(|c| parse_reports(&expect_success(c).stdout))
+        .collect()
+}
+
+#[test]
+fn four_producers_100k_records_up_to_1mib_arrive_exactly_once_untorn_in_order() {
+    let ring = unique_ring("e2e4x100k");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let specs: Vec<_> = (0..4)
+        .map(|id| ProducerSpec::new(&ring, id, 100_000, MIB))
+        .collect();
+    let reports = run_producers(&specs);
+    assert_eq!(reports.len(), 4);
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.written == 100_000 && r.dropped == 0),
+        "{reports:?}"
+    );
+    let (status, err) = drain.stop();
+    assert!(status.success(), "drain exit {status}: {err}");
+    let ids = tid_map(&reports);
+    let v = verify_json_log(&out, &ids, MIB);
+    assert_exact(&v, &ids, 100_000);
+    assert!(
+        v.notices.is_empty(),
+        "unexpected drain notices: {:?}",
+        v.notices
+    );
+}
+
+#[test]
+fn producers_may_start_before_the_drain() {
+    let ring = unique_ring("startorder");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    assert!(!ring_path(&ring).exists());
+    // 3 x 20k records of <= 2 KiB fit in the default 64 MiB ring, so nothing needs the drain yet.
+    let specs: Vec<_> = (0..3)
+        .map(|id| ProducerSpec::new(&ring, id, 20_000, 2048))
+        .collect();
+    let reports = run_producers(&specs);
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.written == 20_000 && r.dropped == 0),
+        "{reports:?}"
+    );
+    assert!(!out.exists(), "nothing may be written before a drain runs");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let ids = tid_map(&reports);
+    assert_exact(&verify_json_log(&out, &ids, 2048), &ids, 20_000);
+}
+
+#[test]
+fn records_committed_while_the_drain_is_down_are_written_when_it_restarts() {
+    let ring = unique_ring("restart");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let mut reports = Vec::new();
+    for round in 0..3u32 {
+        let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+        reports.extend(run_producers(&[ProducerSpec::new(
+            &ring, round, 10_000, 4096,
+        )]));
+        let (status, err) = drain.stop();
+        assert!(status.success(), "{err}");
+        // Written with no drain running: stays in the ring for the next round's drain.
+        reports.extend(run_producers(&[ProducerSpec::new(
+            &ring,
+            10 + round,
+            10_000,
+            4096,
+        )]));
+    }
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let ids = tid_map(&reports);
+    assert_eq!(ids.len(), 6);
+    assert_exact(&verify_json_log(&out, &ids, 4096), &ids, 10_000);
+}
+
+#[test]
+fn threads_and_forked_children_each_keep_their_order() {
+    let ring = unique_ring("threadsfork");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let mut threads = ProducerSpec::new(&ring, 1, 20_000, 512);
+    threads.extra = vec!["--threads".into(), "4".into()];
+    let mut forking = ProducerSpec::new(&ring, 2, 20_000, 512);
+    forking.extra = vec!["--fork".into()];
+    let reports = run_producers(&[threads, forking]);
+    assert_eq!(reports.len(), 6, "{reports:?}");
+    let parent = reports.iter().find(|r| r.id == 2).unwrap();
+    let child = reports.iter().find(|r| r.id == 1002).unwrap();
+    assert_ne!(
+        parent.pid, child.pid,
+        "the child must write with its own pid"
+    );
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let ids = tid_map(&reports);
+    let v = verify_json_log(&out, &ids, 512);
+    assert_exact(&v, &ids, 20_000);
+}
+
+#[test]
+fn an_idle_drain_writes_a_new_record_promptly() {
+    let ring = unique_ring("idle");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &[]);
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    for i in 0..3 {
+        let line = format!("hello {i}");
+        writer.write(line.as_bytes()).unwrap();
+        let found = wait_until(Duration::from_secs(10), || {
+            std::fs::read_to_string(&out).is_ok_and(|s| s.lines().any(|l| l == line))
+        });
+        assert!(found, "record {i} never reached the file");
+    }
+    let (status, _) = drain.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn ringlog_pipe_turns_each_line_into_one_record() {
+    let ring = unique_ring("pipe");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &[]);
+    let mut pipes = Vec::new();
+    let mut inputs = Vec::new();
+    for id in 0..4u32 {
+        // Lines of 1 B to 256 KiB, unique per pipe, fed through a file on stdin.
+        let mut input = Vec::new();
+        let mut rec = Vec::new();
+        for seq in 0..2_000u64 {
+            record(id, seq, 256 * 1024, &mut rec);
+            input.extend_from_slice(format!("pipe{id} {seq} ").as_bytes());
+            input.extend_from_slice(&rec);
+            input.push(b'\n');
+        }
+        let path = dir.path().join(format!("in{id}"));
+        std::fs::write(&path, &input).unwrap();
+        inputs.push(input);
+        let child = std::process::Command::new(bin("ringlog-pipe"))
+            .args(["--ring", &ring, "--level", "info"])
+            .stdin(std::fs::File::open(&path).unwrap())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        pipes.push(child);
+    }
+    for p in pipes {
+        expect_success(p);
+    }
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let log = std::fs::read(&out).unwrap();
+    // Each pipe's lines appear whole, once, in order, interleaved only at line boundaries.
+    for (id, input) in inputs.iter().enumerate() {
+        let prefix = format!("pipe{id} ");
+        let mine: Vec<&[u8]> = log
+            .split(|&b| b == b'\n')
+            .filter(|l| l.starts_with(prefix.as_bytes()))
+            .collect();
+        let expected: Vec<&[u8]> = input
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(mine.len(), expected.len(), "lines of pipe {id}");
+        assert!(mine == expected, "pipe {id}'s lines differ");
+    }
+    assert_eq!(
+        log.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count(),
+        8_000
+    );
+}

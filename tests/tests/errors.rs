@@ -1,0 +1,193 @@
+//! Bad input gets a clear error that says what to do, and loses nothing.
+
+use ringlog_core::OpenError;
+use ringlog_tests::*;
+use ringlog_writer::{WriteError, Writer};
+use std::process::{Command, Stdio};
+
+fn run(bin_name: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin(bin_name))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_ring_names_are_refused_with_the_rule() {
+    for name in ["", "a/b", "../etc", "x".repeat(65).as_str(), "sp ace"] {
+        let e = Writer::open(name).unwrap_err();
+        assert!(
+            matches!(e, OpenError::InvalidName { .. }),
+            "{name:?}: {e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains("1 to 64 characters from A-Z a-z 0-9 . _ -"),
+            "{e}"
+        );
+    }
+    let (code, err) = run("ringlog-drain", &["--ring", "a/b", "--out", "-"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid ring name \"a/b\""), "{err}");
+}
+
+#[test]
+fn a_missing_ring_without_create_says_how_to_start_it() {
+    let ring = unique_ring("missing");
+    let e = Writer::builder(&ring).create(false).open().unwrap_err();
+    assert!(matches!(e, OpenError::NotFound { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains(&format!("start `ringlog-drain --ring {ring}`")),
+        "{e}"
+    );
+    assert!(!ring_path(&ring).exists(), "create(false) must not create");
+    let (code, err) = run("ringlog-drain", &["stat", "--ring", &ring]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_a_ring_is_refused_not_mapped_blindly() {
+    let ring = unique_ring("garbage");
+    let _guard = RingGuard(ring.clone());
+    for contents in [vec![0xabu8; 1 << 20], b"short".to_vec(), vec![0u8; 8192]] {
+        std::fs::write(ring_path(&ring), &contents).unwrap();
+        let e = Writer::open(&ring).unwrap_err();
+        assert!(matches!(e, OpenError::Invalid { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains(&ring) && text.contains("remove the file"),
+            "{text}"
+        );
+    }
+    let (code, err) = run("ringlog-drain", &["--ring", &ring, "--out", "-"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not usable"), "{err}");
+}
+
+#[test]
+fn a_newer_layout_version_is_a_version_mismatch() {
+    let ring = unique_ring("version");
+    let _guard = RingGuard(ring.clone());
+    drop(Writer::builder(&ring).capacity(1 << 16).open().unwrap());
+    let path = ring_path(&ring);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let e = Writer::open(&ring).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("layout version 99") && text.contains("same ringlog version"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_capacity_mismatch_is_reported() {
+    let ring = unique_ring("capacity");
+    let _guard = RingGuard(ring.clone());
+    drop(Writer::builder(&ring).capacity(1 << 16).open().unwrap());
+    let e = Writer::builder(&ring).capacity(1 << 20).open().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            OpenError::CapacityMismatch {
+                found: 65536,
+                asked: 1048576,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("drop the capacity option"), "{e}");
+}
+
+#[test]
+fn an_oversized_record_is_refused_whole_and_nothing_is_written() {
+    let ring = unique_ring("oversized");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let writer = Writer::builder(&ring).capacity(1 << 16).open().unwrap();
+    let max = writer.max_record() as usize;
+    assert_eq!(max, (1 << 16) / 4 - 32);
+    writer.write(&vec![b'a'; max]).unwrap();
+    match writer.write(&vec![b'b'; max + 1]) {
+        Err(WriteError::TooLarge { len, max: m }) => assert_eq!((len, m as usize), (max + 1, max)),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    let e = writer.write(&vec![b'b'; max + 1]).unwrap_err().to_string();
+    assert!(
+        e.contains("larger than the ring's max record size") && e.contains("split it"),
+        "{e}"
+    );
+    writer.write(b"after").unwrap();
+    let drain = DrainProcess::start(&ring, &out, &[]);
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let log = std::fs::read(&out).unwrap();
+    let lines: Vec<&[u8]> = log
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0], vec![b'a'; max].as_slice());
+    assert_eq!(lines[1], b"after");
+}
+
+#[test]
+fn ringlog_pipe_reports_an_overlong_line_and_keeps_the_others() {
+    let ring = unique_ring("pipelong");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    drop(Writer::builder(&ring).capacity(1 << 16).open().unwrap());
+    let input = dir.path().join("in");
+    let long = "x".repeat(100_000);
+    std::fs::write(&input, format!("first\n{long}\nthird\nno newline at end")).unwrap();
+    let out_pipe = Command::new(bin("ringlog-pipe"))
+        .args(["--ring", &ring])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out_pipe.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out_pipe.stderr);
+    assert!(
+        err.contains("line 2 is longer than the ring's max record size"),
+        "{err}"
+    );
+    let drain = DrainProcess::start(&ring, &out, &[]);
+    drain.stop();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "first\nthird\nno newline at end\n"
+    );
+}
+
+#[test]
+fn an_unwritable_output_and_a_second_drain_are_start_up_errors() {
+    let ring = unique_ring("drainerrs");
+    let _guard = RingGuard(ring.clone());
+    let (code, err) = run(
+        "ringlog-drain",
+        &["--ring", &ring, "--out", "/nonexistent-dir/x.log"],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot open output /nonexistent-dir/x.log"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let first = DrainProcess::start(&ring, &dir.path().join("a.log"), &[]);
+    let (code, err) = run("ringlog-drain", &["--ring", &ring, "--out", "-"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already has a drain (pid"), "{err}");
+    let (status, _) = first.stop();
+    assert!(status.success());
+}
