@@ -81,7 +81,11 @@ impl fmt::Display for OpenError {
                  with create enabled",
                 path.display()
             ),
-            OpenError::Invalid { ring, path, reason: LayoutError::VersionMismatch { found } } => write!(
+            OpenError::Invalid {
+                ring,
+                path,
+                reason: LayoutError::VersionMismatch { found },
+            } => write!(
                 f,
                 "ring '{ring}' at {} has layout version {found} but this build understands \
                  version {}: stop every process using it and run the same ringlog version \
@@ -112,10 +116,18 @@ impl fmt::Display for OpenError {
                 "ring '{ring}' has all {slots} producer slots in use: fewer producer threads, or \
                  make sure a drain runs (it frees the slots of dead producers)"
             ),
-            OpenError::Io { ring, context, path, source } => {
+            OpenError::Io {
+                ring,
+                context,
+                path,
+                source,
+            } => {
                 write!(f, "ring '{ring}': {context} {}: {source}", path.display())?;
                 if source.kind() == io::ErrorKind::PermissionDenied {
-                    write!(f, " (check the file's owner and mode, or the ring's --mode/group)")?;
+                    write!(
+                        f,
+                        " (check the file's owner and mode, or the ring's --mode/group)"
+                    )?;
                 }
                 Ok(())
             }

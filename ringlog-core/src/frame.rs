@@ -107,15 +107,8 @@ impl Word0 {
     #[inline]
     pub fn encode(len: u32, committed: bool, kind: Kind, level: Level, slot: u16) -> u64 {
         debug_assert!(len > 0 && len <= i32::MAX as u32);
-        let signed = if committed {
-            len as i32
-        } else {
-            -(len as i32)
-        };
-        (signed as u32 as u64)
-            | (kind as u64) << 32
-            | (level as u64) << 40
-            | (slot as u64) << 48
+        let signed = if committed { len as i32 } else { -(len as i32) };
+        (signed as u32 as u64) | (kind as u64) << 32 | (level as u64) << 40 | (slot as u64) << 48
     }
 
     /// Decodes a non-zero first word; `None` for zero (nothing written yet) or a zero length.
@@ -193,7 +186,13 @@ mod tests {
 
     #[test]
     fn level_names_parse_back() {
-        for l in [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace] {
+        for l in [
+            Level::Error,
+            Level::Warn,
+            Level::Info,
+            Level::Debug,
+            Level::Trace,
+        ] {
             assert_eq!(Level::parse(l.as_str()), Some(l));
             assert_eq!(Level::from_u8(l as u8), l);
         }

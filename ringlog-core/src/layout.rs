@@ -26,7 +26,12 @@ pub const DEFAULT_SLOTS: u32 = 1024;
 /// Records start at multiples of this, so every frame header is 8-byte aligned.
 pub const RECORD_ALIGN: u64 = 8;
 /// Smallest data region accepted.
+#[cfg(not(loom))]
 pub const MIN_CAPACITY: u64 = 4096;
+/// Smallest data region accepted. Under `cfg(loom)` only: a 128-byte region (two 64-byte frames)
+/// keeps model checks of wrap-around and a full ring tractable; production builds never see it.
+#[cfg(loom)]
+pub const MIN_CAPACITY: u64 = 128;
 /// Largest data region accepted (frame lengths are stored as `i32`).
 pub const MAX_CAPACITY: u64 = 1 << 30;
 /// Data region of a ring created with default options.

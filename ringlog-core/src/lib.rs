@@ -17,10 +17,15 @@
 //! (producer slots), [`lock`] (liveness by OFD locks), [`segment`] (the file under /dev/shm),
 //! [`futex`] (waiting and waking across processes).
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks, missing_docs, missing_debug_implementations)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    missing_docs,
+    missing_debug_implementations
+)]
 
 pub mod clock;
 pub mod error;
+pub mod fault;
 pub mod frame;
 #[cfg(not(loom))]
 pub mod futex;
@@ -37,6 +42,8 @@ mod sync;
 
 pub use error::OpenError;
 pub use frame::{Kind, Level, FRAME_HEADER_SIZE};
-pub use ring::{Claim, ClaimError, Corruption, Geometry, LayoutError, Next, RecordMeta, Ring, SlotInfo};
+pub use ring::{
+    Claim, ClaimError, Corruption, Geometry, LayoutError, Next, RecordMeta, Ring, SlotInfo,
+};
 #[cfg(not(loom))]
 pub use segment::{Location, Segment, SegmentOptions};

@@ -65,8 +65,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seg");
         std::fs::write(&path, [0u8; 64]).unwrap();
-        let a = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
-        let b = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let a = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let b = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
         assert!(try_lock(a.as_fd(), 7).unwrap());
         assert!(is_locked(b.as_fd(), 7).unwrap());
         assert!(!try_lock(b.as_fd(), 7).unwrap());

@@ -101,7 +101,11 @@ mod pointer {
                     // SAFETY: in bounds (checked); the caller owns the destination range, and
                     // `src` is local memory, so the two cannot overlap.
                     unsafe {
-                        std::ptr::copy_nonoverlapping(src.as_ptr(), self.base().add(offset), src.len())
+                        std::ptr::copy_nonoverlapping(
+                            src.as_ptr(),
+                            self.base().add(offset),
+                            src.len(),
+                        )
                     }
                 }
 
@@ -111,7 +115,11 @@ mod pointer {
                     // SAFETY: in bounds (checked); nobody writes the source range (caller's
                     // contract); `dst` is local memory.
                     unsafe {
-                        std::ptr::copy_nonoverlapping(self.base().add(offset), dst.as_mut_ptr(), dst.len())
+                        std::ptr::copy_nonoverlapping(
+                            self.base().add(offset),
+                            dst.as_mut_ptr(),
+                            dst.len(),
+                        )
                     }
                 }
 
@@ -196,8 +204,12 @@ mod model {
     use super::Memory;
     use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
-    /// Loom-tracked words: every byte copy becomes relaxed word accesses, so loom explores
-    /// the interleavings of payload copies against commits and zeroing.
+    /// Loom-tracked words: byte copies become relaxed accesses of the words they cover (one
+    /// store for a whole word, a load and a store for part of one), so loom explores the
+    /// interleavings of payload copies against commits and zeroing. Word, not byte, granularity
+    /// keeps the number of loom operations per copy (each a scheduling point) small; frames are
+    /// 8-byte aligned, so no two owners ever share a word and the read-modify-write of a partial
+    /// word cannot lose another owner's bytes.
     #[derive(Debug)]
     pub struct LoomMemory {
         words: Vec<AtomicU64>,
@@ -215,12 +227,37 @@ mod model {
             }
         }
 
-        fn byte_op(&self, offset: usize, n: usize, mut f: impl FnMut(usize, &AtomicU64, usize)) {
-            assert!(offset + n <= self.words.len() * 8, "loom memory out of bounds");
-            for i in 0..n {
+        /// Calls `f(i, k, word, b)` for each word that `offset..offset + n` touches: bytes
+        /// `i..i + k` of the caller's buffer are bytes `b..b + k` of `word`.
+        fn word_op(
+            &self,
+            offset: usize,
+            n: usize,
+            mut f: impl FnMut(usize, usize, &AtomicU64, usize),
+        ) {
+            assert!(
+                offset
+                    .checked_add(n)
+                    .is_some_and(|end| end <= self.words.len() * 8),
+                "loom memory out of bounds"
+            );
+            let mut i = 0;
+            while i < n {
                 let at = offset + i;
-                f(i, &self.words[at / 8], at % 8);
+                let b = at % 8;
+                let k = (8 - b).min(n - i);
+                f(i, k, &self.words[at / 8], b);
+                i += k;
             }
+        }
+    }
+
+    /// Mask of bytes `b..b + k` of a little-endian word.
+    fn mask(b: usize, k: usize) -> u64 {
+        if k == 8 {
+            u64::MAX
+        } else {
+            ((1u64 << (8 * k)) - 1) << (8 * b)
         }
     }
 
@@ -238,21 +275,32 @@ mod model {
             &self.halves[offset / 4]
         }
         unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
-            self.byte_op(offset, src.len(), |i, w, b| {
-                let old = w.load(Ordering::Relaxed);
-                let new = (old & !(0xff << (b * 8))) | (src[i] as u64) << (b * 8);
+            self.word_op(offset, src.len(), |i, k, w, b| {
+                let mut bytes = [0u8; 8];
+                bytes[b..b + k].copy_from_slice(&src[i..i + k]);
+                let value = u64::from_le_bytes(bytes);
+                let new = if k == 8 {
+                    value
+                } else {
+                    (w.load(Ordering::Relaxed) & !mask(b, k)) | value
+                };
                 w.store(new, Ordering::Relaxed);
             });
         }
         unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]) {
-            self.byte_op(offset, dst.len(), |i, w, b| {
-                dst[i] = (w.load(Ordering::Relaxed) >> (b * 8)) as u8;
+            self.word_op(offset, dst.len(), |i, k, w, b| {
+                let bytes = w.load(Ordering::Relaxed).to_le_bytes();
+                dst[i..i + k].copy_from_slice(&bytes[b..b + k]);
             });
         }
         unsafe fn zero(&self, offset: usize, len: usize) {
-            self.byte_op(offset, len, |_, w, b| {
-                let old = w.load(Ordering::Relaxed);
-                w.store(old & !(0xff << (b * 8)), Ordering::Relaxed);
+            self.word_op(offset, len, |_, k, w, b| {
+                let new = if k == 8 {
+                    0
+                } else {
+                    w.load(Ordering::Relaxed) & !mask(b, k)
+                };
+                w.store(new, Ordering::Relaxed);
             });
         }
     }

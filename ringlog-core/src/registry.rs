@@ -14,7 +14,9 @@ impl<M: Memory> Ring<M> {
     pub fn slot_reusable(&self, slot: u16) -> bool {
         // Relaxed: the caller holds the slot's lock, so its previous owner is gone and the value
         // is final; `head` only grows, so a stale head errs on the side of "not reusable".
-        let intent = self.slot_word(slot, slot_off::INTENT).load(Ordering::Relaxed);
+        let intent = self
+            .slot_word(slot, slot_off::INTENT)
+            .load(Ordering::Relaxed);
         intent == NO_INTENT || intent - 1 < self.head()
     }
 
@@ -26,8 +28,14 @@ impl<M: Memory> Ring<M> {
         let w = |f| self.slot_word(slot, f);
         w(slot_off::INTENT).store(NO_INTENT, Ordering::Relaxed);
         w(slot_off::PID_TID).store(pid as u64 | (tid as u64) << 32, Ordering::Relaxed);
-        w(slot_off::WRITTEN_BASE).store(w(slot_off::WRITTEN).load(Ordering::Relaxed), Ordering::Relaxed);
-        w(slot_off::DROPPED_BASE).store(w(slot_off::DROPPED).load(Ordering::Relaxed), Ordering::Relaxed);
+        w(slot_off::WRITTEN_BASE).store(
+            w(slot_off::WRITTEN).load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        w(slot_off::DROPPED_BASE).store(
+            w(slot_off::DROPPED).load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         w(slot_off::BLOCKED_NS).store(0, Ordering::Relaxed);
         w(slot_off::ATTACHED_NS).store(now_ns, Ordering::Relaxed);
         w(slot_off::STATE).store(SLOT_ATTACHED, Ordering::Relaxed);
@@ -36,8 +44,11 @@ impl<M: Memory> Ring<M> {
     /// The owner gives `slot` back cleanly (no claim outstanding). Its counters stay for the
     /// drain to report and for `stat`.
     pub fn detach_slot(&self, slot: u16) {
-        // Relaxed: the lock release that follows is the synchronisation that matters.
-        self.slot_word(slot, slot_off::INTENT).store(NO_INTENT, Ordering::Relaxed);
-        self.slot_word(slot, slot_off::STATE).store(SLOT_DETACHED, Ordering::Relaxed);
+        // Release: as for the intents stored in `claim`, a drain that sees the intent cleared
+        // (Acquire in `claimants`) must see our last frame header on its re-check of word 0.
+        self.slot_word(slot, slot_off::INTENT)
+            .store(NO_INTENT, Ordering::Release);
+        self.slot_word(slot, slot_off::STATE)
+            .store(SLOT_DETACHED, Ordering::Relaxed);
     }
 }

@@ -102,7 +102,10 @@ impl std::fmt::Display for LayoutError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LayoutError::TooShort { len, need } => {
-                write!(f, "segment is {len} bytes but its header needs {need} (truncated?)")
+                write!(
+                    f,
+                    "segment is {len} bytes but its header needs {need} (truncated?)"
+                )
             }
             LayoutError::BadMagic(m) => write!(f, "not a ringlog segment (first word {m:#018x})"),
             LayoutError::NotYetInitialized => write!(f, "segment is still being initialised"),
@@ -214,7 +217,7 @@ pub enum Corruption {
     PayloadLength(u32),
     /// The frame runs past the tail.
     PastTail,
-    /// The tail is behind the head or more than a capacity ahead.
+    /// The tail is behind the head, more than a capacity ahead, or misaligned.
     Tail(u64),
 }
 
@@ -226,7 +229,10 @@ impl std::fmt::Display for Corruption {
             Corruption::Slot(s) => write!(f, "producer slot {s} outside the registry"),
             Corruption::PayloadLength(l) => write!(f, "payload length {l} larger than its frame"),
             Corruption::PastTail => write!(f, "frame runs past the ring's tail"),
-            Corruption::Tail(t) => write!(f, "tail {t} is not within one capacity of head"),
+            Corruption::Tail(t) => write!(
+                f,
+                "tail {t} is not an aligned position within one capacity of head"
+            ),
         }
     }
 }
@@ -276,16 +282,25 @@ impl<M: Memory> Ring<M> {
     ///
     /// The identity fields are stored first, the version word last with Release, so an opener
     /// that Acquire-loads a non-zero version sees a complete header.
-    pub fn create(mem: M, geometry: Geometry, created_ns: u64, mode: u32) -> Result<Self, LayoutError> {
+    pub fn create(
+        mem: M,
+        geometry: Geometry,
+        created_ns: u64,
+        mode: u32,
+    ) -> Result<Self, LayoutError> {
         geometry.validate()?;
         let need = geometry.segment_len();
         if (mem.len() as u64) < need {
-            return Err(LayoutError::TooShort { len: mem.len() as u64, need });
+            return Err(LayoutError::TooShort {
+                len: mem.len() as u64,
+                need,
+            });
         }
         let data = layout::data_offset(geometry.slots);
         // Relaxed: the region is not visible to anyone until the version store below.
         mem.u64_at(off::MAGIC).store(MAGIC, Ordering::Relaxed);
-        mem.u32_at(off::VERSION + 4).store(data as u32, Ordering::Relaxed);
+        mem.u32_at(off::VERSION + 4)
+            .store(data as u32, Ordering::Relaxed);
         mem.u64_at(16).store(geometry.capacity, Ordering::Relaxed);
         mem.u64_at(24).store(geometry.max_record, Ordering::Relaxed);
         mem.u64_at(32).store(created_ns, Ordering::Relaxed);
@@ -293,7 +308,8 @@ impl<M: Memory> Ring<M> {
         mem.u32_at(44).store(mode, Ordering::Relaxed);
         // SYNC POINT: Release pairs with the Acquire load of the version in `open`: everything
         // above happens-before any opener's validation.
-        mem.u32_at(off::VERSION).store(LAYOUT_VERSION, Ordering::Release);
+        mem.u32_at(off::VERSION)
+            .store(LAYOUT_VERSION, Ordering::Release);
         Ok(Ring {
             mem,
             capacity: geometry.capacity,
@@ -308,7 +324,10 @@ impl<M: Memory> Ring<M> {
     pub fn open(mem: M) -> Result<Self, LayoutError> {
         let len = mem.len() as u64;
         if len < layout::HEADER_SIZE as u64 {
-            return Err(LayoutError::TooShort { len, need: layout::HEADER_SIZE as u64 });
+            return Err(LayoutError::TooShort {
+                len,
+                need: layout::HEADER_SIZE as u64,
+            });
         }
         // SYNC POINT: Acquire pairs with the creator's Release of the version: once we see it,
         // the identity fields are complete.
@@ -357,7 +376,11 @@ impl<M: Memory> Ring<M> {
 
     /// The ring's geometry.
     pub fn geometry(&self) -> Geometry {
-        Geometry { capacity: self.capacity, max_record: self.max_record, slots: self.slots }
+        Geometry {
+            capacity: self.capacity,
+            max_record: self.max_record,
+            slots: self.slots,
+        }
     }
 
     /// The underlying region.
@@ -385,13 +408,17 @@ impl<M: Memory> Ring<M> {
     /// A word of registry slot `slot`.
     #[inline]
     pub fn slot_word(&self, slot: u16, field: usize) -> &AtomicU64 {
-        assert!((slot as u32) < self.slots, "slot {slot} outside the registry");
+        assert!(
+            (slot as u32) < self.slots,
+            "slot {slot} outside the registry"
+        );
         self.mem.u64_at(slot_offset(slot as u32) + field)
     }
 
     #[inline]
     fn frame_word(&self, pos: u64, word: usize) -> &AtomicU64 {
-        self.mem.u64_at(self.data + (pos & self.mask) as usize + word * 8)
+        self.mem
+            .u64_at(self.data + (pos & self.mask) as usize + word * 8)
     }
 
     // ------------------------------------------------------------------ producer side
@@ -402,9 +429,17 @@ impl<M: Memory> Ring<M> {
     /// the shared `head` line is read only when the cached value says the ring is full.
     /// Lock-free: a failed CAS means another producer succeeded.
     #[inline]
-    pub fn claim(&self, slot: u16, payload_len: usize, head_cache: &AtomicU64) -> Result<Claim, ClaimError> {
+    pub fn claim(
+        &self,
+        slot: u16,
+        payload_len: usize,
+        head_cache: &AtomicU64,
+    ) -> Result<Claim, ClaimError> {
         if payload_len as u64 > self.max_record {
-            return Err(ClaimError::TooLarge { len: payload_len, max: self.max_record });
+            return Err(ClaimError::TooLarge {
+                len: payload_len,
+                max: self.max_record,
+            });
         }
         let len = frame::frame_len(payload_len) as u64;
         let span = layout::align_record(len);
@@ -414,7 +449,11 @@ impl<M: Memory> Ring<M> {
         let mut start = tail.load(Ordering::Relaxed);
         loop {
             let index = start & self.mask;
-            let pad = if index + span > self.capacity { self.capacity - index } else { 0 };
+            let pad = if index + span > self.capacity {
+                self.capacity - index
+            } else {
+                0
+            };
             let end = start + pad + span;
             // Acquire: pairs with the Release store below by another thread of this process, so
             // the drain's zeroing that thread saw (through its Acquire of `head`) happens-before
@@ -427,20 +466,26 @@ impl<M: Memory> Ring<M> {
                 // Release: hands that happens-before edge on to the other threads (see above).
                 head_cache.fetch_max(head, Ordering::Release);
                 if end > head + self.capacity {
-                    // Relaxed: no claim is in flight; leaving no stale intent behind keeps the
-                    // drain from waiting on a producer that is only waiting for space.
-                    intent.store(layout::NO_INTENT, Ordering::Relaxed);
+                    // No claim is in flight; leaving no stale intent behind keeps the drain from
+                    // waiting on a producer that is only waiting for space. Release, as below:
+                    // a drain that sees the intent cleared sees our earlier headers too.
+                    intent.store(layout::NO_INTENT, Ordering::Release);
                     return Err(ClaimError::Full);
                 }
             }
-            // Relaxed: published by the CAS below (Release half), which the drain's Acquire of
-            // `tail` synchronises with before it reads intents.
-            intent.store(start + 1, Ordering::Relaxed);
+            // Published by the CAS below (Release half), which the drain's Acquire of `tail`
+            // synchronises with before it reads intents. SYNC POINT: Release also pairs with the
+            // Acquire load in `claimants` / `unwritten_claim_end`: a drain that sees this newer
+            // intent sees the header of our previous claim (written before) on its re-check of
+            // word 0. Relaxed would let it read the new intent and still find that header zero,
+            // and take a live claim for an unattributable one. (Free on x86; `stlr` on ARM.)
+            intent.store(start + 1, Ordering::Release);
             // SeqCst: Release publishes the intent; SeqCst also orders this CAS before our later
             // SeqCst load of `drain_sleeping` against the drain's SeqCst store of it and load
             // of `tail` (the Dekker pair of the wake-up protocol, see `commit`).
             match tail.compare_exchange_weak(start, end, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => {
+                    crate::fault::hit(crate::fault::Point::AfterClaimCas);
                     let pos = start + pad;
                     let claimed = Word0::encode(len as u32, false, Kind::Data, Level::None, slot);
                     // Relaxed: the negative length only tells the drain "claimed by `slot`"; it
@@ -448,12 +493,18 @@ impl<M: Memory> Ring<M> {
                     // mid-claim (see module docs).
                     self.frame_word(pos, 0).store(claimed, Ordering::Relaxed);
                     if pad > 0 {
-                        let padding = Word0::encode(pad as u32, true, Kind::Padding, Level::None, slot);
+                        crate::fault::hit(crate::fault::Point::BeforePadding);
+                        let padding =
+                            Word0::encode(pad as u32, true, Kind::Padding, Level::None, slot);
                         // Release: orders the record header above before the padding, so a
                         // drain that passes the padding finds the claim marked.
                         self.frame_word(start, 0).store(padding, Ordering::Release);
                     }
-                    return Ok(Claim { pos, len: len as u32, slot });
+                    return Ok(Claim {
+                        pos,
+                        len: len as u32,
+                        slot,
+                    });
                 }
                 Err(actual) => {
                     start = actual;
@@ -469,7 +520,10 @@ impl<M: Memory> Ring<M> {
     /// If `offset + bytes.len()` exceeds the claim's capacity.
     #[inline]
     pub fn write_payload(&self, claim: &Claim, offset: usize, bytes: &[u8]) {
-        assert!(offset + bytes.len() <= claim.capacity(), "write past the end of a claim");
+        assert!(
+            offset + bytes.len() <= claim.capacity(),
+            "write past the end of a claim"
+        );
         let at = self.data + (claim.pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
         // SAFETY: the claim reserved `[pos, pos + len)`, which never straddles the end of the
         // region; nobody else reads or writes it until we commit or abort.
@@ -483,14 +537,18 @@ impl<M: Memory> Ring<M> {
         debug_assert!(meta.payload_len as usize <= claim.capacity());
         let payload_len = (meta.payload_len as usize).min(claim.capacity()) as u32;
         // Relaxed: published by the Release store of word 0 below.
-        self.frame_word(claim.pos, 1).store(meta.timestamp_ns, Ordering::Relaxed);
-        self.frame_word(claim.pos, 2).store(frame::encode_ids(meta.pid, meta.tid), Ordering::Relaxed);
+        self.frame_word(claim.pos, 1)
+            .store(meta.timestamp_ns, Ordering::Relaxed);
+        self.frame_word(claim.pos, 2)
+            .store(frame::encode_ids(meta.pid, meta.tid), Ordering::Relaxed);
         let lengths = frame::encode_lengths(payload_len, meta.target_len, meta.flags);
-        self.frame_word(claim.pos, 3).store(lengths, Ordering::Relaxed);
+        self.frame_word(claim.pos, 3)
+            .store(lengths, Ordering::Relaxed);
         let committed = Word0::encode(claim.len, true, Kind::Data, meta.level, claim.slot);
         // SYNC POINT: Release pairs with the drain's Acquire load of word 0 in `next`: header
         // words and payload copies happen-before the drain reads them.
-        self.frame_word(claim.pos, 0).store(committed, Ordering::Release);
+        self.frame_word(claim.pos, 0)
+            .store(committed, Ordering::Release);
         self.bump_written(claim.slot);
         self.drain_needs_wake()
     }
@@ -500,7 +558,8 @@ impl<M: Memory> Ring<M> {
     pub fn abort(&self, claim: Claim) {
         let padding = Word0::encode(claim.len, true, Kind::Padding, Level::None, claim.slot);
         // Release: uniform with commits; the drain Acquire-loads word 0 and needs nothing else.
-        self.frame_word(claim.pos, 0).store(padding, Ordering::Release);
+        self.frame_word(claim.pos, 0)
+            .store(padding, Ordering::Release);
     }
 
     #[inline]
@@ -556,20 +615,29 @@ impl<M: Memory> Ring<M> {
     /// Reads the frame at `head` without consuming it. `tail_cache` is the consumer's last seen
     /// tail; it is refreshed only when needed.
     pub fn next(&self, head: u64, tail_cache: &mut u64) -> Next {
+        // The tail decides emptiness before word 0 is read: a consumer that read a whole lap
+        // without releasing it stands at `released head + capacity`, where word 0 is still its
+        // own first unreleased frame, not free space.
+        if *tail_cache <= head {
+            *tail_cache = self.tail();
+            if *tail_cache == head {
+                return Next::Empty;
+            }
+            if !self.tail_plausible(head, *tail_cache) {
+                return Next::Corrupt(Corruption::Tail(*tail_cache));
+            }
+        }
         // SYNC POINT: Acquire pairs with the producers' Release of word 0 (commit, abort,
         // padding): the header words and payload are visible once the length is.
         let word = self.frame_word(head, 0).load(Ordering::Acquire);
         let Some(w0) = Word0::decode(word) else {
-            if *tail_cache <= head {
-                *tail_cache = self.tail();
-            }
-            if *tail_cache == head {
-                return Next::Empty;
-            }
-            if *tail_cache < head || *tail_cache - head > self.capacity {
+            if !self.tail_plausible(head, *tail_cache) {
                 return Next::Corrupt(Corruption::Tail(*tail_cache));
             }
-            return Next::Pending { slot: None, len: None };
+            return Next::Pending {
+                slot: None,
+                len: None,
+            };
         };
         if w0.slot as u32 >= self.slots {
             return Next::Corrupt(Corruption::Slot(w0.slot));
@@ -579,7 +647,11 @@ impl<M: Memory> Ring<M> {
         let span = w0.span();
         let data = w0.kind == Kind::Data as u8;
         let min = if data { FRAME_HEADER_SIZE as u64 } else { 8 };
-        let max = if data { FRAME_HEADER_SIZE as u64 + self.max_record } else { self.capacity };
+        let max = if data {
+            FRAME_HEADER_SIZE as u64 + self.max_record
+        } else {
+            self.capacity
+        };
         if w0.kind != Kind::Data as u8 && w0.kind != Kind::Padding as u8 {
             return Next::Corrupt(Corruption::Kind(w0.kind));
         }
@@ -588,12 +660,18 @@ impl<M: Memory> Ring<M> {
         }
         if head + span > *tail_cache {
             *tail_cache = self.tail();
+            if !self.tail_plausible(head, *tail_cache) {
+                return Next::Corrupt(Corruption::Tail(*tail_cache));
+            }
             if head + span > *tail_cache {
                 return Next::Corrupt(Corruption::PastTail);
             }
         }
         if !w0.committed {
-            return Next::Pending { slot: Some(w0.slot), len: Some(w0.len) };
+            return Next::Pending {
+                slot: Some(w0.slot),
+                len: Some(w0.len),
+            };
         }
         if !data {
             return Next::Padding { span };
@@ -601,7 +679,9 @@ impl<M: Memory> Ring<M> {
         // Relaxed: ordered after the Acquire of word 0 above.
         let (payload_len, target_len, flags) =
             frame::decode_lengths(self.frame_word(head, 3).load(Ordering::Relaxed));
-        if payload_len as u64 > w0.len as u64 - FRAME_HEADER_SIZE as u64 || target_len as u32 > payload_len {
+        if payload_len as u64 > w0.len as u64 - FRAME_HEADER_SIZE as u64
+            || target_len as u32 > payload_len
+        {
             return Next::Corrupt(Corruption::PayloadLength(payload_len));
         }
         let ids = self.frame_word(head, 2).load(Ordering::Relaxed);
@@ -618,13 +698,22 @@ impl<M: Memory> Ring<M> {
         Next::Record { meta, span }
     }
 
+    /// A tail a correct producer could have left: aligned, not behind `head`, at most a
+    /// capacity ahead.
+    fn tail_plausible(&self, head: u64, tail: u64) -> bool {
+        tail >= head && tail - head <= self.capacity && tail % layout::RECORD_ALIGN == 0
+    }
+
     /// Copies `dst.len()` payload bytes of the record at `pos`, from payload offset `offset`.
     ///
     /// # Panics
     /// If the range leaves the data region; `next` has already bounded it for valid records.
     pub fn read_payload(&self, pos: u64, offset: usize, dst: &mut [u8]) {
         let index = (pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
-        assert!(index + dst.len() <= self.capacity as usize, "payload read outside the ring");
+        assert!(
+            index + dst.len() <= self.capacity as usize,
+            "payload read outside the ring"
+        );
         // SAFETY: the frame is committed (the caller got it from `next`, whose Acquire load
         // ordered the producer's writes before this read) and stays unwritten until we release.
         unsafe { self.mem.copy_out(self.data + index, dst) }
@@ -633,7 +722,10 @@ impl<M: Memory> Ring<M> {
     /// Zeroes `[head, to)` and moves `head` to `to`, giving the space back to producers.
     /// Returns true when producers are blocked waiting for space and should be woken.
     pub fn release(&self, head: u64, to: u64) -> bool {
-        assert!(to >= head && to - head <= self.capacity, "release of an impossible range");
+        assert!(
+            to >= head && to - head <= self.capacity,
+            "release of an impossible range"
+        );
         let mut pos = head;
         while pos < to {
             let index = pos & self.mask;
@@ -677,14 +769,16 @@ impl<M: Memory> Ring<M> {
     /// still lacks `span` bytes at `tail`, so the caller should sleep on `space_seq`.
     pub fn begin_space_wait(&self) {
         // Relaxed + the fence below: the Dekker pair with `release`.
-        self.word32(off::SPACE_WAITERS).fetch_add(1, Ordering::Relaxed);
+        self.word32(off::SPACE_WAITERS)
+            .fetch_add(1, Ordering::Relaxed);
         crate::sync::fence(Ordering::SeqCst);
     }
 
     /// Undoes [`Ring::begin_space_wait`].
     pub fn end_space_wait(&self) {
         // Relaxed: a counter the drain only compares with zero.
-        self.word32(off::SPACE_WAITERS).fetch_sub(1, Ordering::Relaxed);
+        self.word32(off::SPACE_WAITERS)
+            .fetch_sub(1, Ordering::Relaxed);
     }
 
     // ------------------------------------------------------------------ registry and faults
@@ -731,14 +825,7 @@ impl<M: Memory> Ring<M> {
     /// non-zero word (a later frame's header: an unwritten claim is all zeroes), another slot's
     /// intent, or `tail`.
     pub fn unwritten_claim_end(&self, pos: u64, tail: u64) -> u64 {
-        let mut bound = tail;
-        for s in 0..self.slots as u16 {
-            // Acquire: as in `claimants`.
-            let i = self.slot_word(s, slot_off::INTENT).load(Ordering::Acquire);
-            if i > pos + 1 && i - 1 < bound {
-                bound = i - 1;
-            }
-        }
+        let bound = self.next_known_boundary(pos, tail);
         let mut at = pos + layout::RECORD_ALIGN;
         while at < bound {
             // Relaxed: a word nobody writes (inside the dead claim) or, the first time it is not
@@ -754,15 +841,33 @@ impl<M: Memory> Ring<M> {
     /// Where to resume after corrupt bytes at `pos`: the nearest certain claim boundary after
     /// it (an intent, or `tail`). Everything between is lost, and reported by the caller.
     pub fn resync_point(&self, pos: u64, tail: u64) -> u64 {
+        self.next_known_boundary(pos, tail)
+    }
+
+    /// The smallest of `tail` and the producers' intents after `pos`. Intents are claim starts
+    /// (each was a tail value), so each is a frame boundary; values that cannot be one (not
+    /// aligned, or a capacity or more ahead: garbage) are ignored. `tail` must be valid.
+    fn next_known_boundary(&self, pos: u64, tail: u64) -> u64 {
         let mut bound = tail;
         for s in 0..self.slots as u16 {
             // Acquire: as in `claimants`.
             let i = self.slot_word(s, slot_off::INTENT).load(Ordering::Acquire);
-            if i > pos + 1 && i - 1 < bound {
-                bound = i - 1;
+            let start = i.wrapping_sub(1);
+            if i > pos + 1 && start % layout::RECORD_ALIGN == 0 && start < bound {
+                bound = start;
             }
         }
         bound
+    }
+
+    /// Replaces a tail that is provably corrupt (`bad`: behind head, more than a capacity ahead,
+    /// or misaligned; see [`Corruption::Tail`]) with `to`, if nobody changed it meanwhile.
+    /// Producers' CAS then continue from `to`. Returns whether it replaced it.
+    pub fn repair_tail(&self, bad: u64, to: u64) -> bool {
+        // SeqCst: like the producers' CAS on the same word.
+        self.word(off::TAIL)
+            .compare_exchange(bad, to, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Counts into a header counter (drain-owned counters only).

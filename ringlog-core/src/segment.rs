@@ -27,11 +27,15 @@ pub const NAME_PREFIX: &str = "ringlog-";
 /// Checks a ring name: `[A-Za-z0-9._-]{1,64}`.
 pub fn validate_name(name: &str) -> Result<(), OpenError> {
     let ok = (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
-        Err(OpenError::InvalidName { name: name.to_owned() })
+        Err(OpenError::InvalidName {
+            name: name.to_owned(),
+        })
     }
 }
 
@@ -85,7 +89,14 @@ pub struct SegmentOptions {
 
 impl Default for SegmentOptions {
     fn default() -> Self {
-        SegmentOptions { create: true, capacity: None, max_record: None, slots: None, mode: 0o600, group: None }
+        SegmentOptions {
+            create: true,
+            capacity: None,
+            max_record: None,
+            slots: None,
+            mode: 0o600,
+            group: None,
+        }
     }
 }
 
@@ -118,7 +129,12 @@ impl Segment {
                     }
                 }
                 Err(source) => {
-                    return Err(OpenError::Io { ring: name, context: "cannot open", path, source })
+                    return Err(OpenError::Io {
+                        ring: name,
+                        context: "cannot open",
+                        path,
+                        source,
+                    })
                 }
             }
         }
@@ -130,35 +146,71 @@ impl Segment {
         })
     }
 
-    fn validate(file: File, path: PathBuf, name: String, options: &SegmentOptions) -> Result<Segment, OpenError> {
-        let io_err = |context, source| OpenError::Io { ring: name.clone(), context, path: path.clone(), source };
+    fn validate(
+        file: File,
+        path: PathBuf,
+        name: String,
+        options: &SegmentOptions,
+    ) -> Result<Segment, OpenError> {
+        let io_err = |context, source| OpenError::Io {
+            ring: name.clone(),
+            context,
+            path: path.clone(),
+            source,
+        };
         let len = file.metadata().map_err(|e| io_err("cannot stat", e))?.len();
         if len < layout::HEADER_SIZE as u64 {
-            let reason = LayoutError::TooShort { len, need: layout::HEADER_SIZE as u64 };
-            return Err(OpenError::Invalid { ring: name, path, reason });
+            let reason = LayoutError::TooShort {
+                len,
+                need: layout::HEADER_SIZE as u64,
+            };
+            return Err(OpenError::Invalid {
+                ring: name,
+                path,
+                reason,
+            });
         }
         let map = memmap2::MmapOptions::new()
             .len(len as usize)
             .map_raw(&file)
             .map_err(|e| io_err("cannot map", e))?;
-        let ring = Ring::open(MappedMemory::new(map))
-            .map_err(|reason| OpenError::Invalid { ring: name.clone(), path: path.clone(), reason })?;
+        let ring = Ring::open(MappedMemory::new(map)).map_err(|reason| OpenError::Invalid {
+            ring: name.clone(),
+            path: path.clone(),
+            reason,
+        })?;
         if let Some(asked) = options.capacity {
             let found = ring.geometry().capacity;
             if found != asked {
-                return Err(OpenError::CapacityMismatch { ring: name, found, asked });
+                return Err(OpenError::CapacityMismatch {
+                    ring: name,
+                    found,
+                    asked,
+                });
             }
         }
-        Ok(Segment { ring, file, path, name, created: false })
+        Ok(Segment {
+            ring,
+            file,
+            path,
+            name,
+            created: false,
+        })
     }
 
     /// Builds a segment in an unnamed file and links it to `path`. `Ok(None)` when another
     /// creator linked first.
-    fn create(path: &Path, name: &str, options: &SegmentOptions) -> Result<Option<Segment>, OpenError> {
+    fn create(
+        path: &Path,
+        name: &str,
+        options: &SegmentOptions,
+    ) -> Result<Option<Segment>, OpenError> {
         let capacity = options.capacity.unwrap_or(DEFAULT_CAPACITY);
         let geometry = Geometry {
             capacity,
-            max_record: options.max_record.unwrap_or_else(|| layout::default_max_record(capacity)),
+            max_record: options
+                .max_record
+                .unwrap_or_else(|| layout::default_max_record(capacity)),
             slots: options.slots.unwrap_or(layout::DEFAULT_SLOTS),
         };
         geometry.validate().map_err(|reason| OpenError::Invalid {
@@ -177,20 +229,31 @@ impl Segment {
             _ => PathBuf::from("."),
         };
         let mode = Mode::from_raw_mode(options.mode);
-        let fd = rfs::open(&dir, OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC, mode)
-            .map_err(|e| io_err("cannot create an unnamed file (O_TMPFILE) next to", e.into()))?;
+        let fd = rfs::open(&dir, OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC, mode).map_err(
+            |e| {
+                io_err(
+                    "cannot create an unnamed file (O_TMPFILE) next to",
+                    e.into(),
+                )
+            },
+        )?;
         let file = File::from(fd);
         // The umask may have narrowed the mode; the caller asked for exactly this one.
         rfs::fchmod(&file, mode).map_err(|e| io_err("cannot set the mode of", e.into()))?;
         if let Some(gid) = options.group {
             let gid = rfs::Gid::from_raw(gid);
-            rfs::fchown(&file, None, Some(gid)).map_err(|e| io_err("cannot set the group of", e.into()))?;
+            rfs::fchown(&file, None, Some(gid))
+                .map_err(|e| io_err("cannot set the group of", e.into()))?;
         }
         let len = geometry.segment_len();
         match rfs::fallocate(&file, FallocateFlags::empty(), 0, len) {
             Ok(()) => {}
             Err(rustix::io::Errno::NOSPC) => {
-                return Err(OpenError::NoSpace { ring: name.to_owned(), path: path.to_owned(), needed: len })
+                return Err(OpenError::NoSpace {
+                    ring: name.to_owned(),
+                    path: path.to_owned(),
+                    needed: len,
+                })
             }
             Err(e) => return Err(io_err("cannot reserve space (fallocate) for", e.into())),
         }
@@ -198,8 +261,17 @@ impl Segment {
             .len(len as usize)
             .map_raw(&file)
             .map_err(|e| io_err("cannot map", e))?;
-        let ring = Ring::create(MappedMemory::new(map), geometry, crate::clock::now_ns(), options.mode)
-            .map_err(|reason| OpenError::Invalid { ring: name.to_owned(), path: path.to_owned(), reason })?;
+        let ring = Ring::create(
+            MappedMemory::new(map),
+            geometry,
+            crate::clock::now_ns(),
+            options.mode,
+        )
+        .map_err(|reason| OpenError::Invalid {
+            ring: name.to_owned(),
+            path: path.to_owned(),
+            reason,
+        })?;
         match link_unnamed(&file, path) {
             Ok(()) => Ok(Some(Segment {
                 ring,
@@ -249,7 +321,13 @@ impl Segment {
 fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let proc_path: OsString = format!("/proc/self/fd/{}", file.as_raw_fd()).into();
-    match rfs::linkat(rfs::CWD, &proc_path, rfs::CWD, path, AtFlags::SYMLINK_FOLLOW) {
+    match rfs::linkat(
+        rfs::CWD,
+        &proc_path,
+        rfs::CWD,
+        path,
+        AtFlags::SYMLINK_FOLLOW,
+    ) {
         Ok(()) => Ok(()),
         // No /proc (a minimal container): AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH, try it.
         Err(rustix::io::Errno::NOENT) if !Path::new("/proc/self/fd").exists() => {

@@ -1,0 +1,987 @@
+//! The ring protocol over a heap region, one step at a time: framing, alignment, wrap-around,
+//! abort, full and too-large claims, zeroing, pending claims (with and without a written
+//! header), claim attribution, and corrupt frames the consumer must report without panicking.
+#![cfg(not(loom))]
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use ringlog_core::frame::{Word0, FRAME_HEADER_SIZE};
+use ringlog_core::layout::{self, off, slot_off, LAYOUT_VERSION, NO_INTENT};
+use ringlog_core::memory::{HeapMemory, Memory};
+use ringlog_core::{
+    ClaimError, Corruption, Geometry, Kind, LayoutError, Level, Next, RecordMeta, Ring,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+// ------------------------------------------------------------------ framing
+
+#[test]
+fn committed_record_round_trips_header_and_payload() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    let claim = ring.claim(2, 11, &hc).unwrap();
+    assert_eq!(claim.pos(), 0);
+    assert_eq!(claim.capacity(), 11);
+    ring.write_payload(&claim, 0, b"app");
+    ring.write_payload(&claim, 3, b"hello!!!");
+    let meta = RecordMeta {
+        timestamp_ns: 1_700_000_000_123_456_789,
+        pid: 4242,
+        tid: 4243,
+        level: Level::Warn,
+        payload_len: 11,
+        target_len: 3,
+        flags: 0x8001,
+        slot: 0, // ignored by commit: the slot comes from the claim
+    };
+    let _ = ring.commit(claim, &meta);
+
+    let mut tail_cache = 0;
+    let Next::Record { meta: got, span } = ring.next(0, &mut tail_cache) else {
+        panic!("expected a record")
+    };
+    assert_eq!(got, RecordMeta { slot: 2, ..meta });
+    assert_eq!(span, 48, "32-byte header + 11 bytes, rounded up to 8");
+    let mut payload = [0u8; 11];
+    ring.read_payload(0, 0, &mut payload);
+    assert_eq!(&payload, b"apphello!!!");
+    let mut message = [0u8; 8];
+    ring.read_payload(0, 3, &mut message);
+    assert_eq!(&message, b"hello!!!");
+
+    assert!(!ring.release(0, span), "nobody waits for space");
+    assert_eq!(ring.head(), 48);
+    assert_eq!(ring.tail(), 48);
+    assert_eq!(ring.next(48, &mut tail_cache), Next::Empty);
+    assert_eq!(ring.slot_info(2).written, 1);
+    assert_eq!(ring.slot_info(1).written, 0);
+}
+
+#[test]
+fn records_start_at_8_byte_aligned_positions() {
+    let ring = heap_ring(Geometry {
+        capacity: 8192,
+        ..SMALL
+    });
+    let hc = AtomicU64::new(0);
+    let mut expect = 0;
+    for len in 0..=40usize {
+        let payload = vec![len as u8; len];
+        let pos = write(&ring, 0, &hc, &payload).unwrap();
+        assert_eq!(pos, expect, "payload of {len} bytes");
+        assert_eq!(pos % layout::RECORD_ALIGN, 0);
+        expect += span_of(len);
+    }
+    assert_eq!(ring.tail(), expect);
+    let seen = drain(&ring);
+    assert_eq!(seen.len(), 41);
+    for (len, s) in seen.iter().enumerate() {
+        assert_eq!(
+            s,
+            &Seen::Record {
+                slot: 0,
+                payload: vec![len as u8; len]
+            }
+        );
+    }
+}
+
+#[test]
+fn unaligned_frame_tail_bytes_do_not_leak_into_the_next_record() {
+    // A 1-byte payload leaves 7 bytes of slack before the next frame; they must stay zero and
+    // the next record must not be affected by them.
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    write(&ring, 0, &hc, &[0xff]).unwrap();
+    write(&ring, 0, &hc, &[0xee; 9]).unwrap();
+    assert_eq!(
+        peek(&ring, 32) & !0xff,
+        0,
+        "slack after a 1-byte payload is zero"
+    );
+    assert_eq!(payloads(&drain(&ring)), vec![vec![0xff], vec![0xee; 9]]);
+}
+
+// ------------------------------------------------------------------ wrap-around
+
+#[test]
+fn wrap_writes_padding_to_the_end_then_the_record_at_the_start() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    for i in 0..3u8 {
+        write(&ring, 0, &hc, &[i; 1000]).unwrap(); // span 1032 each
+    }
+    assert_eq!(drain(&ring).len(), 3);
+    assert_eq!(ring.head(), 3096);
+
+    // 3096 + 1032 > 4096: the rest of the lap (1000 bytes) becomes padding.
+    let claim = ring.claim(1, 1000, &hc).unwrap();
+    assert_eq!(claim.pos(), 4096, "the record starts the next lap");
+    assert_eq!(ring.tail(), 4096 + 1032);
+    assert_eq!(
+        ring.slot_info(1).intent,
+        3096 + 1,
+        "intent names the padding's start"
+    );
+
+    // The padding is committed at claim time; the record behind it is pending.
+    let mut tc = 0;
+    assert_eq!(ring.next(3096, &mut tc), Next::Padding { span: 1000 });
+    assert_eq!(
+        ring.next(4096, &mut tc),
+        Next::Pending {
+            slot: Some(1),
+            len: Some(1032)
+        }
+    );
+
+    ring.write_payload(&claim, 0, &[7; 1000]);
+    let _ = ring.commit(claim, &meta(1000));
+    assert_eq!(
+        drain(&ring),
+        vec![
+            Seen::Padding { span: 1000 },
+            Seen::Record {
+                slot: 1,
+                payload: vec![7; 1000]
+            }
+        ]
+    );
+    assert_eq!(ring.head(), 4096 + 1032);
+}
+
+#[test]
+fn record_ending_exactly_at_the_region_end_needs_no_padding() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    for _ in 0..3 {
+        write(&ring, 0, &hc, &[1; 1000]).unwrap();
+    }
+    drain(&ring);
+    // 4096 - 3096 = 1000 = span of a 968-byte payload.
+    let pos = write(&ring, 0, &hc, &[2; 968]).unwrap();
+    assert_eq!(pos, 3096);
+    let pos = write(&ring, 0, &hc, &[3; 5]).unwrap();
+    assert_eq!(pos, 4096);
+    assert_eq!(
+        drain(&ring),
+        vec![
+            Seen::Record {
+                slot: 0,
+                payload: vec![2; 968]
+            },
+            Seen::Record {
+                slot: 0,
+                payload: vec![3; 5]
+            }
+        ]
+    );
+}
+
+#[test]
+fn many_laps_deliver_every_record_in_order() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    let mut expected = Vec::new();
+    let mut got = Vec::new();
+    for i in 0..2000u32 {
+        let len = (i as usize * 37) % 1001;
+        let payload: Vec<u8> = (0..len).map(|j| (i as usize + j) as u8).collect();
+        match write(&ring, (i % 4) as u16, &hc, &payload) {
+            Ok(_) => expected.push(payload),
+            Err(ClaimError::Full) => {
+                got.extend(payloads(&drain(&ring)));
+                write(&ring, (i % 4) as u16, &hc, &payload).unwrap();
+                expected.push(payload);
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    got.extend(payloads(&drain(&ring)));
+    assert_eq!(got, expected);
+    assert!(ring.tail() > 20 * 4096, "the test went round many times");
+}
+
+// ------------------------------------------------------------------ abort
+
+#[test]
+fn abort_becomes_padding_and_does_not_block_later_records() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    let a = ring.claim(0, 13, &hc).unwrap();
+    let b = ring.claim(1, 3, &hc).unwrap();
+    ring.write_payload(&b, 0, b"abc");
+    let _ = ring.commit(b, &meta(3));
+    let mut tc = 0;
+    assert_eq!(
+        ring.next(0, &mut tc),
+        Next::Pending {
+            slot: Some(0),
+            len: Some(45)
+        }
+    );
+    ring.abort(a);
+    assert_eq!(
+        drain(&ring),
+        vec![
+            Seen::Padding { span: 48 },
+            Seen::Record {
+                slot: 1,
+                payload: b"abc".to_vec()
+            }
+        ]
+    );
+    assert_eq!(
+        ring.slot_info(0).written,
+        0,
+        "an abort is not a written record"
+    );
+}
+
+#[test]
+fn abort_of_a_wrapping_claim_leaves_two_paddings() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    for _ in 0..3 {
+        write(&ring, 0, &hc, &[1; 1000]).unwrap();
+    }
+    drain(&ring);
+    let claim = ring.claim(3, 990, &hc).unwrap();
+    assert_eq!(claim.pos(), 4096);
+    ring.abort(claim);
+    assert_eq!(
+        drain(&ring),
+        vec![Seen::Padding { span: 1000 }, Seen::Padding { span: 1024 }]
+    );
+    assert_eq!(ring.next(ring.head(), &mut 0), Next::Empty);
+}
+
+// ------------------------------------------------------------------ full and too large
+
+#[test]
+fn full_ring_refuses_claims_until_the_consumer_releases() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    for i in 0..3 {
+        write(&ring, i, &hc, &[i as u8; 1000]).unwrap();
+    }
+    // 3096 used: a 1000-byte payload (1032) does not fit, a 968-byte one (1000) exactly does.
+    assert_eq!(ring.claim(3, 1000, &hc), Err(ClaimError::Full));
+    assert_eq!(ring.tail(), 3096, "a refused claim reserves nothing");
+    assert_eq!(
+        ring.slot_info(3).intent,
+        NO_INTENT,
+        "a refused claim leaves no intent behind"
+    );
+    write(&ring, 3, &hc, &[3; 968]).unwrap();
+    assert_eq!(ring.tail(), 4096);
+    for slot in 0..4 {
+        assert_eq!(
+            ring.claim(slot, 0, &hc),
+            Err(ClaimError::Full),
+            "even an empty record"
+        );
+    }
+
+    // Release one record; the stale head cache (still 0) must be refreshed from the ring.
+    let mut tc = 0;
+    let Next::Record { span, .. } = ring.next(0, &mut tc) else {
+        panic!()
+    };
+    ring.release(0, span);
+    assert_eq!(hc.load(Ordering::Relaxed), 0);
+    let pos = write(&ring, 0, &hc, &[9; 1000]).unwrap();
+    assert_eq!(pos, 4096);
+    assert_eq!(
+        hc.load(Ordering::Relaxed),
+        1032,
+        "the head cache learnt the new head"
+    );
+    assert_eq!(ring.claim(0, 0, &hc), Err(ClaimError::Full));
+
+    let got = payloads(&drain(&ring));
+    assert_eq!(
+        got,
+        vec![vec![1; 1000], vec![2; 1000], vec![3; 968], vec![9; 1000]]
+    );
+}
+
+#[test]
+fn a_wrap_needs_room_for_the_padding_too() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    for _ in 0..3 {
+        write(&ring, 0, &hc, &[1; 1000]).unwrap();
+    }
+    // Consume only the first record: head 1032, tail 3096. A 1000-byte payload needs 1000 bytes
+    // of padding + 1032 at the start = 2032 more; free space is 4096 - 2064 = 2032: fits.
+    let mut tc = 0;
+    let Next::Record { span, .. } = ring.next(0, &mut tc) else {
+        panic!()
+    };
+    ring.release(0, span);
+    let claim = ring.claim(0, 1000, &hc).unwrap();
+    assert_eq!(claim.pos(), 4096);
+    ring.abort(claim);
+    assert_eq!(ring.tail(), 1032 + 4096, "the ring is exactly full");
+    assert_eq!(ring.claim(0, 0, &hc), Err(ClaimError::Full));
+}
+
+#[test]
+fn too_large_is_refused_before_anything_is_reserved() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    assert_eq!(
+        ring.claim(0, 1001, &hc),
+        Err(ClaimError::TooLarge {
+            len: 1001,
+            max: 1000
+        })
+    );
+    assert_eq!(
+        ring.claim(0, usize::MAX, &hc),
+        Err(ClaimError::TooLarge {
+            len: usize::MAX,
+            max: 1000
+        })
+    );
+    assert_eq!(ring.tail(), 0);
+    assert_eq!(ring.slot_info(0).intent, NO_INTENT);
+    let claim = ring.claim(0, 1000, &hc).unwrap();
+    assert_eq!(claim.capacity(), 1000);
+    ring.abort(claim);
+}
+
+#[test]
+#[should_panic(expected = "write past the end of a claim")]
+fn writing_past_a_claim_panics_instead_of_touching_the_next_frame() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    let claim = ring.claim(0, 4, &hc).unwrap();
+    ring.write_payload(&claim, 1, b"abcd");
+}
+
+// ------------------------------------------------------------------ zeroing
+
+#[test]
+fn release_zeroes_consumed_space_so_a_new_lap_reads_empty() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    // Cover the whole region with committed frames, then consume them all.
+    for i in 0..3u8 {
+        write(&ring, 0, &hc, &[0xa0 | i; 1000]).unwrap();
+    }
+    write(&ring, 0, &hc, &[0xff; 968]).unwrap();
+    assert_eq!(ring.tail(), 4096);
+    assert_eq!(drain(&ring).len(), 4);
+    assert_eq!(ring.head(), 4096);
+    for pos in (0..4096).step_by(8) {
+        assert_eq!(peek(&ring, pos), 0, "word at {pos} not zeroed");
+    }
+    // Position 4096 is index 0, which held a committed record one lap ago.
+    let mut tc = 4096;
+    assert_eq!(ring.next(4096, &mut tc), Next::Empty);
+    // Any position of the new lap reads as unwritten, not as a stale frame: with the tail
+    // pushed ahead (a claim whose header is not written yet), it is pending, never a record.
+    ring.word(off::TAIL).store(4096 + 1032, Ordering::Relaxed);
+    for pos in [4096u64, 5128 - 8] {
+        let mut tc = 0;
+        assert_eq!(
+            ring.next(pos, &mut tc),
+            Next::Pending {
+                slot: None,
+                len: None
+            },
+            "at {pos}"
+        );
+    }
+}
+
+#[test]
+fn consuming_a_whole_lap_before_releasing_ends_empty_not_corrupt() {
+    // A drain batches: it reads every committed frame, writes them out, and only then releases.
+    // With the ring exactly full, its last `next` stands one lap past the released head, on the
+    // memory of its own first (consumed, unreleased) frame.
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    for i in 0..3u8 {
+        write(&ring, 0, &hc, &[i; 1000]).unwrap();
+    }
+    write(&ring, 0, &hc, &[3; 968]).unwrap();
+    assert_eq!(ring.tail(), 4096);
+    let (mut at, mut tc) = (0, 0);
+    for _ in 0..4 {
+        let Next::Record { span, .. } = ring.next(at, &mut tc) else {
+            panic!("record at {at}")
+        };
+        at += span;
+    }
+    assert_eq!(at, 4096);
+    assert_eq!(ring.next(at, &mut tc), Next::Empty);
+    assert_eq!(
+        ring.next(at, &mut 0),
+        Next::Empty,
+        "with a cold tail cache too"
+    );
+    ring.release(0, at);
+    assert_eq!(ring.next(at, &mut tc), Next::Empty);
+}
+
+#[test]
+fn partial_release_zeroes_only_the_released_range() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    write(&ring, 0, &hc, &[1; 8]).unwrap(); // 0..40
+    write(&ring, 0, &hc, &[2; 8]).unwrap(); // 40..80
+    ring.release(0, 40);
+    assert_eq!(peek(&ring, 0), 0);
+    assert_eq!(peek(&ring, 32), 0);
+    assert_ne!(peek(&ring, 40), 0, "the unreleased record is intact");
+    assert_eq!(
+        drain(&ring),
+        vec![Seen::Record {
+            slot: 0,
+            payload: vec![2; 8]
+        }]
+    );
+}
+
+#[test]
+fn release_across_the_region_end_zeroes_both_pieces() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    ring.word(off::TAIL).store(4000, Ordering::Relaxed);
+    ring.word(off::HEAD).store(4000, Ordering::Relaxed);
+    write(&ring, 0, &hc, &[5; 200]).unwrap(); // padding 4000..4096, record 4096..4328
+    assert_ne!(peek(&ring, 4000), 0);
+    assert_ne!(peek(&ring, 4096), 0);
+    ring.release(4000, 4328);
+    for pos in (4000..4328).step_by(8) {
+        assert_eq!(peek(&ring, pos), 0, "word at {pos}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "release of an impossible range")]
+fn release_of_more_than_a_lap_panics() {
+    let ring = heap_ring(SMALL);
+    ring.release(0, 4097);
+}
+
+#[test]
+fn release_reports_waiting_producers() {
+    let ring = heap_ring(SMALL);
+    assert!(!ring.release(0, 0));
+    ring.begin_space_wait();
+    assert!(ring.release(0, 0));
+    ring.end_space_wait();
+    assert!(!ring.release(0, 0));
+}
+
+// ------------------------------------------------------------------ pending claims
+
+#[test]
+fn uncommitted_claim_is_pending_and_blocks_later_records() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    let a = ring.claim(3, 20, &hc).unwrap();
+    write(&ring, 1, &hc, b"later").unwrap();
+    let mut tc = 0;
+    for _ in 0..3 {
+        assert_eq!(
+            ring.next(0, &mut tc),
+            Next::Pending {
+                slot: Some(3),
+                len: Some(52)
+            }
+        );
+    }
+    assert!(drain(&ring).is_empty(), "nothing passes a pending claim");
+    ring.write_payload(&a, 0, &[b'x'; 20]);
+    let _ = ring.commit(a, &meta(20));
+    assert_eq!(
+        payloads(&drain(&ring)),
+        vec![vec![b'x'; 20], b"later".to_vec()]
+    );
+}
+
+#[test]
+fn claim_without_header_is_pending_without_slot_and_attributed_by_intent() {
+    let ring = heap_ring(SMALL);
+    // Slot 3 stored its intent for position 0 and won the tail CAS (to 64), then stopped before
+    // writing its header.
+    ring.slot_word(3, slot_off::INTENT)
+        .store(1, Ordering::Relaxed); // position 0, plus one
+    ring.word(off::TAIL).store(64, Ordering::Relaxed);
+    let mut tc = 0;
+    assert_eq!(
+        ring.next(0, &mut tc),
+        Next::Pending {
+            slot: None,
+            len: None
+        }
+    );
+    assert_eq!(tc, 64, "the tail was refreshed");
+    assert_eq!(ring.claimants(0).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(ring.claimants(8).count(), 0);
+    assert_eq!(ring.unwritten_claim_end(0, ring.tail()), 64);
+}
+
+#[test]
+fn unwritten_claim_end_stops_at_the_nearest_certain_boundary() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    // Dead claim by slot 3 at 0..64, header never written.
+    ring.slot_word(3, slot_off::INTENT)
+        .store(1, Ordering::Relaxed);
+    ring.word(off::TAIL).store(64, Ordering::Relaxed);
+    assert_eq!(ring.unwritten_claim_end(0, 64), 64, "bounded by the tail");
+    assert_eq!(ring.resync_point(0, 64), 64);
+
+    // A live claim by slot 1 behind it: its header is written at once.
+    let b = ring.claim(1, 8, &hc).unwrap();
+    assert_eq!(b.pos(), 64);
+    assert_eq!(ring.tail(), 104);
+    assert_eq!(
+        ring.unwritten_claim_end(0, 104),
+        64,
+        "bounded by slot 1's intent and header"
+    );
+    assert_eq!(ring.resync_point(0, 104), 64);
+
+    // A claim by slot 2 that won its CAS but wrote no header either: only its intent bounds
+    // slot 3's claim.
+    ring.slot_word(1, slot_off::INTENT)
+        .store(NO_INTENT, Ordering::Relaxed);
+    ring.abort(b);
+    ring.slot_word(2, slot_off::INTENT)
+        .store(24 + 1, Ordering::Relaxed);
+    assert_eq!(ring.unwritten_claim_end(0, 104), 24);
+    assert_eq!(ring.resync_point(0, 104), 24);
+
+    // Without the intent, the first non-zero word (a later frame's header) bounds it.
+    ring.slot_word(2, slot_off::INTENT)
+        .store(NO_INTENT, Ordering::Relaxed);
+    assert_eq!(ring.unwritten_claim_end(0, 104), 64);
+    assert_eq!(
+        ring.resync_point(0, 104),
+        104,
+        "resync trusts no word, only intents and tail"
+    );
+
+    // Intents at or before `pos` (older claims) do not bound it.
+    ring.slot_word(0, slot_off::INTENT)
+        .store(1, Ordering::Relaxed);
+    assert_eq!(ring.unwritten_claim_end(8, 104), 64);
+}
+
+#[test]
+fn claimants_follow_each_slots_latest_claim() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    let p0 = write(&ring, 2, &hc, b"one").unwrap();
+    assert_eq!(
+        ring.claimants(p0).collect::<Vec<_>>(),
+        vec![2],
+        "the intent stays after commit"
+    );
+    let p1 = write(&ring, 2, &hc, b"two").unwrap();
+    assert_eq!(ring.claimants(p0).count(), 0, "a newer claim replaced it");
+    assert_eq!(ring.claimants(p1).collect::<Vec<_>>(), vec![2]);
+    let p2 = write(&ring, 0, &hc, b"three").unwrap();
+    assert_eq!(ring.claimants(p2).collect::<Vec<_>>(), vec![0]);
+    assert_eq!(ring.claimants(p1).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(ring.slot_info(2).intent, p1 + 1);
+}
+
+#[test]
+fn detach_and_reuse_of_slots_follow_the_head() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    assert!(ring.slot_reusable(1), "never claimed");
+    ring.take_slot(1, 100, 101, 5);
+    let pos = write(&ring, 1, &hc, b"x").unwrap();
+    assert!(
+        !ring.slot_reusable(1),
+        "its claim at {pos} is not consumed yet"
+    );
+    drain(&ring);
+    assert!(ring.slot_reusable(1), "the head passed its last claim");
+    ring.detach_slot(1);
+    let info = ring.slot_info(1);
+    assert_eq!(
+        (info.state, info.pid, info.tid, info.intent),
+        (layout::SLOT_DETACHED, 100, 101, NO_INTENT)
+    );
+    ring.take_slot(1, 200, 201, 6);
+    let info = ring.slot_info(1);
+    assert_eq!(
+        (info.state, info.written, info.written_base),
+        (layout::SLOT_ATTACHED, 1, 1)
+    );
+}
+
+// ------------------------------------------------------------------ drain wake-up
+
+#[test]
+fn a_sleeping_drain_is_woken_by_exactly_one_commit() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    assert!(ring.prepare_sleep(0), "empty ring: the drain may sleep");
+    let c = ring.claim(0, 1, &hc).unwrap();
+    assert!(ring.commit(c, &meta(1)), "the first commit wakes the drain");
+    let c = ring.claim(0, 1, &hc).unwrap();
+    assert!(!ring.commit(c, &meta(1)), "the flag was cleared");
+    assert!(!ring.prepare_sleep(0), "records are waiting: do not sleep");
+    let c = ring.claim(0, 1, &hc).unwrap();
+    assert!(
+        !ring.commit(c, &meta(1)),
+        "a retracted sleep needs no wake-up"
+    );
+}
+
+// ------------------------------------------------------------------ corrupt frames
+
+/// A ring with `word0` forced into the frame at 0 and the tail at `tail`.
+fn corrupt_ring(word0: u64, tail: u64) -> Ring<HeapMemory> {
+    let ring = heap_ring(SMALL);
+    poke(&ring, 0, word0);
+    ring.word(off::TAIL).store(tail, Ordering::Relaxed);
+    ring
+}
+
+fn next_at_0(ring: &Ring<HeapMemory>) -> Next {
+    ring.next(0, &mut 0)
+}
+
+#[test]
+fn unknown_kind_is_corrupt() {
+    for kind in [0u8, 3, 0x7f, 0xff] {
+        let ring = corrupt_ring(raw_word0(64, kind, 0, 0), 64);
+        assert_eq!(next_at_0(&ring), Next::Corrupt(Corruption::Kind(kind)));
+        let ring = corrupt_ring(raw_word0(-64, kind, 0, 0), 64);
+        assert_eq!(
+            next_at_0(&ring),
+            Next::Corrupt(Corruption::Kind(kind)),
+            "uncommitted too"
+        );
+    }
+}
+
+#[test]
+fn impossible_lengths_are_corrupt() {
+    let data = Kind::Data as u8;
+    let pad = Kind::Padding as u8;
+    let max_frame = (FRAME_HEADER_SIZE as u64 + SMALL.max_record) as i32;
+    for (len, kind) in [
+        (max_frame + 1, data),    // longer than the max record
+        (-(max_frame + 1), data), // ... also while claimed
+        (i32::MAX, data),         // absurd
+        (i32::MIN, data),         // |i32::MIN| does not fit an i32
+        (31, data),               // shorter than a header
+        (1, data),                // ...
+        (4097, pad),              // padding longer than the region
+        (7, pad),                 // padding shorter than a word
+    ] {
+        let ring = corrupt_ring(raw_word0(len, kind, 0, 0), 4096);
+        assert_eq!(
+            next_at_0(&ring),
+            Next::Corrupt(Corruption::Length(len.unsigned_abs())),
+            "len {len} kind {kind}"
+        );
+    }
+    // A frame that would straddle the end of the region.
+    let ring = heap_ring(SMALL);
+    ring.word(off::TAIL).store(4096 + 64, Ordering::Relaxed);
+    poke(&ring, 4000, raw_word0(200, data, 0, 0));
+    assert_eq!(
+        ring.next(4000, &mut 0),
+        Next::Corrupt(Corruption::Length(200))
+    );
+    poke(&ring, 4000, raw_word0(104, pad, 0, 0));
+    assert_eq!(
+        ring.next(4000, &mut 0),
+        Next::Corrupt(Corruption::Length(104))
+    );
+    poke(&ring, 4000, raw_word0(96, pad, 0, 0));
+    assert_eq!(
+        ring.next(4000, &mut 0),
+        Next::Padding { span: 96 },
+        "exactly to the end is fine"
+    );
+}
+
+#[test]
+fn frame_past_the_tail_is_corrupt() {
+    let ring = corrupt_ring(Word0::encode(64, true, Kind::Data, Level::Info, 0), 40);
+    assert_eq!(next_at_0(&ring), Next::Corrupt(Corruption::PastTail));
+    let ring = corrupt_ring(Word0::encode(64, false, Kind::Data, Level::Info, 0), 56);
+    assert_eq!(
+        next_at_0(&ring),
+        Next::Corrupt(Corruption::PastTail),
+        "uncommitted too"
+    );
+    // A stale tail cache is refreshed before concluding.
+    let ring = corrupt_ring(Word0::encode(64, false, Kind::Data, Level::Info, 1), 64);
+    let mut tc = 8;
+    assert_eq!(
+        ring.next(0, &mut tc),
+        Next::Pending {
+            slot: Some(1),
+            len: Some(64)
+        }
+    );
+    assert_eq!(tc, 64);
+}
+
+#[test]
+fn slot_outside_the_registry_is_corrupt() {
+    for slot in [4u16, 5, u16::MAX] {
+        let ring = corrupt_ring(Word0::encode(64, true, Kind::Data, Level::Info, slot), 64);
+        assert_eq!(next_at_0(&ring), Next::Corrupt(Corruption::Slot(slot)));
+    }
+}
+
+#[test]
+fn payload_or_target_longer_than_the_frame_is_corrupt() {
+    use ringlog_core::frame::encode_lengths;
+    let ring = corrupt_ring(Word0::encode(64, true, Kind::Data, Level::Info, 0), 64);
+    poke(&ring, 24, encode_lengths(33, 0, 0));
+    assert_eq!(
+        next_at_0(&ring),
+        Next::Corrupt(Corruption::PayloadLength(33))
+    );
+    poke(&ring, 24, encode_lengths(u32::MAX, 0, 0));
+    assert_eq!(
+        next_at_0(&ring),
+        Next::Corrupt(Corruption::PayloadLength(u32::MAX))
+    );
+    poke(&ring, 24, encode_lengths(10, 11, 0));
+    assert_eq!(
+        next_at_0(&ring),
+        Next::Corrupt(Corruption::PayloadLength(10)),
+        "target > payload"
+    );
+    poke(&ring, 24, encode_lengths(32, 32, 0));
+    assert!(matches!(next_at_0(&ring), Next::Record { meta, span: 64 } if meta.payload_len == 32));
+}
+
+#[test]
+fn tail_behind_the_head_or_beyond_a_lap_is_corrupt() {
+    let ring = heap_ring(SMALL);
+    ring.word(off::TAIL).store(4096 + 8, Ordering::Relaxed);
+    assert_eq!(ring.next(0, &mut 0), Next::Corrupt(Corruption::Tail(4104)));
+    ring.word(off::TAIL).store(u64::MAX, Ordering::Relaxed);
+    assert_eq!(
+        ring.next(0, &mut 0),
+        Next::Corrupt(Corruption::Tail(u64::MAX))
+    );
+    ring.word(off::TAIL).store(8, Ordering::Relaxed);
+    assert_eq!(ring.next(16, &mut 0), Next::Corrupt(Corruption::Tail(8)));
+    ring.word(off::TAIL).store(4096, Ordering::Relaxed);
+    assert_eq!(
+        ring.next(0, &mut 0),
+        Next::Pending {
+            slot: None,
+            len: None
+        },
+        "exactly a lap is fine"
+    );
+}
+
+#[test]
+fn corruption_messages_say_what_is_wrong() {
+    assert!(Corruption::Kind(9).to_string().contains("kind 9"));
+    assert!(Corruption::Length(77).to_string().contains("77"));
+    assert!(Corruption::Slot(5).to_string().contains("slot 5"));
+    assert!(Corruption::PayloadLength(99).to_string().contains("99"));
+    assert!(Corruption::PastTail.to_string().contains("tail"));
+    assert!(Corruption::Tail(3).to_string().contains("tail 3"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Garbage in the first and fourth words of a frame, with any tail within reason, never
+    /// makes the consumer panic; whatever it accepts as a record or padding lies inside the
+    /// region and before the tail, and its payload can be read.
+    #[test]
+    fn garbage_frames_never_panic_the_consumer(
+        lap in 0u64..4,
+        index in (0u64..512).prop_map(|w| w * 8),
+        word0 in any::<u64>(),
+        word3 in any::<u64>(),
+        ahead in prop_oneof![0u64..5000, any::<u64>()],
+        stale in prop_oneof![Just(0u64), 0u64..5000],
+    ) {
+        let ring = heap_ring(SMALL);
+        let head = lap * 4096 + index;
+        poke(&ring, head, word0);
+        poke(&ring, head + 24, word3);
+        let tail = head.wrapping_add(ahead);
+        ring.word(off::TAIL).store(tail, Ordering::Relaxed);
+        // The consumer's cache is some tail it saw before: never ahead of the real one.
+        let mut tc = tail.saturating_sub(stale);
+        match ring.next(head, &mut tc) {
+            Next::Record { meta, span } => {
+                prop_assert!(index + span <= 4096);
+                prop_assert!(head + span <= tail);
+                prop_assert!(meta.payload_len as u64 + FRAME_HEADER_SIZE as u64 <= span);
+                let mut buf = vec![0; meta.payload_len as usize];
+                ring.read_payload(head, 0, &mut buf);
+                ring.release(head, head + span);
+            }
+            Next::Padding { span } => {
+                prop_assert!(index + span <= 4096);
+                prop_assert!(head + span <= tail);
+                ring.release(head, head + span);
+            }
+            Next::Pending { slot, len } => {
+                prop_assert!(slot.map_or(true, |s| s < 4));
+                prop_assert!(len.map_or(true, |l| index + l as u64 <= 4096));
+            }
+            Next::Empty => prop_assert!(tail == head || word0 as u32 == 0),
+            Next::Corrupt(c) => { let _ = c.to_string(); }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ geometry and open
+
+#[test]
+fn geometry_validation_rejects_what_the_protocol_cannot_handle() {
+    let ok = Geometry {
+        capacity: 4096,
+        max_record: 2016,
+        slots: 1,
+    };
+    assert_eq!(ok.validate(), Ok(()));
+    assert_eq!(
+        Geometry {
+            slots: u16::MAX as u32,
+            ..ok
+        }
+        .validate(),
+        Ok(())
+    );
+    assert_eq!(
+        Geometry::with_capacity(layout::DEFAULT_CAPACITY).validate(),
+        Ok(())
+    );
+    for bad in [
+        Geometry {
+            capacity: 6144,
+            ..ok
+        },
+        Geometry {
+            capacity: 2048,
+            max_record: 100,
+            ..ok
+        },
+        Geometry {
+            capacity: layout::MAX_CAPACITY * 2,
+            ..ok
+        },
+        Geometry {
+            max_record: 2017,
+            ..ok
+        },
+        Geometry {
+            max_record: 0,
+            ..ok
+        },
+        Geometry { slots: 0, ..ok },
+        Geometry {
+            slots: u16::MAX as u32 + 1,
+            ..ok
+        },
+    ] {
+        assert!(
+            matches!(bad.validate(), Err(LayoutError::BadGeometry(_))),
+            "{bad:?}"
+        );
+    }
+    let mem = HeapMemory::new(100);
+    assert!(matches!(
+        Ring::create(mem, ok, 0, 0o600),
+        Err(LayoutError::TooShort { len: 104, .. })
+    ));
+}
+
+/// Copies a heap region word by word (HeapMemory offers no other way to clone one).
+fn copy_region(from: &HeapMemory, len: usize) -> HeapMemory {
+    let to = HeapMemory::new(len);
+    for offset in (0..from.len().min(len)).step_by(8) {
+        to.u64_at(offset).store(
+            from.u64_at(offset).load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+    }
+    to
+}
+
+#[test]
+fn open_validates_what_create_wrote() {
+    let ring = heap_ring(SMALL);
+    let len = SMALL.segment_len() as usize;
+    let reopened = Ring::open(copy_region(ring.memory(), len)).unwrap();
+    assert_eq!(reopened.geometry(), SMALL);
+    assert_eq!(reopened.created_ns(), 42);
+
+    let bad = |f: &dyn Fn(&HeapMemory)| {
+        let mem = copy_region(ring.memory(), len);
+        f(&mem);
+        Ring::open(mem).map(|_| ()).unwrap_err()
+    };
+    assert_eq!(
+        bad(&|m| m.u32_at(off::VERSION).store(0, Ordering::Relaxed)),
+        LayoutError::NotYetInitialized
+    );
+    assert_eq!(
+        bad(&|m| m
+            .u32_at(off::VERSION)
+            .store(LAYOUT_VERSION + 1, Ordering::Relaxed)),
+        LayoutError::VersionMismatch {
+            found: LAYOUT_VERSION + 1
+        }
+    );
+    assert_eq!(
+        bad(&|m| m.u64_at(off::MAGIC).store(7, Ordering::Relaxed)),
+        LayoutError::BadMagic(7)
+    );
+    assert!(matches!(
+        bad(&|m| m.u64_at(16).store(4095, Ordering::Relaxed)),
+        LayoutError::BadGeometry(_)
+    ));
+    assert!(matches!(
+        bad(&|m| m.u64_at(24).store(0, Ordering::Relaxed)),
+        LayoutError::BadGeometry(_)
+    ));
+    assert!(matches!(
+        bad(&|m| m.u32_at(40).store(40, Ordering::Relaxed)),
+        LayoutError::BadGeometry(_)
+    ));
+    assert!(matches!(
+        bad(&|m| m.u32_at(12).store(4096, Ordering::Relaxed)),
+        LayoutError::BadGeometry(_)
+    ));
+
+    let short = copy_region(ring.memory(), len - 8);
+    assert_eq!(
+        Ring::open(short).unwrap_err(),
+        LayoutError::TooShort {
+            len: len as u64 - 8,
+            need: len as u64
+        }
+    );
+    assert!(matches!(
+        Ring::open(HeapMemory::new(64)).unwrap_err(),
+        LayoutError::TooShort { len: 64, .. }
+    ));
+    assert_eq!(
+        Ring::open(HeapMemory::new(len)).unwrap_err(),
+        LayoutError::NotYetInitialized
+    );
+}
