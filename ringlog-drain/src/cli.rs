@@ -5,7 +5,7 @@
 use crate::demo;
 use crate::drain::{Drain, DrainOptions, FsyncPolicy};
 use crate::format::Format;
-use crate::output::OutputSpec;
+use crate::output::{Interval, OutputSpec, Rotation};
 use crate::stat;
 use clap::{Parser, Subcommand};
 use ringlog_core::Location;
@@ -14,13 +14,18 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Drain a ringlog shared-memory ring into a log file.
+/// Drain a ringlog shared-memory ring into a log file, standard output or a syslog receiver.
 ///
 /// Examples:
 ///   ringlog-drain --ring myservice --out /var/log/myservice.log
 ///   ringlog-drain --ring myservice --out - --format json
-///   ringlog-drain stat --ring myservice --json
+///   ringlog-drain --ring myservice --out app.log --format text --rotate-size 100M --rotate-keep 10
+///   ringlog-drain --ring myservice --out syslog+tcp://logs.internal:6514
+///   ringlog-drain stat --ring myservice --watch
 ///   ringlog-drain demo
+///
+/// Signals: SIGTERM/SIGINT write everything committed, then exit 0; SIGHUP reopens the output.
+/// Exit codes: 0 done; 1 the work failed (demo verification); 2 usage or start-up error.
 #[derive(Parser, Debug)]
 #[command(
     version,
@@ -59,7 +64,8 @@ impl RingArgs {
 struct RunArgs {
     #[command(flatten)]
     ring: Option<RingArgs>,
-    /// Output file (appended to), or - for standard output.
+    /// Output: a file (appended to), - for standard output, or syslog+tcp://HOST:PORT /
+    /// syslog+udp://HOST:PORT (RFC 5424; --format is then ignored).
     #[arg(long)]
     out: Option<String>,
     /// Capacity when creating the ring (e.g. 64M; power of two). Must match an existing ring.
@@ -74,6 +80,15 @@ struct RunArgs {
     /// File mode when creating the ring, in octal (default 600).
     #[arg(long, value_parser = parse_mode)]
     mode: Option<u32>,
+    /// Rotate the output before it grows past SIZE (e.g. 100M); OUT becomes OUT.1, ...
+    #[arg(long, value_parser = parse_size)]
+    rotate_size: Option<u64>,
+    /// Also rotate at the start of every UTC hour or day.
+    #[arg(long, value_enum)]
+    rotate_interval: Option<Interval>,
+    /// Rotated files to keep (OUT.1 .. OUT.N); older ones are deleted.
+    #[arg(long, default_value_t = 5)]
+    rotate_keep: u32,
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,6 +100,9 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Print again every SECS seconds (default 1) with rates, until interrupted.
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "1")]
+        watch: Option<f64>,
     },
     /// Run the end-to-end demo: 4 producer processes, 1,000,000 records, verified, vs O_APPEND.
     Demo {
@@ -144,17 +162,13 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Stat { ring, json }) => match stat::snapshot(&ring.location()) {
-            Ok(v) if json => {
-                println!("{v}");
-                ExitCode::SUCCESS
+        Some(Command::Stat { ring, json, watch }) => {
+            let interval = watch.map(|s| std::time::Duration::from_secs_f64(s.max(0.05)));
+            match stat::run(&ring.location(), json, interval) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
             }
-            Ok(v) => {
-                print!("{}", stat::render(&v));
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(&e),
-        },
+        }
         Some(Command::Demo {
             records,
             producers,
@@ -205,6 +219,13 @@ fn fail(e: &dyn std::error::Error) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    // Test builds only: crash the drain at a named point (see ringlog_core::fault).
+    if let Ok(spec) = std::env::var("RINGLOG_FAULT") {
+        if let Err(e) = ringlog_core::fault::arm(&spec) {
+            eprintln!("ringlog-drain: RINGLOG_FAULT: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let (Some(ring), Some(out)) = (args.ring, args.out) else {
         eprintln!("ringlog-drain: --ring NAME and --out PATH|- are required (see --help)");
         return ExitCode::from(2);
@@ -216,6 +237,11 @@ fn run(args: RunArgs) -> ExitCode {
     }
     options.format = args.format;
     options.fsync = args.fsync;
+    options.rotation = Rotation {
+        max_bytes: args.rotate_size,
+        interval: args.rotate_interval,
+        keep: args.rotate_keep,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let reopen = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

@@ -6,12 +6,15 @@
 //! producers only ever wait for space, which this loop frees batch by batch.
 
 use crate::format::{Format, Formatter};
-use crate::output::{Output, OutputSpec};
+use crate::output::{Output, OutputSpec, Rotation};
+use ringlog_core::fault::{self, Point};
 use ringlog_core::futex;
 use ringlog_core::layout::{self, off, slot_lock_byte, slot_off};
 use ringlog_core::lock;
 use ringlog_core::memory::MappedMemory;
-use ringlog_core::{clock, Location, Next, OpenError, RecordMeta, Ring, Segment, SegmentOptions};
+use ringlog_core::{
+    clock, Corruption, Location, Next, OpenError, RecordMeta, Ring, Segment, SegmentOptions,
+};
 use std::fmt;
 use std::io;
 use std::os::fd::AsFd;
@@ -64,6 +67,8 @@ pub struct DrainOptions {
     pub segment: SegmentOptions,
     /// Where to write.
     pub output: OutputSpec,
+    /// When to rotate the output file.
+    pub rotation: Rotation,
     /// How to write records.
     pub format: Format,
     /// When to fsync.
@@ -85,6 +90,7 @@ impl DrainOptions {
             location,
             segment: SegmentOptions::default(),
             output,
+            rotation: Rotation::default(),
             format: Format::Raw,
             fsync: FsyncPolicy::Never,
             batch_bytes: 1 << 20,
@@ -235,13 +241,21 @@ impl Drain {
             .store(std::process::id(), Ordering::Relaxed);
         ring.word(off::DRAIN_STARTED_NS)
             .store(clock::now_ns(), Ordering::Relaxed);
-        let output = Output::open(options.output.clone()).map_err(|source| DrainError::Output {
-            path: options_path(&options.output),
-            source,
-        })?;
+        let output =
+            Output::with_rotation(options.output.clone(), options.rotation).map_err(|source| {
+                DrainError::Output {
+                    path: options_path(&options.output),
+                    source,
+                }
+            })?;
         let head = ring.head();
+        let formatter = if output.is_syslog() {
+            Formatter::syslog(segment.name())
+        } else {
+            Formatter::new(options.format)
+        };
         let mut drain = Drain {
-            formatter: Formatter::new(options.format),
+            formatter,
             buf: Vec::with_capacity(options.batch_bytes + (options.batch_bytes >> 2)),
             scratch: Vec::new(),
             head,
@@ -418,12 +432,34 @@ impl Drain {
         let mut pos = start;
         let mut effects = BatchEffects::default();
         self.buf.clear();
+        // A batch stops short of the rotation size, so each file stays under it (unless a single
+        // record is larger).
+        let limit = self.output.room().map_or(self.options.batch_bytes, |room| {
+            (room as usize).clamp(1, self.options.batch_bytes)
+        });
         self.collect_drop_reports(&mut effects);
         let mut outcome = Pass::Idle;
-        while self.buf.len() < self.options.batch_bytes && pos - start < capacity / 2 {
+        while self.buf.len() < limit && pos - start < capacity / 2 {
             match self.segment.ring().next(pos, &mut self.tail_cache) {
+                // A frame longer than what one pass may release: only garbage gets here.
+                Next::Record { span, .. } | Next::Padding { span }
+                    if pos + span - start > capacity =>
+                {
+                    self.report_stall_once(
+                        pos,
+                        &format!("frame at position {pos} runs past one ring capacity"),
+                    );
+                    outcome = Pass::Stalled;
+                    break;
+                }
                 Next::Record { meta, span } => {
+                    let mark = self.buf.len();
                     self.format_record(pos, &meta);
+                    if self.buf.len() > limit && mark > 0 {
+                        // It would cross the rotation size: it opens the next file instead.
+                        self.buf.truncate(mark);
+                        break;
+                    }
                     effects.records += 1;
                     pos += span;
                     self.stall_resolved(pos);
@@ -458,6 +494,24 @@ impl Drain {
                         break;
                     }
                 },
+                Next::Corrupt(Corruption::Tail(bad)) => {
+                    // Producers would claim from a garbage position: put the tail back at the
+                    // last sound boundary and let them continue from there.
+                    if self.segment.ring().repair_tail(bad, pos) {
+                        let text = format!(
+                            "ringlog: the ring's tail was corrupt ({bad}); reset to position {pos}"
+                        );
+                        eprintln!(
+                            "ringlog-drain: ring '{}': {text}: a producer wrote garbage into the ring",
+                            self.segment.name()
+                        );
+                        self.formatter.notice(&mut self.buf, clock::now_ns(), &text);
+                        effects.corrupt += 1;
+                    }
+                    self.tail_cache = pos;
+                    outcome = Pass::Stalled;
+                    break;
+                }
                 Next::Corrupt(why) => {
                     let tail = self.ring().tail();
                     let end = self.ring().resync_point(pos, tail);
@@ -486,6 +540,9 @@ impl Drain {
         if pos == start && self.buf.is_empty() {
             return outcome;
         }
+        if !self.prepare_output() {
+            return Pass::OutputFailed;
+        }
         if self.write_batch(start, pos, &effects) {
             self.head = pos;
             self.apply(effects);
@@ -498,7 +555,7 @@ impl Drain {
     fn format_record(&mut self, pos: u64, meta: &RecordMeta) {
         let target_len = meta.target_len as usize;
         let len = meta.payload_len as usize;
-        if self.formatter.format() == Format::Raw {
+        if self.formatter.is_raw() {
             let old = self.buf.len();
             self.buf.resize(old + len - target_len, 0);
             self.segment
@@ -513,6 +570,27 @@ impl Drain {
             let (target, message) = self.scratch.split_at(target_len);
             self.formatter.record(&mut self.buf, meta, target, message);
         }
+    }
+
+    /// Before a write: follows the path if the file there changed (removed, rotated away
+    /// without SIGHUP) and rotates if due. False if the output cannot be made ready.
+    fn prepare_output(&mut self) -> bool {
+        match self.output.follow_path() {
+            Ok(true) => eprintln!(
+                "ringlog-drain: output {} was removed or replaced; writing to the file now at that path",
+                self.output.path().map(|p| p.display().to_string()).unwrap_or_default()
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("ringlog-drain: cannot check the output path: {e}; retrying");
+                return false;
+            }
+        }
+        if let Err(e) = self.output.rotate_if_due(self.buf.len() as u64) {
+            eprintln!("ringlog-drain: cannot rotate the output: {e}; retrying");
+            return false;
+        }
+        true
     }
 
     /// Checkpointed append of the batch `[start, end)` already formatted in `buf`.
@@ -533,7 +611,18 @@ impl Drain {
             w(off::CKPT_STATE, 1);
             fence(Ordering::SeqCst);
         }
-        if let Err(e) = self.output.append(&self.buf) {
+        fault::hit(Point::DrainIntentStored);
+        let written = if fault::active() {
+            // Two writes, so a test can crash the drain between them.
+            let (first, rest) = self.buf.split_at(self.buf.len() / 2);
+            self.output.append(first).and_then(|()| {
+                fault::hit(Point::DrainHalfWritten);
+                self.output.append(rest)
+            })
+        } else {
+            self.output.append(&self.buf)
+        };
+        if let Err(e) = written {
             let where_ = self
                 .output
                 .path()
@@ -547,11 +636,14 @@ impl Drain {
                 self.output_error_reported = true;
             }
             if let Some(s) = before {
-                if self.output.truncate_to(s.len).is_err() || self.output.reopen().is_err() {
+                if self.output.truncate_to(s.len).is_err() {
                     // The intent stays: a restarted drain repairs the file.
+                    let _ = self.output.reopen();
                     return false;
                 }
             }
+            // Pick up a repaired path (a new file, a fixed mount) on the next attempt.
+            let _ = self.output.reopen();
             // Relaxed: see above; nothing of the batch remains in the output.
             ring.word(off::CKPT_STATE).store(0, Ordering::Relaxed);
             return false;
@@ -562,6 +654,7 @@ impl Drain {
         }
         self.unsynced = true;
         self.sync_if_due(false);
+        fault::hit(Point::DrainWrittenBeforeRelease);
         let ring = self.segment.ring();
         if ring.release(start, end) {
             let seq = ring.word32(off::SPACE_SEQ);
@@ -809,5 +902,6 @@ fn options_path(spec: &OutputSpec) -> PathBuf {
     match spec {
         OutputSpec::Stdout => PathBuf::from("-"),
         OutputSpec::File(p) => p.clone(),
+        OutputSpec::Syslog(d) => PathBuf::from(&d.address),
     }
 }

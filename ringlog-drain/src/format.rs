@@ -22,6 +22,8 @@ pub enum Format {
 #[derive(Debug, Default)]
 pub struct Formatter {
     format: Format,
+    /// Set when forwarding to syslog: every record becomes an RFC 5424 message instead.
+    syslog: Option<crate::syslog::MessageFormat>,
     cached_second: u64,
     cached_prefix: [u8; 19],
 }
@@ -31,18 +33,34 @@ impl Formatter {
     pub fn new(format: Format) -> Formatter {
         Formatter {
             format,
+            syslog: None,
             cached_second: u64::MAX,
             cached_prefix: [0; 19],
         }
     }
 
-    /// The format.
-    pub fn format(&self) -> Format {
-        self.format
+    /// A formatter of octet-counted RFC 5424 messages from app `app_name`, for syslog outputs.
+    pub fn syslog(app_name: &str) -> Formatter {
+        Formatter {
+            syslog: Some(crate::syslog::MessageFormat::new(app_name)),
+            ..Formatter::new(Format::Raw)
+        }
+    }
+
+    /// True when records are written as their bare message bytes (the drain's fast path).
+    pub fn is_raw(&self) -> bool {
+        self.format == Format::Raw && self.syslog.is_none()
     }
 
     /// Appends one record to `out`.
     pub fn record(&mut self, out: &mut Vec<u8>, meta: &RecordMeta, target: &[u8], message: &[u8]) {
+        if let Some(syslog) = self.syslog.take() {
+            let mut ts = Vec::with_capacity(32);
+            self.timestamp(&mut ts, meta.timestamp_ns);
+            syslog.record(out, meta, target, message, &ts);
+            self.syslog = Some(syslog);
+            return;
+        }
         match self.format {
             Format::Raw => {
                 out.extend_from_slice(message);
@@ -86,6 +104,15 @@ impl Formatter {
 
     /// Appends a line the drain itself reports in-band (skipped bytes, drops).
     pub fn notice(&mut self, out: &mut Vec<u8>, now_ns: u64, text: &str) {
+        if self.syslog.is_some() {
+            let meta = RecordMeta {
+                timestamp_ns: now_ns,
+                pid: std::process::id(),
+                level: Level::Warn,
+                ..Default::default()
+            };
+            return self.record(out, &meta, b"ringlog", text.as_bytes());
+        }
         match self.format {
             Format::Raw => {
                 out.extend_from_slice(text.as_bytes());

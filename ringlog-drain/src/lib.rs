@@ -17,6 +17,7 @@ pub mod drain;
 pub mod format;
 pub mod output;
 pub mod stat;
+pub mod syslog;
 
 pub use drain::{Drain, DrainError, DrainOptions, DrainSummary, FsyncPolicy};
 pub use format::Format;

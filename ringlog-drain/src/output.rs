@@ -15,13 +15,17 @@ pub enum OutputSpec {
     Stdout,
     /// A file, appended to (created 0644 if absent).
     File(PathBuf),
+    /// A syslog receiver (`syslog+tcp://HOST:PORT`, `syslog+udp://HOST:PORT`).
+    Syslog(crate::syslog::Destination),
 }
 
 impl OutputSpec {
-    /// Parses `--out`: `-` for stdout, else a path.
+    /// Parses `--out`: `-` for stdout, a `syslog+tcp://` or `syslog+udp://` URL, else a path.
     pub fn parse(s: &str) -> OutputSpec {
         if s == "-" {
             OutputSpec::Stdout
+        } else if let Some(d) = crate::syslog::Destination::parse(s) {
+            OutputSpec::Syslog(d)
         } else {
             OutputSpec::File(PathBuf::from(s))
         }
@@ -39,24 +43,130 @@ pub struct FileState {
     pub len: u64,
 }
 
+/// When to rotate the output file: `path` becomes `path.1`, `path.1` becomes `path.2`, ...,
+/// up to `path.<keep>`; older files are deleted. Rotation happens between batches, and a batch
+/// never splits a record, so no record straddles two files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// Rotate before the file would grow past this many bytes.
+    pub max_bytes: Option<u64>,
+    /// Rotate when the wall-clock hour or day changes.
+    pub interval: Option<Interval>,
+    /// Rotated files to keep.
+    pub keep: u32,
+}
+
+/// A rotation period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Interval {
+    /// At the start of every UTC hour.
+    Hourly,
+    /// At the start of every UTC day.
+    Daily,
+}
+
+impl Interval {
+    fn period(self, now_secs: u64) -> u64 {
+        match self {
+            Interval::Hourly => now_secs / 3600,
+            Interval::Daily => now_secs / 86400,
+        }
+    }
+}
+
 /// An open output.
 #[derive(Debug)]
 pub struct Output {
     spec: OutputSpec,
     file: Option<File>,
+    syslog: Option<crate::syslog::Sink>,
     state: Option<FileState>,
+    rotation: Rotation,
+    /// The rotation period the current file was opened in.
+    period: u64,
 }
 
 impl Output {
     /// Opens the output.
     pub fn open(spec: OutputSpec) -> io::Result<Output> {
+        Self::with_rotation(spec, Rotation::default())
+    }
+
+    /// Opens the output with a rotation policy (ignored for stdout).
+    pub fn with_rotation(spec: OutputSpec, rotation: Rotation) -> io::Result<Output> {
+        let syslog = match &spec {
+            OutputSpec::Syslog(d) => {
+                let sink = crate::syslog::Sink::new(d.clone());
+                sink.check()?;
+                Some(sink)
+            }
+            _ => None,
+        };
         let mut out = Output {
             spec,
             file: None,
+            syslog,
             state: None,
+            rotation,
+            period: 0,
         };
         out.reopen()?;
+        out.period = out.current_period();
         Ok(out)
+    }
+
+    fn current_period(&self) -> u64 {
+        let now = ringlog_core::clock::now_ns() / 1_000_000_000;
+        self.rotation.interval.map_or(0, |i| i.period(now))
+    }
+
+    /// Bytes that may still be appended before a size rotation is due (`None`: no limit).
+    pub fn room(&self) -> Option<u64> {
+        let max = self.rotation.max_bytes?;
+        let len = self.state?.len;
+        Some(max.saturating_sub(len))
+    }
+
+    /// Rotates now if the file is not empty and `incoming` more bytes would take it past the
+    /// size limit, or the period changed. Returns whether it rotated.
+    pub fn rotate_if_due(&mut self, incoming: u64) -> io::Result<bool> {
+        let (Some(path), Some(state)) = (self.path().map(Path::to_owned), self.state) else {
+            return Ok(false);
+        };
+        let by_size = self
+            .rotation
+            .max_bytes
+            .is_some_and(|max| state.len + incoming > max);
+        let period = self.current_period();
+        let by_time = self.rotation.interval.is_some() && period != self.period;
+        if state.len == 0 || !(by_size || by_time) {
+            self.period = period;
+            return Ok(false);
+        }
+        let numbered = |n: u32| {
+            let mut p = path.clone().into_os_string();
+            p.push(format!(".{n}"));
+            PathBuf::from(p)
+        };
+        let keep = self.rotation.keep;
+        if keep == 0 {
+            std::fs::remove_file(&path)?;
+        } else {
+            match std::fs::remove_file(numbered(keep)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            for n in (1..keep).rev() {
+                match std::fs::rename(numbered(n), numbered(n + 1)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::rename(&path, numbered(1))?;
+        }
+        self.reopen()?;
+        self.period = period;
+        Ok(true)
     }
 
     /// (Re)opens the file at its path: after SIGHUP (logrotate moved it), or after an error.
@@ -82,7 +192,21 @@ impl Output {
     pub fn path(&self) -> Option<&Path> {
         match &self.spec {
             OutputSpec::File(p) => Some(p),
-            OutputSpec::Stdout => None,
+            OutputSpec::Stdout | OutputSpec::Syslog(_) => None,
+        }
+    }
+
+    /// True for a syslog receiver (records are RFC 5424 messages).
+    pub fn is_syslog(&self) -> bool {
+        self.syslog.is_some()
+    }
+
+    /// How errors name this output.
+    pub fn describe(&self) -> String {
+        match &self.spec {
+            OutputSpec::File(p) => p.display().to_string(),
+            OutputSpec::Stdout => "standard output".to_owned(),
+            OutputSpec::Syslog(d) => format!("syslog receiver {}", d.address),
         }
     }
 
@@ -94,6 +218,9 @@ impl Output {
     /// Appends `bytes` whole. On error the file may hold a prefix of them: call
     /// [`Output::truncate_to`] with the length from before.
     pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(sink) = &mut self.syslog {
+            return sink.send(bytes);
+        }
         match &mut self.file {
             Some(file) => {
                 file.write_all(bytes)?;
@@ -118,9 +245,32 @@ impl Output {
         }
     }
 
-    /// Cuts the file back to `len` bytes (undoing a half-written batch).
+    /// Reopens the path if the file there is no longer the one we hold (removed, renamed away
+    /// or replaced, e.g. by logrotate without a SIGHUP). Returns whether it reopened.
+    pub fn follow_path(&mut self) -> io::Result<bool> {
+        let Some(held) = self.state else {
+            return Ok(false);
+        };
+        match self.probe()? {
+            Some(now) if now.dev == held.dev && now.ino == held.ino => {
+                // Same file; someone may have truncated it (logrotate's copytruncate): O_APPEND
+                // writes go to its real end, so track that length.
+                if let Some(s) = &mut self.state {
+                    s.len = now.len;
+                }
+                Ok(false)
+            }
+            _ => self.reopen().map(|()| true),
+        }
+    }
+
+    /// Cuts the file back to `len` bytes (undoing a half-written batch). Does nothing for
+    /// outputs that are not regular files (a device, a pipe), which cannot be cut.
     pub fn truncate_to(&mut self, len: u64) -> io::Result<()> {
         if let Some(f) = &self.file {
+            if !f.metadata()?.is_file() {
+                return Ok(());
+            }
             f.set_len(len)?;
             if let Some(s) = &mut self.state {
                 s.len = len;

@@ -36,8 +36,8 @@ pub fn snapshot(location: &Location) -> Result<serde_json::Value, OpenError> {
             "pid": s.pid,
             "tid": s.tid,
             "alive": alive,
-            "written": s.written - s.written_base,
-            "dropped": s.dropped - s.dropped_base,
+            "written": s.written.wrapping_sub(s.written_base),
+            "dropped": s.dropped.wrapping_sub(s.dropped_base),
             "blocked_ns": s.blocked_ns,
             "stalled_since_ns": (s.stall_since_ns != 0).then_some(s.stall_since_ns),
         }));
@@ -65,6 +65,46 @@ pub fn snapshot(location: &Location) -> Result<serde_json::Value, OpenError> {
         },
         "producers": producers,
     }))
+}
+
+/// Prints one snapshot, or one every `watch` interval with records/s and bytes/s since the
+/// previous one (`records_per_s`, `bytes_per_s` in JSON), until interrupted.
+pub fn run(
+    location: &Location,
+    json: bool,
+    watch: Option<std::time::Duration>,
+) -> Result<(), OpenError> {
+    let mut previous: Option<(std::time::Instant, u64, u64)> = None;
+    loop {
+        let mut v = snapshot(location)?;
+        let now = std::time::Instant::now();
+        let (records, bytes) = (
+            v["records_out"].as_u64().unwrap_or(0),
+            v["bytes_out"].as_u64().unwrap_or(0),
+        );
+        if let Some((then, r0, b0)) = previous {
+            let secs = (now - then).as_secs_f64().max(1e-9);
+            v["records_per_s"] = json!(records.saturating_sub(r0) as f64 / secs);
+            v["bytes_per_s"] = json!(bytes.saturating_sub(b0) as f64 / secs);
+        }
+        previous = Some((now, records, bytes));
+        if json {
+            println!("{v}");
+        } else {
+            print!("{}", render(&v));
+            if let Some(r) = v["records_per_s"].as_f64() {
+                println!(
+                    "rate      {r:.0} records/s, {:.1} MB/s",
+                    v["bytes_per_s"].as_f64().unwrap_or(0.0) / 1e6
+                );
+            }
+        }
+        let Some(interval) = watch else { return Ok(()) };
+        if !json {
+            println!();
+        }
+        std::thread::sleep(interval);
+    }
 }
 
 /// Renders a snapshot for people.

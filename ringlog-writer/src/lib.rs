@@ -19,6 +19,11 @@
 //! - A full ring follows [`FullPolicy`]; a dead or absent drain never hangs a `Block`ing writer.
 //! - `Writer` is `Send + Sync + Clone`, and keeps working in a child after `fork()` (the child
 //!   attaches with its own pid).
+//!
+//! Integrations, behind cargo features: `log` (a `log::Log` implementation and
+//! `ringlog_writer::log::init`) and `tracing` (a `MakeWriter` for `tracing_subscriber::fmt` and
+//! a structured `Layer`, in `ringlog_writer::tracing`). [`Writer::stats`] and
+//! [`Writer::drain_alive`] tell a service how its logging fares.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
     clippy::undocumented_unsafe_blocks,
@@ -28,9 +33,15 @@
 
 mod error;
 mod fork;
+#[cfg(any(feature = "log", feature = "tracing"))]
+mod formatted;
+#[cfg(feature = "log")]
+pub mod log;
 pub mod pipe;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 mod writer;
 
 pub use error::WriteError;
 pub use ringlog_core::{Level, OpenError};
-pub use writer::{FullPolicy, RecordClaim, Writer, WriterBuilder};
+pub use writer::{FullPolicy, RecordClaim, Writer, WriterBuilder, WriterStats};

@@ -6,12 +6,14 @@
 
 use crate::error::WriteError;
 use crate::fork;
+use ringlog_core::fault::{self, Point};
 use ringlog_core::futex;
 use ringlog_core::layout::{self, off};
 use ringlog_core::lock;
 use ringlog_core::memory::MappedMemory;
 use ringlog_core::{
     clock, ClaimError, Level, Location, OpenError, RecordMeta, Ring, Segment, SegmentOptions,
+    SlotInfo,
 };
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -116,6 +118,151 @@ struct Shared {
     lock_registration: AtomicU64,
     /// Slots this process owns, one bit each (OFD locks do not conflict within a process).
     owned: Box<[AtomicU64]>,
+    /// What [`Writer::stats`] sums. Reset in a child after `fork()`.
+    stats: StatsBook,
+}
+
+/// The slots this process's threads attached through one [`Shared`], and the counts of those
+/// they have detached (threads that exited), so [`Writer::stats`] is exact once threads are
+/// done, even while their thread-local destructors still run (`thread::scope` may return
+/// before those).
+///
+/// A seqlock: attach and detach (cold: a thread's first write, its exit) update the bitmap and
+/// the retired counts inside a write section; `read` retries until it saw none. The
+/// per-record counters in the slots are written by their owners outside it (monotonic).
+#[derive(Debug)]
+struct StatsBook {
+    /// Even when no update is in progress; an updater makes it odd by CAS (so updaters also
+    /// exclude each other without a mutex, which a `fork()` could leave locked).
+    seq: AtomicU64,
+    /// Slots attached and not yet detached, one bit each.
+    counted: Box<[AtomicU64]>,
+    /// Records written and dropped and time blocked by slots since detached.
+    written: AtomicU64,
+    dropped: AtomicU64,
+    blocked_ns: AtomicU64,
+}
+
+impl StatsBook {
+    fn new(slots: u32) -> StatsBook {
+        StatsBook {
+            seq: AtomicU64::new(0),
+            counted: (0..slots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            blocked_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Forgets the parent's counts in a child after `fork()` (called before the child's first
+    /// attach, while no other thread of the child uses this book).
+    fn reset(&self) {
+        // Relaxed: see above; the next `update`'s CAS orders these before later sections.
+        for w in self.counted.iter() {
+            w.store(0, Ordering::Relaxed);
+        }
+        for c in [&self.written, &self.dropped, &self.blocked_ns] {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.seq.store(0, Ordering::Relaxed);
+    }
+
+    /// Runs `f` as a write section.
+    fn update(&self, f: impl FnOnce(&StatsBook)) {
+        // Relaxed: a guess for the CAS.
+        let mut seq = self.seq.load(Ordering::Relaxed);
+        loop {
+            if seq & 1 == 1 {
+                std::hint::spin_loop();
+                seq = self.seq.load(Ordering::Relaxed);
+                continue;
+            }
+            // Acquire: the previous section's writes happen-before ours.
+            match self
+                .seq
+                .compare_exchange_weak(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => seq = now,
+            }
+        }
+        // SYNC POINT: Release fence, pairs with the Acquire fence in `read`: a reader that sees
+        // any write of the section below sees the odd `seq` on its re-check.
+        std::sync::atomic::fence(Ordering::Release);
+        f(self);
+        // SYNC POINT: Release pairs with the Acquire load at the start of `read`.
+        self.seq.store(seq + 2, Ordering::Release);
+    }
+
+    /// Sets or clears `slot`'s bit (inside `update`).
+    fn mark(&self, slot: u16, attached: bool) {
+        let (word, bit) = ((slot / 64) as usize, 1u64 << (slot % 64));
+        // Relaxed: inside a write section.
+        if attached {
+            self.counted[word].fetch_or(bit, Ordering::Relaxed);
+        } else {
+            self.counted[word].fetch_and(!bit, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds a detaching slot's counts to the retired ones (inside `update`).
+    fn retire(&self, info: &SlotInfo) {
+        // Relaxed: inside a write section.
+        let written = info.written.wrapping_sub(info.written_base);
+        self.written.fetch_add(written, Ordering::Relaxed);
+        let dropped = info.dropped.wrapping_sub(info.dropped_base);
+        self.dropped.fetch_add(dropped, Ordering::Relaxed);
+        self.blocked_ns
+            .fetch_add(info.blocked_ns, Ordering::Relaxed);
+    }
+
+    /// A consistent sum: retired counts plus the attached slots' current ones.
+    fn read(&self, ring: &Ring<MappedMemory>) -> WriterStats {
+        loop {
+            // SYNC POINT: Acquire pairs with the Release store ending `update`.
+            let before = self.seq.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                std::thread::yield_now();
+                continue;
+            }
+            // Relaxed loads: validated by the `seq` re-check below.
+            let mut written = self.written.load(Ordering::Relaxed);
+            let mut dropped = self.dropped.load(Ordering::Relaxed);
+            let mut blocked_ns = self.blocked_ns.load(Ordering::Relaxed);
+            for (w, word) in self.counted.iter().enumerate() {
+                let mut bits = word.load(Ordering::Relaxed);
+                while bits != 0 {
+                    let slot = (w * 64) as u32 + bits.trailing_zeros();
+                    bits &= bits - 1;
+                    let info = ring.slot_info(slot as u16);
+                    written += info.written.wrapping_sub(info.written_base);
+                    dropped += info.dropped.wrapping_sub(info.dropped_base);
+                    blocked_ns += info.blocked_ns;
+                }
+            }
+            // SYNC POINT: Acquire fence, pairs with the Release fence in `update`.
+            std::sync::atomic::fence(Ordering::Acquire);
+            // Relaxed: ordered by the fence above.
+            if self.seq.load(Ordering::Relaxed) == before {
+                return WriterStats {
+                    written,
+                    dropped,
+                    blocked: Duration::from_nanos(blocked_ns),
+                };
+            }
+        }
+    }
+}
+
+/// Counters of the records one process wrote through one opened ring: see [`Writer::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Records committed to the ring.
+    pub written: u64,
+    /// Records the full policy dropped (the drain reports them in the log).
+    pub dropped: u64,
+    /// Time spent waiting for space in a full ring.
+    pub blocked: Duration,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -131,6 +278,7 @@ impl Shared {
             lock: AtomicU64::new(u64::MAX),
             lock_registration: AtomicU64::new(u64::MAX),
             owned: (0..slots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            stats: StatsBook::new(slots),
             segment,
         };
         shared.lock_fd()?;
@@ -187,6 +335,8 @@ impl Shared {
                         // thread retries its slot search.
                         w.store(0, Ordering::Relaxed);
                     }
+                    // The parent's statistics are not the child's.
+                    self.stats.reset();
                 }
                 Ok(fd)
             }
@@ -217,7 +367,10 @@ impl Shared {
             let byte = layout::slot_lock_byte(i);
             match lock::try_lock(fd, byte) {
                 Ok(true) if ring.slot_reusable(i as u16) => {
-                    ring.take_slot(i as u16, pid, tid, clock::now_ns());
+                    self.stats.update(|book| {
+                        ring.take_slot(i as u16, pid, tid, clock::now_ns());
+                        book.mark(i as u16, true);
+                    });
                     return Ok(i as u16);
                 }
                 Ok(true) => {
@@ -238,7 +391,13 @@ impl Shared {
     }
 
     fn detach_slot(&self, slot: u16) {
-        self.ring().detach_slot(slot);
+        // Move the slot's counts (final: the caller owns the slot) to the retired ones, in the
+        // same section that stops counting the slot, so `stats` sees one or the other.
+        self.stats.update(|book| {
+            book.retire(&self.ring().slot_info(slot));
+            book.mark(slot, false);
+            self.ring().detach_slot(slot);
+        });
         // Acquire: as in `lock_fd`.
         let packed = self.lock.load(Ordering::Acquire);
         if packed != u64::MAX && packed >> 32 == fork::generation() & 0xffff_ffff {
@@ -256,6 +415,18 @@ impl Shared {
         // SAFETY: as in `attach_slot`.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         lock::is_locked(fd, layout::DRAIN_LOCK_BYTE).unwrap_or(false)
+    }
+
+    /// See [`Writer::stats`].
+    fn stats(&self) -> WriterStats {
+        // Acquire: as in `lock_fd`.
+        let packed = self.lock.load(Ordering::Acquire);
+        if packed == u64::MAX || packed >> 32 != fork::generation() & 0xffff_ffff {
+            // A child after `fork()` that has not written yet: the book still describes the
+            // parent.
+            return WriterStats::default();
+        }
+        self.stats.read(self.ring())
     }
 
     fn wake_drain(&self) {
@@ -345,6 +516,16 @@ impl Writer {
         self.shared.drain_alive()
     }
 
+    /// Records written and dropped, and time spent blocked on a full ring, by **this process**
+    /// through this `Writer` and its clones: the sum over the producer slots of every thread
+    /// that wrote through it, including threads that have exited (exact once they are done). A
+    /// thread attaches on its first write, so one that never wrote counts nothing. In a child
+    /// after `fork()` the counts start at zero. A snapshot that walks this process's slots:
+    /// cheap, but not meant for the per-record path.
+    pub fn stats(&self) -> WriterStats {
+        self.shared.stats()
+    }
+
     /// Writes one record with no level and no target: whole, or not at all.
     #[inline]
     pub fn write(&self, message: &[u8]) -> Result<(), WriteError> {
@@ -362,9 +543,13 @@ impl Writer {
     ) -> Result<(), WriteError> {
         let target = &target.as_bytes()[..target.len().min(u16::MAX as usize)];
         let mut claim = self.claim_with(target.len() + message.len(), level)?;
+        fault::hit(Point::BeforeCopy);
         claim.put(target);
         claim.target_len = target.len() as u16;
-        claim.put(message);
+        let (first, rest) = message.split_at(message.len() / 2);
+        claim.put(first);
+        fault::hit(Point::MidCopy);
+        claim.put(rest);
         claim.commit();
         Ok(())
     }
@@ -374,6 +559,23 @@ impl Writer {
     /// dropping the claim aborts it (it becomes padding, never a stall).
     pub fn claim(&self, len: usize) -> Result<RecordClaim<'_>, WriteError> {
         self.claim_with(len, Level::None)
+    }
+
+    /// Reserves space for a record with `level` and `target` (written at once) and up to `len`
+    /// message bytes, to fill through [`std::io::Write`]. Used by the `log` and `tracing`
+    /// integrations to format straight into the ring.
+    #[cfg(any(feature = "log", feature = "tracing"))]
+    pub(crate) fn claim_record(
+        &self,
+        level: Level,
+        target: &str,
+        len: usize,
+    ) -> Result<RecordClaim<'_>, WriteError> {
+        let target = &target.as_bytes()[..target.len().min(u16::MAX as usize)];
+        let mut claim = self.claim_with(target.len() + len, level)?;
+        claim.put(target);
+        claim.target_len = target.len() as u16;
+        Ok(claim)
     }
 
     fn claim_with(&self, len: usize, level: Level) -> Result<RecordClaim<'_>, WriteError> {
@@ -560,6 +762,7 @@ impl RecordClaim<'_> {
     #[inline]
     pub fn commit(mut self) {
         if let Some(claim) = self.claim.take() {
+            fault::hit(Point::BeforeCommit);
             self.meta.payload_len = self.written as u32;
             self.meta.target_len = self.target_len;
             if self.writer.shared.ring().commit(claim, &self.meta) {
@@ -582,6 +785,85 @@ impl Drop for RecordClaim<'_> {
     fn drop(&mut self) {
         if let Some(claim) = self.claim.take() {
             self.writer.shared.ring().abort(claim);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_count_this_writers_records_in_every_thread_including_exited_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        let writer = Writer::builder("stats")
+            .path(&path)
+            .capacity(64 << 10)
+            .full_policy(FullPolicy::Drop)
+            .open()
+            .unwrap();
+        assert_eq!(writer.stats(), WriterStats::default());
+        let clone = writer.clone();
+        std::thread::spawn(move || {
+            for _ in 0..10 {
+                clone.write(b"from a thread that then exits").unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(writer.stats().written, 10);
+        // No drain: the ring fills up and the Drop policy starts dropping.
+        let (mut written, mut dropped) = (10, 0);
+        for _ in 0..1000 {
+            match writer.write(&[b'x'; 200]) {
+                Ok(()) => written += 1,
+                Err(WriteError::Dropped) => dropped += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(dropped > 0);
+        let stats = writer.stats();
+        assert_eq!((stats.written, stats.dropped), (written, dropped));
+        assert_eq!(stats.blocked, Duration::ZERO, "Drop never waits");
+
+        // Another handle on the same ring counts only its own records, and its waiting.
+        let blocking = Writer::builder("stats")
+            .path(&path)
+            .full_policy(FullPolicy::BlockFor(Duration::from_millis(5)))
+            .open()
+            .unwrap();
+        assert!(matches!(
+            blocking.write(&[b'y'; 200]),
+            Err(WriteError::Dropped)
+        ));
+        let theirs = blocking.stats();
+        assert_eq!((theirs.written, theirs.dropped), (0, 1));
+        assert!(theirs.blocked > Duration::ZERO);
+        assert_eq!(writer.stats(), stats);
+    }
+
+    #[test]
+    fn stats_are_exact_as_soon_as_scoped_threads_are_done() {
+        // `thread::scope` returns before the threads' thread-local destructors (which detach
+        // their slots) have necessarily run: `stats` must not count a slot twice or not at all.
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::builder("exact")
+            .path(dir.path().join("ring"))
+            .capacity(1 << 20)
+            .open()
+            .unwrap();
+        for round in 1..=50u64 {
+            std::thread::scope(|s| {
+                for _ in 0..8 {
+                    s.spawn(|| {
+                        for _ in 0..10 {
+                            writer.write(b"x").unwrap();
+                        }
+                    });
+                }
+            });
+            assert_eq!(writer.stats().written, round * 80, "round {round}");
         }
     }
 }

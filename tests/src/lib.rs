@@ -50,29 +50,23 @@ pub fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of a workspace binary, built on first use if `cargo test` did not build it.
+/// Path of a workspace binary. The first call in each test process runs `cargo build` for the
+/// workspace's binaries (a no-op when `cargo test --workspace` just built them), so a test never
+/// runs a stale binary when only this package was rebuilt.
 pub fn bin(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    if !path.exists() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
         let release = bin_dir().file_name().is_some_and(|p| p == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "-p",
-            "ringlog-drain",
-            "-p",
-            "ringlog-writer",
-            "-p",
-            "ringlog-tests",
-            "--bins",
-        ]);
+        cmd.args(["build", "--quiet", "--workspace", "--bins"]);
         if release {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build");
         assert!(status.success(), "cargo build of the binaries failed");
-    }
+    });
+    let path = bin_dir().join(name);
     assert!(path.exists(), "{} not found after building", path.display());
     path
 }
@@ -87,7 +81,18 @@ pub struct DrainProcess {
 impl DrainProcess {
     /// Starts `ringlog-drain --ring RING --out OUT` with extra arguments; stderr is captured.
     pub fn start(ring: &str, out: &Path, extra: &[&str]) -> DrainProcess {
+        Self::start_with_env(ring, out, extra, &[])
+    }
+
+    /// As [`DrainProcess::start`], with environment variables (e.g. `RINGLOG_FAULT`).
+    pub fn start_with_env(
+        ring: &str,
+        out: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> DrainProcess {
         let child = Command::new(bin("ringlog-drain"))
+            .envs(env.iter().copied())
             .args(["--ring", ring, "--out"])
             .arg(out)
             .args(extra)
@@ -116,6 +121,16 @@ impl DrainProcess {
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Waits for the drain to exit by itself (e.g. killed by an armed fault).
+    pub fn wait_exit(mut self) -> (ExitStatus, String) {
+        self.finish()
+    }
+
+    /// The drain's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM, then waits; returns the exit status and stderr.
@@ -275,6 +290,37 @@ pub fn verify_json_log(path: &Path, ids: &HashMap<u32, u32>, max_size: usize) ->
         *seq += 1;
     }
     v
+}
+
+/// Checks that the messages of thread `tid` in a `--format json` log are, in order, a
+/// subsequence of `record(id, 0..records)` (what a producer whose full policy dropped some
+/// records leaves); returns how many there are. Panics on a record that is not one of them,
+/// or out of order.
+pub fn verify_subsequence(path: &Path, tid: u32, id: u32, records: u64, max_size: usize) -> u64 {
+    let text = std::fs::read(path).expect("read log");
+    let mut seq = 0u64;
+    let mut found = 0u64;
+    let mut expect = Vec::new();
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let obj: serde_json::Value = serde_json::from_slice(line).expect("a JSON line");
+        if obj["ringlog"] == true || obj["tid"].as_u64() != Some(tid as u64) {
+            continue;
+        }
+        let msg = obj["msg"].as_str().expect("msg").as_bytes();
+        loop {
+            assert!(
+                seq < records,
+                "record {found} of tid {tid} is not one it sent, or out of order"
+            );
+            record(id, seq, max_size, &mut expect);
+            seq += 1;
+            if expect == msg {
+                break;
+            }
+        }
+        found += 1;
+    }
+    found
 }
 
 /// Asserts the verdict shows exactly `records` records from every thread in `ids`, all intact.

@@ -25,10 +25,27 @@ struct Args {
     /// Threads writing (records are split between them; ids id*100+t).
     #[arg(long, default_value_t = 1)]
     threads: u32,
+    /// Crash at a named point: POINT:kill|stop:N (see ringlog_core::fault).
+    #[arg(long)]
+    fault: Option<String>,
+    /// Switch to this uid (and gid) before opening the ring (needs root).
+    #[arg(long)]
+    as_user: Option<u32>,
 }
 
 fn main() {
     let args = Args::parse();
+    if let Some(spec) = &args.fault {
+        ringlog_core::fault::arm(spec).unwrap_or_else(|e| {
+            eprintln!("--fault: {e}");
+            std::process::exit(2)
+        });
+    }
+    if let Some(uid) = args.as_user {
+        // SAFETY: setgid/setuid have no memory-safety preconditions; single-threaded here.
+        let ok = unsafe { libc::setgid(uid) == 0 && libc::setuid(uid) == 0 };
+        assert!(ok, "cannot switch to uid {uid}");
+    }
     let mut b = Writer::builder(&args.ring).full_policy(args.policy);
     if let Some(c) = args.capacity {
         b = b.capacity(c);

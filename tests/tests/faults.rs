@@ -1,0 +1,572 @@
+//! The fault model of DESIGN.md with real processes and signals: producers and drains killed
+//! or stopped at injected points and at random, a full ring under each policy with the
+//! counters reconciled, a failing output, hostile bytes in a live ring, bad segments.
+
+use ringlog_core::fault::Point;
+use ringlog_tests::*;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a child of this test.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
+fn stat(ring: &str) -> serde_json::Value {
+    ringlog_drain::stat::snapshot(&ringlog_core::Location::Name(ring.to_owned())).expect("stat")
+}
+
+fn reports_of(children: Vec<Child>) -> Vec<ProducerReport> {
+    children
+        .into_iter()
+        .flat_map(|c| parse_reports(&expect_success(c).stdout))
+        .collect()
+}
+
+/// Drop/abandon notices as (count, pid) pairs.
+fn notices(v: &Verdict, what: &str) -> Vec<(u64, u32)> {
+    v.notices
+        .iter()
+        .filter(|n| n.contains(what))
+        .map(|n| {
+            let words: Vec<&str> = n.split(' ').collect();
+            let count = words[2].parse().unwrap();
+            let pid = words[words.iter().position(|w| *w == "pid").unwrap() + 1]
+                .parse()
+                .unwrap();
+            (count, pid)
+        })
+        .collect()
+}
+
+#[test]
+fn a_producer_killed_at_any_point_of_a_record_is_skipped_and_nothing_else_is_lost() {
+    for point in [
+        Point::AfterClaimCas,
+        Point::BeforePadding,
+        Point::BeforeCopy,
+        Point::MidCopy,
+        Point::BeforeCommit,
+    ] {
+        let ring = unique_ring(point.name());
+        let _guard = RingGuard(ring.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.log");
+        // A small ring, so claims wrap (for before-padding) and a stall would block everyone.
+        let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "256K"]);
+        let nth = if point == Point::BeforePadding {
+            3
+        } else {
+            5_000
+        };
+        let mut faulty = ProducerSpec::new(&ring, 9, 20_000, 2048);
+        faulty.extra = vec!["--fault".into(), format!("{}:kill:{nth}", point.name())];
+        let victim = faulty.spawn();
+        let victim_pid = victim.id();
+        let others: Vec<_> = (0..3)
+            .map(|id| ProducerSpec::new(&ring, id, 20_000, 2048).spawn())
+            .collect();
+        let status = victim.wait_with_output().unwrap().status;
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "{}: the faulty producer must die at its point",
+            point.name()
+        );
+        let reports = reports_of(others);
+        let (status, err) = drain.stop();
+        assert!(status.success(), "{err}");
+        let mut ids = tid_map(&reports);
+        ids.insert(victim_pid, 9);
+        let v = verify_json_log(&out, &ids, 2048);
+        assert!(
+            v.bad.is_empty() && v.mismatched == 0,
+            "{}: {:?}",
+            point.name(),
+            v.bad.first()
+        );
+        for r in &reports {
+            assert_eq!(
+                v.per_tid[&r.tid],
+                20_000,
+                "{}: a live producer lost records",
+                point.name()
+            );
+        }
+        let victim_records = v.per_tid.get(&victim_pid).copied().unwrap_or(0);
+        if point != Point::BeforePadding {
+            assert_eq!(
+                victim_records,
+                nth - 1,
+                "{}: the victim's records before its death",
+                point.name()
+            );
+        }
+        let skipped = notices(&v, "abandoned by pid");
+        assert!(
+            !skipped.is_empty() && skipped.iter().all(|&(_, pid)| pid == victim_pid),
+            "{}: expected a skip notice for pid {victim_pid}, got {:?}",
+            point.name(),
+            v.notices
+        );
+        assert!(
+            err.contains(&format!("abandoned by pid {victim_pid}")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_stopped_producer_stalls_the_ring_is_reported_and_resumes_the_moment_it_continues() {
+    let ring = unique_ring("sigstop");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let mut stopper = ProducerSpec::new(&ring, 1, 2_000, 512);
+    stopper.extra = vec!["--fault".into(), "before-commit:stop:100".into()];
+    let stopper = stopper.spawn();
+    let stopper_pid = stopper.id();
+    let other = ProducerSpec::new(&ring, 2, 2_000, 512).spawn();
+    // The drain must report the stall (after its 1 s threshold) in stat, naming the producer.
+    let reported = wait_until(Duration::from_secs(20), || {
+        let v = stat(&ring);
+        v["stalls"].as_u64() >= Some(1)
+            && v["producers"].as_array().unwrap().iter().any(|p| {
+                p["pid"].as_u64() == Some(stopper_pid as u64)
+                    && !p["stalled_since_ns"].is_null()
+                    && p["alive"] == true
+            })
+    });
+    assert!(reported, "stall never reported: {}", stat(&ring));
+    // Stalled, not skipped: nothing was abandoned.
+    assert_eq!(stat(&ring)["abandoned"], 0);
+    signal(stopper_pid, libc::SIGCONT);
+    let reports = reports_of(vec![stopper, other]);
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains(&format!("by pid {stopper_pid}")) && err.contains("resolved after"),
+        "{err}"
+    );
+    let ids = tid_map(&reports);
+    let v = verify_json_log(&out, &ids, 512);
+    assert_exact(&v, &ids, 2_000);
+    assert!(v.notices.is_empty(), "{:?}", v.notices);
+}
+
+#[test]
+fn a_drain_killed_inside_a_batch_restarts_without_loss_or_duplicates() {
+    for point in [
+        Point::DrainIntentStored,
+        Point::DrainHalfWritten,
+        Point::DrainWrittenBeforeRelease,
+    ] {
+        let ring = unique_ring(point.name());
+        let _guard = RingGuard(ring.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.log");
+        let fault = format!("{}:kill:3", point.name());
+        let doomed = DrainProcess::start_with_env(
+            &ring,
+            &out,
+            &["--format", "json"],
+            &[("RINGLOG_FAULT", &fault)],
+        );
+        let reports = reports_of(
+            (0..3)
+                .map(|id| ProducerSpec::new(&ring, id, 30_000, 1024).spawn())
+                .collect(),
+        );
+        let (status, _) = doomed.wait_exit();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "{}",
+            point.name()
+        );
+        let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+        let (status, err) = drain.stop();
+        assert!(status.success(), "{err}");
+        match point {
+            Point::DrainHalfWritten => {
+                assert!(err.contains("removed a half-written batch"), "{err}")
+            }
+            Point::DrainWrittenBeforeRelease => assert!(err.contains("was fully written"), "{err}"),
+            _ => {}
+        }
+        let ids = tid_map(&reports);
+        assert_exact(&verify_json_log(&out, &ids, 1024), &ids, 30_000);
+    }
+}
+
+#[test]
+fn a_drain_killed_at_random_moments_of_a_long_run_loses_and_duplicates_nothing() {
+    let ring = unique_ring("drainkill");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    // 4 x 100k records of <= 1 KiB fit in the 64 MiB ring even with no drain at all, so the
+    // producers never drop while the drain is down.
+    let producers: Vec<_> = (0..4)
+        .map(|id| ProducerSpec::new(&ring, id, 100_000, 1024).spawn())
+        .collect();
+    let mut seed = std::process::id() as u64;
+    for _ in 0..8 {
+        let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // The kill lands at an arbitrary point of the drain's work: the outcome must not depend
+        // on when.
+        std::thread::sleep(Duration::from_millis(5 + (seed >> 33) % 60));
+        drain.kill();
+    }
+    let reports = reports_of(producers);
+    assert!(reports.iter().all(|r| r.dropped == 0), "{reports:?}");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let ids = tid_map(&reports);
+    assert_exact(&verify_json_log(&out, &ids, 1024), &ids, 100_000);
+}
+
+/// Runs one producer of `records` records into a 64 KiB ring with `policy`, optionally with a
+/// drain that is stopped (SIGSTOP) meanwhile, and reconciles sent = written + dropped with
+/// what the drain writes.
+fn full_ring(test: &str, policy: &str, records: u64, stopped_drain: bool) -> ProducerReport {
+    let ring = unique_ring(test);
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = stopped_drain.then(|| {
+        let d = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "64K"]);
+        signal(d.pid(), libc::SIGSTOP);
+        d
+    });
+    let mut spec = ProducerSpec::new(&ring, 1, records, 200);
+    spec.extra = vec![
+        "--policy".into(),
+        policy.into(),
+        "--capacity".into(),
+        "65536".into(),
+    ];
+    let report = reports_of(vec![spec.spawn()])[0];
+    assert_eq!(report.written + report.dropped, records, "{report:?}");
+    let drain = match drain {
+        Some(d) => {
+            signal(d.pid(), libc::SIGCONT);
+            d
+        }
+        None => DrainProcess::start(&ring, &out, &["--format", "json"]),
+    };
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let in_log = verify_subsequence(&out, report.tid, 1, records, 200);
+    assert_eq!(in_log, report.written, "written records in the log");
+    let v = verify_json_log(&out, &tid_map(&[report]), 200);
+    let reported: u64 = notices(&v, "records from pid")
+        .iter()
+        .map(|&(n, pid)| {
+            assert_eq!(pid, report.pid);
+            n
+        })
+        .sum();
+    assert_eq!(
+        reported, report.dropped,
+        "the drain's drop lines must add up to the producer's count"
+    );
+    report
+}
+
+#[test]
+fn drop_policy_counts_every_dropped_record_and_the_drain_reports_the_exact_number() {
+    let r = full_ring("fulldrop", "drop", 5_000, false);
+    assert!(r.dropped > 0 && r.written > 0, "{r:?}");
+}
+
+#[test]
+fn block_policy_with_no_drain_drops_instead_of_hanging() {
+    let r = full_ring("fullblocknodrain", "block", 3_000, false);
+    assert!(r.dropped > 0, "{r:?}");
+}
+
+#[test]
+fn block_for_gives_up_after_its_timeout_when_the_drain_is_stopped() {
+    // ~480 records fit in 64 KiB; each one past that waits 20 ms, then is dropped.
+    let r = full_ring("fullblockfor", "block-for=20", 560, true);
+    assert!(r.dropped > 0, "{r:?}");
+}
+
+#[test]
+fn block_policy_waits_for_a_live_but_stopped_drain_and_loses_nothing() {
+    let ring = unique_ring("blocklive");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "64K"]);
+    signal(drain.pid(), libc::SIGSTOP);
+    let producer = ProducerSpec::new(&ring, 1, 3_000, 200).spawn();
+    // The producer fills the ring, then blocks (alive drain: it must not drop).
+    let blocked = wait_until(Duration::from_secs(20), || {
+        let v = stat(&ring);
+        v["used"].as_u64().unwrap() + 300 > v["capacity"].as_u64().unwrap()
+    });
+    let snapshot = stat(&ring);
+    signal(drain.pid(), libc::SIGCONT);
+    assert!(blocked, "producer never blocked: {snapshot}");
+    let report = reports_of(vec![producer])[0];
+    assert_eq!((report.written, report.dropped), (3_000, 0));
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let ids = tid_map(&[report]);
+    assert_exact(&verify_json_log(&out, &ids, 200), &ids, 3_000);
+}
+
+#[test]
+fn a_full_disk_keeps_records_in_the_ring_until_the_output_works_again() {
+    let ring = unique_ring("diskfull");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    // The output path leads to /dev/full: every write fails with ENOSPC, from the kernel.
+    std::os::unix::fs::symlink("/dev/full", &out).unwrap();
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let report = reports_of(vec![ProducerSpec::new(&ring, 1, 1_000, 300).spawn()])[0];
+    // The drain has seen the records (its heartbeat moved on after they were all committed)
+    // and could not write them: they are still in the ring.
+    let committed_at = stat(&ring)["drain"]["heartbeat_ns"].as_u64().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || {
+        let v = stat(&ring);
+        v["drain"]["heartbeat_ns"].as_u64().unwrap() > committed_at + 200_000_000
+            && v["used"].as_u64() > Some(0)
+    }));
+    assert_eq!(stat(&ring)["records_out"], 0);
+    // "Free space": the path now leads to a real file.
+    std::fs::remove_file(&out).unwrap();
+    std::fs::File::create(&out).unwrap();
+    assert!(wait_until(Duration::from_secs(20), || stat(&ring)
+        ["records_out"]
+        .as_u64()
+        == Some(1_000)));
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("No space left on device") && err.contains("output works again"),
+        "{err}"
+    );
+    let ids = tid_map(&[report]);
+    assert_exact(&verify_json_log(&out, &ids, 300), &ids, 1_000);
+}
+
+#[test]
+fn an_output_file_removed_under_the_drain_is_recreated_and_nothing_is_lost() {
+    let ring = unique_ring("removed");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &[]);
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    writer.write(b"before").unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s == "before\n")
+    }));
+    std::fs::remove_file(&out).unwrap();
+    writer.write(b"after").unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s == "after\n")
+    }));
+    let (status, err) = drain.stop();
+    assert!(status.success());
+    assert!(err.contains("was removed or replaced"), "{err}");
+}
+
+#[test]
+fn garbage_written_into_a_live_ring_is_reported_skipped_and_the_drain_goes_on() {
+    use ringlog_core::layout::{data_offset, off};
+    use ringlog_core::memory::Memory;
+    use std::sync::atomic::Ordering;
+    let ring = unique_ring("garbage");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "1M"]);
+    let segment = ringlog_core::Segment::open(
+        &ringlog_core::Location::Name(ring.clone()),
+        &Default::default(),
+    )
+    .unwrap();
+    let r = segment.ring();
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    let g = r.geometry();
+    let garbage = [
+        0xffff_ffff_7fff_fff0u64,              // huge positive length
+        0x0000_0000_0000_0003,                 // length 3, kind 0
+        (5u64 << 32) | 4096,                   // unknown kind 5
+        (1u64 << 32) | (0xffffu64 << 48) | 64, // slot far outside the registry
+        (1u64 << 32) | 40,                     // a data frame whose payload length will lie
+    ];
+    for (i, word) in garbage.iter().enumerate() {
+        writer.write(format!("good {i}").as_bytes()).unwrap();
+        // A buggy producer writes a record, then scribbles over its frame header before the
+        // drain (stopped meanwhile, to make the scribble land before it reads) gets to it.
+        signal(drain.pid(), libc::SIGSTOP);
+        let before = r.tail();
+        writer.write(b"to be overwritten by garbage").unwrap();
+        let at = data_offset(g.slots) + (before & (g.capacity - 1)) as usize;
+        r.memory().u64_at(at).store(*word, Ordering::Release);
+        if i == 4 {
+            r.memory()
+                .u64_at(at + 24)
+                .store(u32::MAX as u64, Ordering::Relaxed);
+        }
+        signal(drain.pid(), libc::SIGCONT);
+        writer.write(format!("after {i}").as_bytes()).unwrap();
+        assert!(
+            wait_until(Duration::from_secs(10), || std::fs::read_to_string(&out)
+                .is_ok_and(|s| s.contains(&format!("\"after {i}\"")))),
+            "the drain did not get past garbage {i}"
+        );
+    }
+    assert_eq!(
+        r.word(off::CORRUPT).load(Ordering::Relaxed),
+        garbage.len() as u64
+    );
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        err.matches("a producer wrote garbage into the ring")
+            .count(),
+        garbage.len(),
+        "{err}"
+    );
+    let log = std::fs::read_to_string(&out).unwrap();
+    for i in 0..garbage.len() {
+        assert!(log.contains(&format!("\"good {i}\"")) && log.contains(&format!("\"after {i}\"")));
+    }
+    assert_eq!(
+        log.matches("corrupt bytes at ring position").count(),
+        garbage.len()
+    );
+}
+
+#[test]
+fn a_truncated_segment_is_an_error_not_a_sigbus() {
+    let ring = unique_ring("truncated");
+    let _guard = RingGuard(ring.clone());
+    drop(
+        ringlog_writer::Writer::builder(&ring)
+            .capacity(1 << 16)
+            .open()
+            .unwrap(),
+    );
+    let path = ring_path(&ring);
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let e = ringlog_writer::Writer::open(&ring).unwrap_err().to_string();
+    assert!(
+        e.contains("truncated?") && e.contains("remove the file"),
+        "{e}"
+    );
+    let out = Command::new(bin("ringlog-drain"))
+        .args(["--ring", &ring, "--out", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn permissions_decide_who_may_attach() {
+    let ring = unique_ring("perms");
+    let _guard = RingGuard(ring.clone());
+    drop(
+        ringlog_writer::Writer::builder(&ring)
+            .capacity(1 << 16)
+            .open()
+            .unwrap(),
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(ring_path(&ring)).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // SAFETY: getuid(2) has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return; // Needs root to switch to another user; the mode check above still ran.
+    }
+    let as_nobody = |ring: &str| {
+        let mut spec = ProducerSpec::new(ring, 1, 10, 64);
+        spec.extra = vec!["--as-user".into(), "65534".into()];
+        spec.spawn().wait_with_output().unwrap()
+    };
+    let out = as_nobody(&ring);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Permission denied") && err.contains("owner and mode"),
+        "{err}"
+    );
+    let shared = unique_ring("perms666");
+    let _g2 = RingGuard(shared.clone());
+    drop(
+        ringlog_writer::Writer::builder(&shared)
+            .capacity(1 << 16)
+            .mode(0o666)
+            .open()
+            .unwrap(),
+    );
+    let out = as_nobody(&shared);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn messages_cannot_forge_lines_in_text_or_json_output() {
+    for format in ["text", "json"] {
+        let ring = unique_ring(&format!("inject{format}"));
+        let _guard = RingGuard(ring.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.log");
+        let writer = ringlog_writer::Writer::open(&ring).unwrap();
+        let evil = [
+            "line\n2026-01-01T00:00:00.000000000Z ERROR pid=1 forged",
+            "cr\rreturn and \x1b[2J escape",
+            "{\"ts\":\"x\",\"msg\":\"forged\"}\n{\"also\":1}",
+            "nul\0 and \x7f del\\",
+        ];
+        for e in evil {
+            writer
+                .write_record(ringlog_core::Level::Info, "evil\ntarget", e.as_bytes())
+                .unwrap();
+        }
+        let drain = DrainProcess::start(&ring, &out, &["--format", format]);
+        drain.stop();
+        let log = std::fs::read_to_string(&out).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), evil.len(), "{format}: {log}");
+        for (line, e) in lines.iter().zip(evil) {
+            assert!(
+                !line.contains('\r'),
+                "{format}: carriage return in {line:?}"
+            );
+            if format == "json" {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(v["msg"], e);
+                assert_eq!(v["target"], "evil\ntarget");
+            } else {
+                assert!(
+                    !line.chars().any(|c| c.is_control()),
+                    "control character in {line:?}"
+                );
+                assert!(line.contains(" INFO pid="), "{line}");
+            }
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Running the drain like any daemon: size rotation, logrotate (create + SIGHUP, and
+//! copytruncate), stat.
+
+use ringlog_tests::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+fn write_lines(writer: &ringlog_writer::Writer, prefix: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let line = format!("{prefix} {i:05} {}", "r".repeat(i % 97));
+            writer.write(line.as_bytes()).unwrap();
+            line
+        })
+        .collect()
+}
+
+#[test]
+fn size_rotation_keeps_n_files_each_under_the_limit_and_never_splits_a_record() {
+    let ring = unique_ring("rotsize");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app.log");
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    let sent = write_lines(&writer, "rec", 20_000);
+    let drain = DrainProcess::start(
+        &ring,
+        &out,
+        &["--rotate-size", "64K", "--rotate-keep", "100"],
+    );
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let mut files = vec![out.clone()];
+    files.extend(
+        (1..=100)
+            .map(|n| dir.path().join(format!("app.log.{n}")))
+            .filter(|p| p.exists()),
+    );
+    assert!(
+        files.len() > 10,
+        "expected many rotations, got {}",
+        files.len()
+    );
+    let mut seen = Vec::new();
+    // Oldest first: app.log.N .. app.log.1, then app.log.
+    for f in files.iter().rev() {
+        let len = std::fs::metadata(f).unwrap().len();
+        assert!(len <= 64 * 1024, "{} is {len} bytes", f.display());
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(text.ends_with('\n'), "{} ends mid-record", f.display());
+        seen.extend(text.lines().map(str::to_owned));
+    }
+    assert_eq!(
+        seen, sent,
+        "every record once, in order, across the rotated files"
+    );
+
+    // With --rotate-keep 2 only the newest two rotated files remain.
+    let ring2 = unique_ring("rotkeep");
+    let _guard2 = RingGuard(ring2.clone());
+    let out2 = dir.path().join("keep.log");
+    let writer = ringlog_writer::Writer::open(&ring2).unwrap();
+    write_lines(&writer, "k", 5_000);
+    let drain = DrainProcess::start(
+        &ring2,
+        &out2,
+        &["--rotate-size", "16K", "--rotate-keep", "2"],
+    );
+    drain.stop();
+    assert!(dir.path().join("keep.log.1").exists() && dir.path().join("keep.log.2").exists());
+    assert!(!dir.path().join("keep.log.3").exists());
+}
+
+fn logrotate(dir: &Path, config: &str) {
+    let conf = dir.join("logrotate.conf");
+    std::fs::write(&conf, config).unwrap();
+    let out = Command::new("logrotate")
+        .args(["-f", "-s"])
+        .arg(dir.join("logrotate.state"))
+        .arg(&conf)
+        .output()
+        .expect("this test needs logrotate (apt-get install logrotate; .ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "logrotate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn logrotate_with_create_and_sighup_loses_nothing() {
+    let ring = unique_ring("logrotatehup");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app.log");
+    let drain = DrainProcess::start(&ring, &out, &[]);
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    let before = write_lines(&writer, "before", 500);
+    assert!(wait_until(Duration::from_secs(10), || lines(&out).len() == 500));
+    logrotate(
+        dir.path(),
+        &format!(
+            "{} {{\n  rotate 3\n  create 0644\n  postrotate\n    kill -HUP {}\n  endscript\n}}\n",
+            out.display(),
+            drain.pid()
+        ),
+    );
+    let after = write_lines(&writer, "after", 500);
+    assert!(wait_until(Duration::from_secs(10), || lines(&out).len() == 500));
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    assert_eq!(lines(&dir.path().join("app.log.1")), before);
+    assert_eq!(lines(&out), after);
+}
+
+#[test]
+fn logrotate_copytruncate_loses_nothing_written_after_it() {
+    let ring = unique_ring("logrotatect");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app.log");
+    let drain = DrainProcess::start(&ring, &out, &[]);
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    let before = write_lines(&writer, "before", 500);
+    assert!(wait_until(Duration::from_secs(10), || lines(&out).len() == 500));
+    logrotate(
+        dir.path(),
+        &format!("{} {{\n  rotate 3\n  copytruncate\n}}\n", out.display()),
+    );
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), 0);
+    let after = write_lines(&writer, "after", 500);
+    assert!(wait_until(Duration::from_secs(10), || lines(&out).len() == 500));
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    assert_eq!(lines(&dir.path().join("app.log.1")), before);
+    // O_APPEND after the truncation: the file starts with the new records, no hole of zeroes.
+    assert_eq!(lines(&out), after);
+    assert!(!std::fs::read(&out).unwrap().contains(&0));
+}
+
+#[test]
+fn stat_reports_geometry_counters_drain_and_producers_as_json() {
+    let ring = unique_ring("statjson");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app.log");
+    let writer = ringlog_writer::Writer::builder(&ring)
+        .capacity(1 << 20)
+        .open()
+        .unwrap();
+    write_lines(&writer, "s", 100);
+    let drain = DrainProcess::start(&ring, &out, &[]);
+    assert!(wait_until(Duration::from_secs(10), || lines(&out).len() == 100));
+    let o = Command::new(bin("ringlog-drain"))
+        .args(["stat", "--ring", &ring, "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["capacity"], 1 << 20);
+    assert_eq!(v["records_out"], 100);
+    assert_eq!(v["used"], 0);
+    assert_eq!(v["drain"]["alive"], true);
+    assert_eq!(v["drain"]["pid"], drain.pid());
+    let me = v["producers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"] == std::process::id())
+        .cloned();
+    let me = me.expect("this process is listed as a producer");
+    assert_eq!(me["written"], 100);
+    assert_eq!(me["alive"], true);
+    let human = Command::new(bin("ringlog-drain"))
+        .args(["stat", "--ring", &ring])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("running, pid") && text.contains("written   100 records"),
+        "{text}"
+    );
+    drain.stop();
+}
+
+/// A real rsyslogd on loopback, receiving on a TCP and a UDP port and writing
+/// `APP PROCID SEVERITY MSG` lines to a file.
+struct Rsyslog {
+    child: std::process::Child,
+    tcp: u16,
+    udp: u16,
+    received: std::path::PathBuf,
+}
+
+impl Rsyslog {
+    fn start(dir: &Path) -> Rsyslog {
+        let free = |udp: bool| {
+            if udp {
+                std::net::UdpSocket::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            } else {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            }
+        };
+        let (tcp, udp) = (free(false), free(true));
+        let received = dir.join("received.log");
+        let conf = dir.join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"global(workDirectory="{dir}" maxMessageSize="64k")
+module(load="imtcp")
+module(load="imudp")
+input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="ringlog")
+input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="ringlog" rcvbufSize="8m")
+template(name="fields" type="string" string="%app-name% %procid% %syslogseverity-text% %msg%\n")
+ruleset(name="ringlog") {{ action(type="omfile" file="{received}" template="fields") }}
+"#,
+                dir = dir.display(),
+                received = received.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.join("rsyslog.pid"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("this test needs rsyslog (apt-get install rsyslog; .ci/run installs it)");
+        let up = wait_until(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", tcp)).is_ok()
+        });
+        assert!(up, "rsyslogd did not listen on {tcp}");
+        Rsyslog {
+            child,
+            tcp,
+            udp,
+            received,
+        }
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward_to_rsyslog(transport: &str, records: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let rsyslog = Rsyslog::start(dir.path());
+    let ring = unique_ring(&format!("syslog{transport}"));
+    let _guard = RingGuard(ring.clone());
+    let port = if transport == "tcp" {
+        rsyslog.tcp
+    } else {
+        rsyslog.udp
+    };
+    let url = format!("syslog+{transport}://127.0.0.1:{port}");
+    let drain = DrainProcess::start(&ring, Path::new(&url), &[]);
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    let mut sent = Vec::new();
+    for i in 0..records {
+        let level = [
+            ringlog_core::Level::Info,
+            ringlog_core::Level::Warn,
+            ringlog_core::Level::Error,
+        ][i % 3];
+        let msg = format!("event {i} {}", "x".repeat(i % 300));
+        writer
+            .write_record(
+                level,
+                if i % 2 == 0 { "" } else { "billing" },
+                msg.as_bytes(),
+            )
+            .unwrap();
+        let app = if i % 2 == 0 { ring.as_str() } else { "billing" };
+        let severity = ["info", "warning", "err"][i % 3];
+        sent.push(format!("{app} {} {severity} {msg}", std::process::id()));
+    }
+    let arrived = wait_until(Duration::from_secs(30), || {
+        lines(&rsyslog.received).len() >= records
+    });
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    assert!(
+        arrived,
+        "only {} of {records} messages reached rsyslog",
+        lines(&rsyslog.received).len()
+    );
+    let mut got = lines(&rsyslog.received);
+    if transport == "udp" {
+        got.sort();
+        sent.sort();
+    }
+    assert_eq!(got, sent, "every record must arrive once, intact");
+}
+
+#[test]
+fn records_forwarded_over_tcp_reach_a_real_rsyslog_exactly_once_in_order() {
+    forward_to_rsyslog("tcp", 5_000);
+}
+
+#[test]
+fn records_forwarded_over_udp_reach_a_real_rsyslog() {
+    forward_to_rsyslog("udp", 300);
+}
