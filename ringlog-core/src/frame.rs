@@ -16,6 +16,10 @@
 
 use crate::layout::align_record;
 
+/// Bit of a record's flags: its timestamp is in [`crate::clock::ticks`], not ns; the drain
+/// converts it.
+pub const FLAG_TICKS: u16 = 1;
+
 /// Bytes in the frame header before the payload.
 pub const FRAME_HEADER_SIZE: usize = 32;
 

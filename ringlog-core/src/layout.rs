@@ -108,7 +108,10 @@ pub struct Header {
     pub _pad5a: u32,
     pub drain_started_ns: u64,
     pub drain_heartbeat_ns: u64,
-    pub _pad5: [u64; 13],
+    /// The last drain's measured ns per TSC tick (`f64` bits), so a restarted drain converts
+    /// tick stamps precisely from the start; 0 if never measured.
+    pub ns_per_tick_bits: u64,
+    pub _pad5: [u64; 12],
 
     // ---- line 6: the drain's output checkpoint (intent, write, advance) ----
     /// 0: no batch in flight; 1: a batch `[ckpt_start, ckpt_end)` of `ckpt_bytes` bytes is
@@ -158,6 +161,7 @@ pub mod off {
     pub const DRAIN_PID: usize = offset_of!(Header, drain_pid);
     pub const DRAIN_STARTED_NS: usize = offset_of!(Header, drain_started_ns);
     pub const DRAIN_HEARTBEAT_NS: usize = offset_of!(Header, drain_heartbeat_ns);
+    pub const NS_PER_TICK_BITS: usize = offset_of!(Header, ns_per_tick_bits);
     pub const CKPT_STATE: usize = offset_of!(Header, ckpt_state);
     pub const CKPT_START: usize = offset_of!(Header, ckpt_start);
     pub const CKPT_END: usize = offset_of!(Header, ckpt_end);

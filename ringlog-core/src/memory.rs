@@ -44,6 +44,13 @@ pub unsafe trait Memory {
     /// Release and the caller loaded the commit with Acquire.
     unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]);
 
+    /// As [`Memory::copy_out`], into uninitialised memory (e.g. a `Vec`'s spare capacity), so
+    /// the destination need not be zero-filled first. Initialises all of `dst`.
+    ///
+    /// # Safety
+    /// As for [`Memory::copy_out`].
+    unsafe fn copy_out_uninit(&self, offset: usize, dst: &mut [core::mem::MaybeUninit<u8>]);
+
     /// Writes zeroes over `offset..offset+len`, non-atomically.
     ///
     /// # Safety
@@ -124,6 +131,24 @@ mod pointer {
                 }
 
                 #[inline]
+                unsafe fn copy_out_uninit(
+                    &self,
+                    offset: usize,
+                    dst: &mut [core::mem::MaybeUninit<u8>],
+                ) {
+                    check(self.len, offset, dst.len(), 1);
+                    // SAFETY: in bounds (checked); nobody writes the source range (caller's
+                    // contract); `dst` is local memory and `MaybeUninit<u8>` has u8's layout.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            self.base().add(offset),
+                            dst.as_mut_ptr().cast::<u8>(),
+                            dst.len(),
+                        )
+                    }
+                }
+
+                #[inline]
                 unsafe fn zero(&self, offset: usize, len: usize) {
                     check(self.len, offset, len, 1);
                     // SAFETY: in bounds (checked); the caller owns the range.
@@ -150,6 +175,13 @@ mod pointer {
         #[inline]
         fn base(&self) -> *mut u8 {
             self.map.as_mut_ptr()
+        }
+
+        /// Faults every page of the mapping in now (`MADV_POPULATE_WRITE`), so later accesses
+        /// take no page faults. Best effort: kernels before 5.14 lack it, and then the pages
+        /// fault in on first touch as usual.
+        pub fn prefault(&self) {
+            let _ = self.map.advise(memmap2::Advice::PopulateWrite);
         }
     }
 
@@ -291,6 +323,14 @@ mod model {
             self.word_op(offset, dst.len(), |i, k, w, b| {
                 let bytes = w.load(Ordering::Relaxed).to_le_bytes();
                 dst[i..i + k].copy_from_slice(&bytes[b..b + k]);
+            });
+        }
+        unsafe fn copy_out_uninit(&self, offset: usize, dst: &mut [core::mem::MaybeUninit<u8>]) {
+            self.word_op(offset, dst.len(), |i, k, w, b| {
+                let bytes = w.load(Ordering::Relaxed).to_le_bytes();
+                for (d, &s) in dst[i..i + k].iter_mut().zip(&bytes[b..b + k]) {
+                    d.write(s);
+                }
             });
         }
         unsafe fn zero(&self, offset: usize, len: usize) {

@@ -719,6 +719,25 @@ impl<M: Memory> Ring<M> {
         unsafe { self.mem.copy_out(self.data + index, dst) }
     }
 
+    /// Appends `len` payload bytes of the record at `pos`, from payload offset `offset`, to
+    /// `out`, copying straight into its spare capacity.
+    ///
+    /// # Panics
+    /// As [`Ring::read_payload`].
+    pub fn append_payload(&self, pos: u64, offset: usize, len: usize, out: &mut Vec<u8>) {
+        let index = (pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
+        assert!(
+            index + len <= self.capacity as usize,
+            "payload read outside the ring"
+        );
+        out.reserve(len);
+        let spare = &mut out.spare_capacity_mut()[..len];
+        // SAFETY: as in `read_payload`.
+        unsafe { self.mem.copy_out_uninit(self.data + index, spare) };
+        // SAFETY: `copy_out_uninit` initialised the `len` bytes after the old length.
+        unsafe { out.set_len(out.len() + len) };
+    }
+
     /// Zeroes `[head, to)` and moves `head` to `to`, giving the space back to producers.
     /// Returns true when producers are blocked waiting for space and should be woken.
     pub fn release(&self, head: u64, to: u64) -> bool {

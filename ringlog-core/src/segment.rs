@@ -85,6 +85,9 @@ pub struct SegmentOptions {
     pub mode: u32,
     /// Group to give the file when creating (with a mode like 0660 to share with it).
     pub group: Option<u32>,
+    /// Fault the whole mapping in at open (`MAP_POPULATE`, default true), so producers and the
+    /// drain take no page faults on their hot paths. `stat` turns it off.
+    pub populate: bool,
 }
 
 impl Default for SegmentOptions {
@@ -96,6 +99,7 @@ impl Default for SegmentOptions {
             slots: None,
             mode: 0o600,
             group: None,
+            populate: true,
         }
     }
 }
@@ -189,6 +193,9 @@ impl Segment {
                 });
             }
         }
+        if options.populate {
+            ring.memory().prefault();
+        }
         Ok(Segment {
             ring,
             file,
@@ -272,6 +279,9 @@ impl Segment {
             path: path.to_owned(),
             reason,
         })?;
+        if options.populate {
+            ring.memory().prefault();
+        }
         match link_unnamed(&file, path) {
             Ok(()) => Ok(Some(Segment {
                 ring,

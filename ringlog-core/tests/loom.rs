@@ -382,6 +382,12 @@ fn loom_memory_copies_bytes_at_any_offset_and_length() {
         // SAFETY: as above.
         unsafe { mem.copy_out(0, &mut all) };
         assert_eq!(all, expected);
+        let mut uninit = [std::mem::MaybeUninit::new(0xAAu8); 13];
+        // SAFETY: as above.
+        unsafe { mem.copy_out_uninit(3, &mut uninit) };
+        // SAFETY: `copy_out_uninit` initialised every byte (and they were initialised before).
+        let got: Vec<u8> = uninit.iter().map(|b| unsafe { b.assume_init() }).collect();
+        assert_eq!(got, expected[3..16]);
         assert_eq!(
             mem.u64_at(16).load(Relaxed),
             u64::from_le_bytes(expected[16..24].try_into().unwrap())

@@ -50,6 +50,9 @@ fn committed_record_round_trips_header_and_payload() {
     let mut message = [0u8; 8];
     ring.read_payload(0, 3, &mut message);
     assert_eq!(&message, b"hello!!!");
+    let mut out = b"> ".to_vec();
+    ring.append_payload(0, 3, 8, &mut out);
+    assert_eq!(out, b"> hello!!!", "appended after what the buffer held");
 
     assert!(!ring.release(0, span), "nobody waits for space");
     assert_eq!(ring.head(), 48);
@@ -268,10 +271,11 @@ fn full_ring_refuses_claims_until_the_consumer_releases() {
         write(&ring, i, &hc, &[i as u8; 1000]).unwrap();
     }
     // 3096 used: a 1000-byte payload (1032) does not fit, a 968-byte one (1000) exactly does.
-    assert_eq!(ring.claim(3, 1000, &hc), Err(ClaimError::Full));
+    assert_eq!(ring.slot_info(2).intent, 2064 + 1);
+    assert_eq!(ring.claim(2, 1000, &hc), Err(ClaimError::Full));
     assert_eq!(ring.tail(), 3096, "a refused claim reserves nothing");
     assert_eq!(
-        ring.slot_info(3).intent,
+        ring.slot_info(2).intent,
         NO_INTENT,
         "a refused claim leaves no intent behind"
     );

@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use ringlog_core::memory::HeapMemory;
 use ringlog_core::{ClaimError, Geometry, Level, Next, RecordMeta, Ring};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 
 const PRODUCERS: usize = 3;
@@ -38,7 +38,23 @@ fn fill_byte(producer: u8, seq: u64, i: usize) -> u8 {
         .wrapping_add(producer as usize * 101) as u8
 }
 
-fn produce(ring: &Ring<HeapMemory>, producer: u8, head_cache: &AtomicU64) -> u64 {
+/// Set when the consumer stops (returns or panics), so producers facing a full ring give up
+/// instead of waiting for space that will never come: a failing consumer fails the test, it
+/// does not hang it.
+struct ConsumerGone<'a>(&'a AtomicBool);
+
+impl Drop for ConsumerGone<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn produce(
+    ring: &Ring<HeapMemory>,
+    producer: u8,
+    head_cache: &AtomicU64,
+    gone: &AtomicBool,
+) -> u64 {
     let max = ring.geometry().max_record as usize;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((producer as u64 + 1) * 0x1234_5678));
     let mut payload = Vec::with_capacity(max);
@@ -59,6 +75,11 @@ fn produce(ring: &Ring<HeapMemory>, producer: u8, head_cache: &AtomicU64) -> u64
         let claim = match ring.claim(producer as u16, len, head_cache) {
             Ok(c) => c,
             Err(ClaimError::Full) => {
+                // Relaxed: only a stop signal; nothing is read through it.
+                assert!(
+                    !gone.load(Ordering::Relaxed),
+                    "producer {producer}: the consumer stopped"
+                );
                 full += 1;
                 thread::yield_now();
                 continue;
@@ -86,7 +107,8 @@ fn produce(ring: &Ring<HeapMemory>, producer: u8, head_cache: &AtomicU64) -> u64
     full
 }
 
-fn consume(ring: &Ring<HeapMemory>) -> u64 {
+fn consume(ring: &Ring<HeapMemory>, gone: &AtomicBool) -> u64 {
+    let _gone = ConsumerGone(gone);
     let mut next_seq = [0u64; PRODUCERS];
     let mut received = 0u64;
     let mut head = ring.head();
@@ -155,13 +177,15 @@ fn run(geometry: Geometry) {
     let ring = heap_ring(geometry);
     let shared_cache = AtomicU64::new(0); // producers 0 and 1: one "process"
     let own_cache = AtomicU64::new(0); // producer 2: another
+    let gone = AtomicBool::new(false);
     let (end, fulls) = thread::scope(|s| {
-        let consumer = s.spawn(|| consume(&ring));
+        let consumer = s.spawn(|| consume(&ring, &gone));
         let producers: Vec<_> = (0..PRODUCERS as u8)
             .map(|p| {
                 let ring = &ring;
                 let cache = if p < 2 { &shared_cache } else { &own_cache };
-                s.spawn(move || produce(ring, p, cache))
+                let gone = &gone;
+                s.spawn(move || produce(ring, p, cache, gone))
             })
             .collect();
         let fulls: u64 = producers.into_iter().map(|h| h.join().unwrap()).sum();

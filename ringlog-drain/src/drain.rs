@@ -7,7 +7,9 @@
 
 use crate::format::{Format, Formatter};
 use crate::output::{Output, OutputSpec, Rotation};
+use ringlog_core::clock::TickClock;
 use ringlog_core::fault::{self, Point};
+use ringlog_core::frame::FLAG_TICKS;
 use ringlog_core::futex;
 use ringlog_core::layout::{self, off, slot_lock_byte, slot_off};
 use ringlog_core::lock;
@@ -217,6 +219,8 @@ pub struct Drain {
     unsynced: bool,
     summary: DrainSummary,
     output_error_reported: bool,
+    /// Converts tick stamps; the flag says it was refreshed during the current pass.
+    ticks: Option<(TickClock, bool)>,
 }
 
 impl Drain {
@@ -267,6 +271,7 @@ impl Drain {
             unsynced: false,
             summary: DrainSummary::default(),
             output_error_reported: false,
+            ticks: None,
             segment,
             output,
             options,
@@ -432,6 +437,9 @@ impl Drain {
         let mut pos = start;
         let mut effects = BatchEffects::default();
         self.buf.clear();
+        if let Some((_, refreshed)) = &mut self.ticks {
+            *refreshed = false;
+        }
         // A batch stops short of the rotation size, so each file stays under it (unless a single
         // record is larger).
         let limit = self.output.room().map_or(self.options.batch_bytes, |room| {
@@ -553,14 +561,18 @@ impl Drain {
     }
 
     fn format_record(&mut self, pos: u64, meta: &RecordMeta) {
+        let mut meta = *meta;
+        if meta.flags & FLAG_TICKS != 0 && !self.formatter.is_raw() {
+            meta.timestamp_ns = self.tick_clock().to_ns(meta.timestamp_ns);
+            meta.flags &= !FLAG_TICKS;
+        }
+        let meta = &meta;
         let target_len = meta.target_len as usize;
         let len = meta.payload_len as usize;
         if self.formatter.is_raw() {
             let old = self.buf.len();
-            self.buf.resize(old + len - target_len, 0);
-            self.segment
-                .ring()
-                .read_payload(pos, target_len, &mut self.buf[old..]);
+            let ring = self.segment.ring();
+            ring.append_payload(pos, target_len, len - target_len, &mut self.buf);
             if self.buf.len() == old || self.buf.last() != Some(&b'\n') {
                 self.buf.push(b'\n');
             }
@@ -863,6 +875,30 @@ impl Drain {
                 self.stall = None;
             }
         }
+    }
+
+    /// The ticks-to-ns conversion, calibrated on first use (from the rate a previous drain left
+    /// in the header, else over 20 ms) and refreshed at most once per pass.
+    fn tick_clock(&mut self) -> &TickClock {
+        let ring = self.segment.ring();
+        match &mut self.ticks {
+            Some((clock, refreshed)) => {
+                if !*refreshed {
+                    clock.refresh();
+                    *refreshed = true;
+                    // Relaxed: a hint for the next drain.
+                    ring.word(off::NS_PER_TICK_BITS)
+                        .store(clock.ns_per_tick().to_bits(), Ordering::Relaxed);
+                }
+            }
+            None => {
+                // Relaxed: a hint written by a previous drain.
+                let bits = ring.word(off::NS_PER_TICK_BITS).load(Ordering::Relaxed);
+                let hint = (bits != 0).then(|| f64::from_bits(bits));
+                self.ticks = Some((TickClock::calibrate(hint, Duration::from_millis(20)), true));
+            }
+        }
+        &self.ticks.as_ref().expect("set above").0
     }
 
     /// Sleeps until a producer wakes us (or the safety-net timeout).

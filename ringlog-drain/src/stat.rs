@@ -14,6 +14,7 @@ pub fn snapshot(location: &Location) -> Result<serde_json::Value, OpenError> {
         location,
         &SegmentOptions {
             create: false,
+            populate: false,
             ..Default::default()
         },
     )?;

@@ -201,3 +201,73 @@ fn ringlog_pipe_turns_each_line_into_one_record() {
         8_000
     );
 }
+
+fn json_timestamps(path: &std::path::Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let t = humantime::parse_rfc3339(v["ts"].as_str().unwrap()).unwrap();
+            t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        })
+        .collect()
+}
+
+#[test]
+fn formatted_timestamps_are_wall_clock_time_with_tick_and_realtime_stamps() {
+    let ring = unique_ring("timestamps");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let now = ringlog_core::clock::now_ns;
+    // In this process: tick stamps wherever the kernel's clocksource is the TSC.
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    let mut windows = Vec::new();
+    for i in 0..20 {
+        let before = now();
+        writer.write(format!("in-process {i}").as_bytes()).unwrap();
+        windows.push((before, now()));
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    // In a child forced onto the wall clock.
+    let before = now();
+    let child = std::process::Command::new(bin("ringlog-test-producer"))
+        .args([
+            "--ring",
+            &ring,
+            "--id",
+            "7",
+            "--records",
+            "20",
+            "--max-size",
+            "64",
+        ])
+        .env("RINGLOG_CLOCK", "realtime")
+        .output()
+        .unwrap();
+    assert!(child.status.success());
+    let child_window = (before, now());
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let stamps = json_timestamps(&out);
+    assert_eq!(stamps.len(), 40);
+    // Each tick stamp lands within 1 ms of the wall-clock window around its write.
+    for (ts, (lo, hi)) in stamps.iter().zip(&windows) {
+        assert!(
+            *ts + 1_000_000 >= *lo && *ts <= hi + 1_000_000,
+            "{lo} <= {ts} <= {hi}"
+        );
+    }
+    for ts in &stamps[20..] {
+        assert!(
+            *ts >= child_window.0 && *ts <= child_window.1,
+            "{child_window:?} vs {ts}"
+        );
+    }
+    assert!(
+        stamps[..20].windows(2).all(|w| w[0] < w[1]),
+        "tick stamps keep their order"
+    );
+}
