@@ -29,6 +29,13 @@ pub enum OpenError {
         /// What is wrong with it.
         reason: LayoutError,
     },
+    /// The options asked for a ring that cannot exist (capacity not a power of two, ...).
+    BadOptions {
+        /// The ring's display name.
+        ring: String,
+        /// What is wrong.
+        reason: LayoutError,
+    },
     /// The ring exists with another capacity than the one asked for.
     CapacityMismatch {
         /// The ring's display name.
@@ -99,6 +106,16 @@ impl fmt::Display for OpenError {
                  can be read) or choose another ring name",
                 path.display()
             ),
+            OpenError::BadOptions {
+                ring,
+                reason: LayoutError::BadGeometry(why),
+            } => write!(f, "cannot create ring '{ring}': {why}; nothing was created"),
+            OpenError::BadOptions { ring, reason } => {
+                write!(
+                    f,
+                    "cannot create ring '{ring}': {reason}; nothing was created"
+                )
+            }
             OpenError::CapacityMismatch { ring, found, asked } => write!(
                 f,
                 "ring '{ring}' already exists with capacity {found} bytes, not the {asked} asked \
@@ -139,7 +156,9 @@ impl std::error::Error for OpenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             OpenError::Io { source, .. } => Some(source),
-            OpenError::Invalid { reason, .. } => Some(reason),
+            OpenError::Invalid { reason, .. } | OpenError::BadOptions { reason, .. } => {
+                Some(reason)
+            }
             _ => None,
         }
     }

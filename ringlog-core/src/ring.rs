@@ -361,8 +361,13 @@ impl<M: Memory> Ring<M> {
             )));
         }
         let need = geometry.segment_len();
-        if len != need {
+        if len < need {
             return Err(LayoutError::TooShort { len, need });
+        }
+        if len > need {
+            return Err(LayoutError::BadGeometry(format!(
+                "segment is {len} bytes but its header describes {need}"
+            )));
         }
         Ok(Ring {
             mem,

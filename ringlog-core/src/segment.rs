@@ -220,11 +220,12 @@ impl Segment {
                 .unwrap_or_else(|| layout::default_max_record(capacity)),
             slots: options.slots.unwrap_or(layout::DEFAULT_SLOTS),
         };
-        geometry.validate().map_err(|reason| OpenError::Invalid {
-            ring: name.to_owned(),
-            path: path.to_owned(),
-            reason,
-        })?;
+        geometry
+            .validate()
+            .map_err(|reason| OpenError::BadOptions {
+                ring: name.to_owned(),
+                reason,
+            })?;
         let io_err = |context, source: io::Error| OpenError::Io {
             ring: name.to_owned(),
             context,

@@ -426,8 +426,19 @@ fn a_bad_geometry_is_refused_and_leaves_no_file() {
     ] {
         let err = Segment::open(&location, &options).unwrap_err();
         assert!(
-            matches!(invalid_reason(&err), LayoutError::BadGeometry(_)),
+            matches!(
+                &err,
+                OpenError::BadOptions {
+                    reason: LayoutError::BadGeometry(_),
+                    ..
+                }
+            ),
             "{options:?}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("cannot create ring") && text.contains("nothing was created"),
+            "{text}"
         );
         assert!(!file.0.exists(), "{options:?} left a file behind");
     }
