@@ -246,6 +246,7 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect::<io::Result<Vec<_>>>()?;
     let result = wait_all(children, "producer");
+    let producers_took = producers_started.elapsed();
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(drain.id() as i32, libc::SIGTERM) };
     let drain_status = drain.wait()?;
@@ -284,6 +285,11 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{}",
         describe("ringlog", total, v_ring.bytes, ring_took, &v_ring)
+    );
+    println!(
+        "            (its producers were done after {:.2} s; everything was in the file {:.2} s later)",
+        producers_took.as_secs_f64(),
+        (ring_took - producers_took).as_secs_f64()
     );
     println!(
         "{}",

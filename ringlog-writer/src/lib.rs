@@ -44,4 +44,4 @@ mod writer;
 
 pub use error::WriteError;
 pub use ringlog_core::{Level, OpenError};
-pub use writer::{FullPolicy, RecordClaim, Writer, WriterBuilder, WriterStats};
+pub use writer::{FullPolicy, RecordClaim, Writer, WriterBuilder, WriterStats, DRAIN_GRACE};

@@ -25,11 +25,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long a producer facing a full ring waits for a drain that is not running (one that is
+/// starting up, or restarting) before `Block` gives up and drops.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
 /// What a producer does when the ring is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FullPolicy {
     /// Wait for the drain to free space: spin briefly, then sleep on a futex until woken. If no
-    /// drain is running (dead, or not started), drop and count instead of hanging the service.
+    /// drain is running (dead, or not started) for [`DRAIN_GRACE`], drop and count instead of
+    /// hanging the service; while it stays absent, later records on a full ring drop at once.
     #[default]
     Block,
     /// Drop the record at once and count it; the drain writes the exact count into the log.
@@ -121,6 +126,8 @@ struct Shared {
     owned: Box<[AtomicU64]>,
     /// Stamp records with TSC ticks (see `ringlog_core::clock::ticks_usable`).
     stamp_ticks: bool,
+    /// When this process first found no drain while facing a full ring (ns), 0 while one runs.
+    drain_missing_since: AtomicU64,
     /// What [`Writer::stats`] sums. Reset in a child after `fork()`.
     stats: StatsBook,
 }
@@ -282,6 +289,7 @@ impl Shared {
             lock_registration: AtomicU64::new(u64::MAX),
             owned: (0..slots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
             stamp_ticks: clock::ticks_usable(),
+            drain_missing_since: AtomicU64::new(0),
             stats: StatsBook::new(slots),
             segment,
         };
@@ -412,6 +420,24 @@ impl Shared {
             // Relaxed: see `attach_slot`.
             self.owned[word].fetch_and(!bit, Ordering::Relaxed);
         }
+    }
+
+    /// True when no drain has held the ring for [`DRAIN_GRACE`] (as seen by this process).
+    fn drain_gone(&self) -> bool {
+        let now = clock::now_ns();
+        if self.drain_alive() {
+            // Relaxed: a process-local timestamp; any value is safe, only the delay varies.
+            self.drain_missing_since.store(0, Ordering::Relaxed);
+            return false;
+        }
+        let since = match self.drain_missing_since.load(Ordering::Relaxed) {
+            0 => {
+                self.drain_missing_since.store(now, Ordering::Relaxed);
+                now
+            }
+            t => t,
+        };
+        now.saturating_sub(since) >= DRAIN_GRACE.as_nanos() as u64
     }
 
     fn drain_alive(&self) -> bool {
@@ -687,7 +713,7 @@ impl Writer {
             }
             let now = Instant::now();
             let timed_out = deadline.is_some_and(|d| now >= d);
-            if timed_out || !self.shared.drain_alive() {
+            if timed_out || self.shared.drain_gone() {
                 ring.end_space_wait();
                 ring.count_blocked(slot, started.elapsed().as_nanos() as u64);
                 ring.count_drop(slot);

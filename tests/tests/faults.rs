@@ -570,3 +570,29 @@ fn messages_cannot_forge_lines_in_text_or_json_output() {
         }
     }
 }
+
+#[test]
+fn block_policy_waits_for_a_drain_that_starts_after_the_ring_filled() {
+    let ring = unique_ring("latedrain");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let mut spec = ProducerSpec::new(&ring, 1, 3_000, 200);
+    spec.extra = vec!["--capacity".into(), "65536".into()];
+    let producer = spec.spawn();
+    // The ring fills with no drain running; the producer then waits (for up to
+    // ringlog_writer::DRAIN_GRACE) rather than dropping at once...
+    let full = wait_until(Duration::from_secs(20), || {
+        ringlog_drain::stat::snapshot(&ringlog_core::Location::Name(ring.clone()))
+            .is_ok_and(|v| v["used"].as_u64().unwrap() + 300 > v["capacity"].as_u64().unwrap())
+    });
+    assert!(full, "the ring never filled");
+    // ...and a drain starting now (well within the grace) gets every record.
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let report = reports_of(vec![producer])[0];
+    assert_eq!((report.written, report.dropped), (3_000, 0));
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let ids = tid_map(&[report]);
+    assert_exact(&verify_json_log(&out, &ids, 200), &ids, 3_000);
+}
