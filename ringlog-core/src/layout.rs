@@ -209,7 +209,9 @@ pub struct Slot {
     pub dropped_reported: u64,
     /// When the drain first saw this producer stall the ring (ns), or 0.
     pub stall_since_ns: u64,
-    pub _pad1: [u64; 4],
+    /// Claims of this slot's owners the drain skipped because the owner died mid-record.
+    pub abandoned: u64,
+    pub _pad1: [u64; 3],
 }
 
 const _: () = {
@@ -232,6 +234,7 @@ pub mod slot_off {
     pub const DROPPED_BASE: usize = offset_of!(Slot, dropped_base);
     pub const DROPPED_REPORTED: usize = offset_of!(Slot, dropped_reported);
     pub const STALL_SINCE_NS: usize = offset_of!(Slot, stall_since_ns);
+    pub const ABANDONED: usize = offset_of!(Slot, abandoned);
 }
 
 /// Slot never used, or released cleanly with nothing left to report.

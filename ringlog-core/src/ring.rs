@@ -264,6 +264,8 @@ pub struct SlotInfo {
     pub attached_ns: u64,
     /// When the drain first saw this producer stall it, or 0.
     pub stall_since_ns: u64,
+    /// Claims of this slot the drain skipped because their owner died.
+    pub abandoned: u64,
 }
 
 /// The ring protocol over a region `M`.
@@ -830,6 +832,7 @@ impl<M: Memory> Ring<M> {
             dropped_base: w(slot_off::DROPPED_BASE),
             attached_ns: w(slot_off::ATTACHED_NS),
             stall_since_ns: w(slot_off::STALL_SINCE_NS),
+            abandoned: w(slot_off::ABANDONED),
         }
     }
 

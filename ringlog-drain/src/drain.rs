@@ -199,6 +199,7 @@ struct BatchEffects {
     abandoned_bytes: u64,
     corrupt: u64,
     drop_reports: Vec<(u16, u64)>,
+    abandoned_slots: Vec<u16>,
     drop_events: Option<u64>,
 }
 
@@ -483,7 +484,7 @@ impl Drain {
                     break;
                 }
                 Next::Pending { slot, len } => match self.resolve_pending(pos, slot, len) {
-                    Some((end, pid)) => {
+                    Some((end, pid, owner)) => {
                         let text = format!(
                             "ringlog: skipped {} bytes abandoned by pid {pid}",
                             end - pos
@@ -495,6 +496,7 @@ impl Drain {
                         self.formatter.notice(&mut self.buf, clock::now_ns(), &text);
                         effects.abandoned += 1;
                         effects.abandoned_bytes += end - pos;
+                        effects.abandoned_slots.extend(owner);
                         pos = end;
                     }
                     None => {
@@ -689,6 +691,10 @@ impl Drain {
         ring.add_counter(off::ABANDONED, effects.abandoned);
         ring.add_counter(off::ABANDONED_BYTES, effects.abandoned_bytes);
         ring.add_counter(off::CORRUPT, effects.corrupt);
+        for slot in effects.abandoned_slots {
+            let n = ring.slot_info(slot).abandoned + 1;
+            ring.set_slot_drain_word(slot, slot_off::ABANDONED, n);
+        }
         for (slot, reported) in effects.drop_reports {
             ring.set_slot_drain_word(slot, slot_off::DROPPED_REPORTED, reported);
         }
@@ -741,14 +747,14 @@ impl Drain {
         effects.drop_events = Some(events);
     }
 
-    /// Decides about a claim that is not committed at `pos`: `Some((end, pid))` to skip it
-    /// because every possible owner is dead, `None` to keep waiting.
+    /// Decides about a claim that is not committed at `pos`: `Some((end, pid, slot))` to skip
+    /// it because every possible owner is dead, `None` to keep waiting.
     fn resolve_pending(
         &mut self,
         pos: u64,
         slot: Option<u16>,
         len: Option<u32>,
-    ) -> Option<(u64, u32)> {
+    ) -> Option<(u64, u32, Option<u16>)> {
         let now = Instant::now();
         match &mut self.stall {
             Some(s) if s.pos == pos => {}
@@ -803,8 +809,9 @@ impl Drain {
                     Some(l) => pos + layout::align_record(l as u64),
                     None => ring.unwritten_claim_end(pos, ring.tail()),
                 };
-                let pid = owners.first().map_or(0, |&s| ring.slot_info(s).pid);
-                Some((end, pid))
+                let owner = owners.first().copied();
+                let pid = owner.map_or(0, |s| ring.slot_info(s).pid);
+                Some((end, pid, owner))
             }
         };
         for s in locked {

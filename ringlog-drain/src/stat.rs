@@ -39,6 +39,7 @@ pub fn snapshot(location: &Location) -> Result<serde_json::Value, OpenError> {
             "alive": alive,
             "written": s.written.wrapping_sub(s.written_base),
             "dropped": s.dropped.wrapping_sub(s.dropped_base),
+            "abandoned": s.abandoned,
             "blocked_ns": s.blocked_ns,
             "stalled_since_ns": (s.stall_since_ns != 0).then_some(s.stall_since_ns),
         }));
@@ -143,16 +144,17 @@ pub fn render(v: &serde_json::Value) -> String {
             "not running".to_owned()
         }
     );
-    s += "producers slot  pid      tid      alive  written     dropped\n";
+    s += "producers slot  pid      tid      alive  written     dropped  abandoned\n";
     for p in v["producers"].as_array().into_iter().flatten() {
         s += &format!(
-            "          {:<5} {:<8} {:<8} {:<6} {:<11} {}{}\n",
+            "          {:<5} {:<8} {:<8} {:<6} {:<11} {:<8} {}{}\n",
             p["slot"],
             p["pid"],
             p["tid"],
             p["alive"],
             p["written"],
             p["dropped"],
+            p["abandoned"],
             if p["stalled_since_ns"].is_null() {
                 ""
             } else {

@@ -277,6 +277,12 @@ pub struct WriterStats {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+// `Writer` is shared between threads and cloned freely: keep it so.
+const _: fn() = || {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Writer>();
+};
+
 impl Shared {
     fn new(segment: Segment, policy: FullPolicy) -> Result<Shared, OpenError> {
         let slots = segment.ring().slots();
