@@ -24,6 +24,15 @@ pub unsafe trait Memory {
         self.len() == 0
     }
 
+    /// A raw pointer to `offset..offset+len`, for handing the bytes to the kernel (`writev`)
+    /// without copying them; `None` where the region is not plain memory (loom). Forming the
+    /// pointer is safe; reading through it is the caller's `unsafe` business, under the same
+    /// contract as [`Memory::copy_out`].
+    fn raw_range(&self, offset: usize, len: usize) -> Option<*const u8> {
+        let _ = (offset, len);
+        None
+    }
+
     /// The 64-bit word at `offset` (8-byte aligned).
     fn u64_at(&self, offset: usize) -> &AtomicU64;
 
@@ -85,6 +94,13 @@ mod pointer {
                 #[inline]
                 fn len(&self) -> usize {
                     self.len
+                }
+
+                #[inline]
+                fn raw_range(&self, offset: usize, len: usize) -> Option<*const u8> {
+                    check(self.len, offset, len, 1);
+                    // SAFETY: in bounds (checked), so the offset pointer stays in the allocation.
+                    Some(unsafe { self.base().add(offset) }.cast_const())
                 }
 
                 #[inline]

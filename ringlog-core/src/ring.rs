@@ -745,6 +745,22 @@ impl<M: Memory> Ring<M> {
         unsafe { out.set_len(out.len() + len) };
     }
 
+    /// Where `len` payload bytes of the record at `pos`, from payload offset `offset`, are in
+    /// memory, for a zero-copy `writev`; `None` if the region cannot hand out pointers.
+    /// The bytes stay valid and unwritten until the caller releases the record (the same
+    /// contract as [`Ring::read_payload`]).
+    ///
+    /// # Panics
+    /// As [`Ring::read_payload`].
+    pub fn payload_ptr(&self, pos: u64, offset: usize, len: usize) -> Option<*const u8> {
+        let index = (pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
+        assert!(
+            index + len <= self.capacity as usize,
+            "payload read outside the ring"
+        );
+        self.mem.raw_range(self.data + index, len)
+    }
+
     /// Zeroes `[head, to)` and moves `head` to `to`, giving the space back to producers.
     /// Returns true when producers are blocked waiting for space and should be woken.
     pub fn release(&self, head: u64, to: u64) -> bool {

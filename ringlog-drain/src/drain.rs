@@ -5,6 +5,7 @@
 //! ones are waited for and reported), drop reports, and idle sleep. Never blocks a producer:
 //! producers only ever wait for space, which this loop frees batch by batch.
 
+use crate::batch::{Batch, ZERO_COPY_MIN};
 use crate::format::{Format, Formatter};
 use crate::output::{Output, OutputSpec, Rotation};
 use ringlog_core::clock::TickClock;
@@ -203,6 +204,12 @@ struct BatchEffects {
     drop_events: Option<u64>,
 }
 
+// A drain can be moved to a thread of its own (embedding, tests, benches): keep it so.
+const _: fn() = || {
+    fn sendable<T: Send>() {}
+    sendable::<Drain>();
+};
+
 /// A running drain.
 #[derive(Debug)]
 pub struct Drain {
@@ -210,7 +217,7 @@ pub struct Drain {
     output: Output,
     formatter: Formatter,
     options: DrainOptions,
-    buf: Vec<u8>,
+    batch: Batch,
     scratch: Vec<u8>,
     head: u64,
     tail_cache: u64,
@@ -261,7 +268,7 @@ impl Drain {
         };
         let mut drain = Drain {
             formatter,
-            buf: Vec::with_capacity(options.batch_bytes + (options.batch_bytes >> 2)),
+            batch: Batch::with_capacity(options.batch_bytes + (options.batch_bytes >> 2)),
             scratch: Vec::new(),
             head,
             tail_cache: head,
@@ -437,7 +444,7 @@ impl Drain {
         let start = self.head;
         let mut pos = start;
         let mut effects = BatchEffects::default();
-        self.buf.clear();
+        self.batch.clear();
         if let Some((_, refreshed)) = &mut self.ticks {
             *refreshed = false;
         }
@@ -448,7 +455,7 @@ impl Drain {
         });
         self.collect_drop_reports(&mut effects);
         let mut outcome = Pass::Idle;
-        while self.buf.len() < limit && pos - start < capacity / 2 {
+        while self.batch.len() < limit && pos - start < capacity / 2 {
             match self.segment.ring().next(pos, &mut self.tail_cache) {
                 // A frame longer than what one pass may release: only garbage gets here.
                 Next::Record { span, .. } | Next::Padding { span }
@@ -462,11 +469,12 @@ impl Drain {
                     break;
                 }
                 Next::Record { meta, span } => {
-                    let mark = self.buf.len();
+                    let mark = self.batch.mark();
+                    let before = self.batch.len();
                     self.format_record(pos, &meta);
-                    if self.buf.len() > limit && mark > 0 {
+                    if self.batch.len() > limit && before > 0 {
                         // It would cross the rotation size: it opens the next file instead.
-                        self.buf.truncate(mark);
+                        self.batch.truncate(mark);
                         break;
                     }
                     effects.records += 1;
@@ -493,7 +501,8 @@ impl Drain {
                             "ringlog-drain: ring '{}': {text} (the producer died mid-record)",
                             self.segment.name()
                         );
-                        self.formatter.notice(&mut self.buf, clock::now_ns(), &text);
+                        self.formatter
+                            .notice(self.batch.buf(), clock::now_ns(), &text);
                         effects.abandoned += 1;
                         effects.abandoned_bytes += end - pos;
                         effects.abandoned_slots.extend(owner);
@@ -515,7 +524,8 @@ impl Drain {
                             "ringlog-drain: ring '{}': {text}: a producer wrote garbage into the ring",
                             self.segment.name()
                         );
-                        self.formatter.notice(&mut self.buf, clock::now_ns(), &text);
+                        self.formatter
+                            .notice(self.batch.buf(), clock::now_ns(), &text);
                         effects.corrupt += 1;
                     }
                     self.tail_cache = pos;
@@ -541,13 +551,14 @@ impl Drain {
                         "ringlog-drain: ring '{}': {text}: a producer wrote garbage into the ring",
                         self.segment.name()
                     );
-                    self.formatter.notice(&mut self.buf, clock::now_ns(), &text);
+                    self.formatter
+                        .notice(self.batch.buf(), clock::now_ns(), &text);
                     effects.corrupt += 1;
                     pos = end;
                 }
             }
         }
-        if pos == start && self.buf.is_empty() {
+        if pos == start && self.batch.is_empty() {
             return outcome;
         }
         if !self.prepare_output() {
@@ -572,17 +583,36 @@ impl Drain {
         let target_len = meta.target_len as usize;
         let len = meta.payload_len as usize;
         if self.formatter.is_raw() {
-            let old = self.buf.len();
             let ring = self.segment.ring();
-            ring.append_payload(pos, target_len, len - target_len, &mut self.buf);
-            if self.buf.len() == old || self.buf.last() != Some(&b'\n') {
-                self.buf.push(b'\n');
+            let message_len = len - target_len;
+            // Large messages go from the ring to the kernel in place (zero-copy); test builds
+            // armed with a fault keep every batch in the buffer so it can be split.
+            let in_place = (message_len >= ZERO_COPY_MIN && !fault::active())
+                .then(|| ring.payload_ptr(pos, target_len, message_len))
+                .flatten();
+            let last = match in_place {
+                Some(ptr) => {
+                    self.batch.push_ring(ptr, message_len);
+                    let mut last = [0u8];
+                    ring.read_payload(pos, len - 1, &mut last);
+                    Some(last[0])
+                }
+                None => {
+                    let buf = self.batch.buf();
+                    let old = buf.len();
+                    ring.append_payload(pos, target_len, message_len, buf);
+                    (buf.len() > old).then(|| buf[buf.len() - 1])
+                }
+            };
+            if last != Some(b'\n') {
+                self.batch.buf().push(b'\n');
             }
         } else {
             self.scratch.resize(len, 0);
             self.segment.ring().read_payload(pos, 0, &mut self.scratch);
             let (target, message) = self.scratch.split_at(target_len);
-            self.formatter.record(&mut self.buf, meta, target, message);
+            self.formatter
+                .record(self.batch.buf(), meta, target, message);
         }
     }
 
@@ -600,7 +630,7 @@ impl Drain {
                 return false;
             }
         }
-        if let Err(e) = self.output.rotate_if_due(self.buf.len() as u64) {
+        if let Err(e) = self.output.rotate_if_due(self.batch.len() as u64) {
             eprintln!("ringlog-drain: cannot rotate the output: {e}; retrying");
             return false;
         }
@@ -618,7 +648,7 @@ impl Drain {
             w(off::CKPT_START, start);
             w(off::CKPT_END, end);
             w(off::CKPT_OUT_LEN, s.len);
-            w(off::CKPT_BYTES, self.buf.len() as u64);
+            w(off::CKPT_BYTES, self.batch.len() as u64);
             w(off::CKPT_DEV, s.dev);
             w(off::CKPT_INO, s.ino);
             w(off::CKPT_RECORDS, effects.records);
@@ -626,15 +656,16 @@ impl Drain {
             fence(Ordering::SeqCst);
         }
         fault::hit(Point::DrainIntentStored);
-        let written = if fault::active() {
-            // Two writes, so a test can crash the drain between them.
-            let (first, rest) = self.buf.split_at(self.buf.len() / 2);
-            self.output.append(first).and_then(|()| {
-                fault::hit(Point::DrainHalfWritten);
-                self.output.append(rest)
-            })
-        } else {
-            self.output.append(&self.buf)
+        let written = match self.batch.contiguous() {
+            Some(bytes) if fault::active() => {
+                // Two writes, so a test can crash the drain between them.
+                let (first, rest) = bytes.split_at(bytes.len() / 2);
+                self.output.append(first).and_then(|()| {
+                    fault::hit(Point::DrainHalfWritten);
+                    self.output.append(rest)
+                })
+            }
+            _ => self.output.append_batch(&mut self.batch),
         };
         if let Err(e) = written {
             let where_ = self
@@ -677,12 +708,12 @@ impl Drain {
             futex::wake(seq, u32::MAX);
         }
         ring.add_counter(off::RECORDS_OUT, effects.records);
-        ring.add_counter(off::BYTES_OUT, self.buf.len() as u64);
+        ring.add_counter(off::BYTES_OUT, self.batch.len() as u64);
         fence(Ordering::SeqCst);
         // Relaxed: the batch is written and released; the intent is void.
         ring.word(off::CKPT_STATE).store(0, Ordering::Relaxed);
         self.summary.batches += 1;
-        self.summary.bytes += self.buf.len() as u64;
+        self.summary.bytes += self.batch.len() as u64;
         true
     }
 
@@ -740,7 +771,8 @@ impl Drain {
                     "ringlog: dropped {n} records from pid {} (ring full)",
                     info.pid
                 );
-                self.formatter.notice(&mut self.buf, clock::now_ns(), &text);
+                self.formatter
+                    .notice(self.batch.buf(), clock::now_ns(), &text);
                 effects.drop_reports.push((slot, info.dropped));
             }
         }

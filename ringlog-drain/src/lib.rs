@@ -11,6 +11,7 @@
     missing_debug_implementations
 )]
 
+pub mod batch;
 pub mod cli;
 pub mod demo;
 pub mod drain;

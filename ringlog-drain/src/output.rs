@@ -237,6 +237,29 @@ impl Output {
         }
     }
 
+    /// Appends a whole batch (with `writev` when it references ring memory). Errors as for
+    /// [`Output::append`].
+    pub fn append_batch(&mut self, batch: &mut crate::batch::Batch) -> io::Result<()> {
+        if let Some(bytes) = batch.contiguous() {
+            return self.append(bytes);
+        }
+        let len = batch.len() as u64;
+        match (&self.syslog, &self.file) {
+            (Some(_), _) => Err(io::Error::other("a syslog batch must be contiguous")),
+            (None, Some(file)) => {
+                batch.write_to(std::os::fd::AsRawFd::as_raw_fd(file))?;
+                if let Some(s) = &mut self.state {
+                    s.len += len;
+                }
+                Ok(())
+            }
+            (None, None) => {
+                io::stdout().lock().flush()?;
+                batch.write_to(libc::STDOUT_FILENO)
+            }
+        }
+    }
+
     /// Flushes file data to stable storage.
     pub fn sync(&mut self) -> io::Result<()> {
         match &self.file {
