@@ -55,6 +55,9 @@ impl std::str::FromStr for FsyncPolicy {
     }
 }
 
+/// Why a frame is corrupt, as told to the operator.
+const GARBAGE: &str = "a producer wrote garbage into the ring";
+
 /// Naps taken before the drain announces it sleeps (see `Drain::run`).
 const QUIET_NAPS: u32 = 8;
 /// Length of one quiet nap: QUIET_NAPS of them bound the extra latency of the first record
@@ -497,12 +500,7 @@ impl Drain {
                             "ringlog: skipped {} bytes abandoned by pid {pid}",
                             end - pos
                         );
-                        eprintln!(
-                            "ringlog-drain: ring '{}': {text} (the producer died mid-record)",
-                            self.segment.name()
-                        );
-                        self.formatter
-                            .notice(self.batch.buf(), clock::now_ns(), &text);
+                        self.report_in_band(&text, "the producer died mid-record");
                         effects.abandoned += 1;
                         effects.abandoned_bytes += end - pos;
                         effects.abandoned_slots.extend(owner);
@@ -520,12 +518,7 @@ impl Drain {
                         let text = format!(
                             "ringlog: the ring's tail was corrupt ({bad}); reset to position {pos}"
                         );
-                        eprintln!(
-                            "ringlog-drain: ring '{}': {text}: a producer wrote garbage into the ring",
-                            self.segment.name()
-                        );
-                        self.formatter
-                            .notice(self.batch.buf(), clock::now_ns(), &text);
+                        self.report_in_band(&text, GARBAGE);
                         effects.corrupt += 1;
                     }
                     self.tail_cache = pos;
@@ -547,12 +540,7 @@ impl Drain {
                         "ringlog: skipped {} corrupt bytes at ring position {pos} ({why})",
                         end - pos
                     );
-                    eprintln!(
-                        "ringlog-drain: ring '{}': {text}: a producer wrote garbage into the ring",
-                        self.segment.name()
-                    );
-                    self.formatter
-                        .notice(self.batch.buf(), clock::now_ns(), &text);
+                    self.report_in_band(&text, GARBAGE);
                     effects.corrupt += 1;
                     pos = end;
                 }
@@ -614,6 +602,13 @@ impl Drain {
             self.formatter
                 .record(self.batch.buf(), meta, target, message);
         }
+    }
+
+    /// Says `text` both in the log (a notice line in the current batch) and on stderr, with
+    /// `cause` for the operator.
+    fn report_in_band(&mut self, text: &str, cause: &str) {
+        eprintln!("ringlog-drain: ring '{}': {text} ({cause})", self.segment.name());
+        self.formatter.notice(self.batch.buf(), clock::now_ns(), text);
     }
 
     /// Before a write: follows the path if the file there changed (removed, rotated away

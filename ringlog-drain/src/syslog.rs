@@ -141,14 +141,15 @@ impl Sink {
 
     /// Checks the address resolves, so a typo fails at start-up.
     pub fn check(&self) -> io::Result<()> {
-        self.destination
-            .address
-            .to_socket_addrs()?
-            .next()
-            .map(|_| ())
-            .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "address resolves to nothing")
-            })
+        self.address().map(|_| ())
+    }
+
+    /// The receiver's first resolved address.
+    fn address(&self) -> io::Result<std::net::SocketAddr> {
+        let mut addrs = self.destination.address.to_socket_addrs()?;
+        addrs.next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "address resolves to nothing")
+        })
     }
 
     /// Sends a batch of framed messages. On error the connection is dropped (and remade on
@@ -167,12 +168,7 @@ impl Sink {
 
     fn send_tcp(&mut self, framed: &[u8]) -> io::Result<()> {
         if self.tcp.is_none() {
-            let addr = self
-                .destination
-                .address
-                .to_socket_addrs()?
-                .next()
-                .ok_or(io::ErrorKind::InvalidInput)?;
+            let addr = self.address()?;
             let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
             stream.set_write_timeout(Some(Duration::from_secs(30)))?;
             stream.set_nodelay(true)?;
@@ -183,12 +179,7 @@ impl Sink {
 
     fn send_udp(&mut self, framed: &[u8]) -> io::Result<()> {
         if self.udp.is_none() {
-            let addr = self
-                .destination
-                .address
-                .to_socket_addrs()?
-                .next()
-                .ok_or(io::ErrorKind::InvalidInput)?;
+            let addr = self.address()?;
             let bind = if addr.is_ipv4() {
                 "0.0.0.0:0"
             } else {
