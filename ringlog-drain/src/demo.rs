@@ -228,6 +228,19 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
             log.to_str().ok_or("non-UTF-8 path")?,
         ],
     )?;
+    // Creating the 64 MiB ring is a one-time set-up (like creating the log file), and on a
+    // machine whose free memory is cold it can take a large part of a second: start the clock
+    // once the drain holds the ring, as a service would find it.
+    let location = ringlog_core::Location::Name(ring.clone());
+    while !crate::stat::snapshot(&location).is_ok_and(|v| v["drain"]["alive"] == true) {
+        if let Some(status) = drain.try_wait()? {
+            return Err(format!("the drain process exited at start: {status}").into());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err("the drain did not take the ring within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let producers_started = Instant::now();
     let children = (0..producers)
         .map(|id| {
@@ -256,7 +269,6 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     if !drain_status.success() {
         return Err(format!("the drain process failed: {drain_status}").into());
     }
-    let _ = started;
     let v_ring = verify(&log, producers, per)?;
 
     let append_started = Instant::now();

@@ -607,8 +607,12 @@ impl Drain {
     /// Says `text` both in the log (a notice line in the current batch) and on stderr, with
     /// `cause` for the operator.
     fn report_in_band(&mut self, text: &str, cause: &str) {
-        eprintln!("ringlog-drain: ring '{}': {text} ({cause})", self.segment.name());
-        self.formatter.notice(self.batch.buf(), clock::now_ns(), text);
+        eprintln!(
+            "ringlog-drain: ring '{}': {text} ({cause})",
+            self.segment.name()
+        );
+        self.formatter
+            .notice(self.batch.buf(), clock::now_ns(), text);
     }
 
     /// Before a write: follows the path if the file there changed (removed, rotated away

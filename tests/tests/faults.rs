@@ -54,8 +54,10 @@ fn a_producer_killed_at_any_point_of_a_record_is_skipped_and_nothing_else_is_los
         let out = dir.path().join("out.log");
         // A small ring, so claims wrap (for before-padding) and a stall would block everyone.
         let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "256K"]);
+        // Which producer's claim crosses the end of the ring is up to chance: arm the victim's
+        // first wrap.
         let nth = if point == Point::BeforePadding {
-            3
+            1
         } else {
             5_000
         };
