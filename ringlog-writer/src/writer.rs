@@ -50,6 +50,7 @@ pub struct WriterBuilder {
     location: Location,
     options: SegmentOptions,
     policy: FullPolicy,
+    drain_grace: Duration,
 }
 
 impl WriterBuilder {
@@ -90,11 +91,17 @@ impl WriterBuilder {
         self.policy = policy;
         self
     }
+    /// How long `Block` waits for a drain that is not running before it drops (default
+    /// [`DRAIN_GRACE`]): longer where drains may take long to (re)start.
+    pub fn drain_grace(mut self, grace: Duration) -> Self {
+        self.drain_grace = grace;
+        self
+    }
     /// Opens (or creates) the ring.
     pub fn open(self) -> Result<Writer, OpenError> {
         fork::install();
         let segment = Segment::open(&self.location, &self.options)?;
-        let shared = Shared::new(segment, self.policy)?;
+        let shared = Shared::new(segment, self.policy, self.drain_grace)?;
         Ok(Writer {
             shared: Arc::new(shared),
         })
@@ -128,6 +135,8 @@ struct Shared {
     stamp_ticks: bool,
     /// When this process first found no drain while facing a full ring (ns), 0 while one runs.
     drain_missing_since: AtomicU64,
+    /// How long `Block` waits for an absent drain.
+    drain_grace: Duration,
     /// What [`Writer::stats`] sums. Reset in a child after `fork()`.
     stats: StatsBook,
 }
@@ -284,7 +293,11 @@ const _: fn() = || {
 };
 
 impl Shared {
-    fn new(segment: Segment, policy: FullPolicy) -> Result<Shared, OpenError> {
+    fn new(
+        segment: Segment,
+        policy: FullPolicy,
+        drain_grace: Duration,
+    ) -> Result<Shared, OpenError> {
         let slots = segment.ring().slots();
         let shared = Shared {
             head_cache: AtomicU64::new(segment.ring().head()),
@@ -296,6 +309,7 @@ impl Shared {
             owned: (0..slots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
             stamp_ticks: clock::ticks_usable(),
             drain_missing_since: AtomicU64::new(0),
+            drain_grace,
             stats: StatsBook::new(slots),
             segment,
         };
@@ -443,7 +457,7 @@ impl Shared {
             }
             t => t,
         };
-        now.saturating_sub(since) >= DRAIN_GRACE.as_nanos() as u64
+        now.saturating_sub(since) >= self.drain_grace.as_nanos() as u64
     }
 
     fn drain_alive(&self) -> bool {
@@ -534,6 +548,7 @@ impl Writer {
             location: Location::Name(name.to_owned()),
             options: SegmentOptions::default(),
             policy: FullPolicy::default(),
+            drain_grace: DRAIN_GRACE,
         }
     }
 

@@ -580,16 +580,22 @@ fn block_policy_waits_for_a_drain_that_starts_after_the_ring_filled() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
     let mut spec = ProducerSpec::new(&ring, 1, 3_000, 200);
-    spec.extra = vec!["--capacity".into(), "65536".into()];
+    // A grace long enough for a drain to start on a loaded machine.
+    spec.extra = vec![
+        "--capacity".into(),
+        "65536".into(),
+        "--drain-grace-ms".into(),
+        "30000".into(),
+    ];
     let producer = spec.spawn();
-    // The ring fills with no drain running; the producer then waits (for up to
-    // ringlog_writer::DRAIN_GRACE) rather than dropping at once...
+    // The ring fills with no drain running; the producer then waits (for up to its drain grace)
+    // rather than dropping at once...
     let full = wait_until(Duration::from_secs(20), || {
         ringlog_drain::stat::snapshot(&ringlog_core::Location::Name(ring.clone()))
             .is_ok_and(|v| v["used"].as_u64().unwrap() + 300 > v["capacity"].as_u64().unwrap())
     });
     assert!(full, "the ring never filled");
-    // ...and a drain starting now (well within the grace) gets every record.
+    // ...and a drain starting now (within the grace) gets every record.
     let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
     let report = reports_of(vec![producer])[0];
     assert_eq!((report.written, report.dropped), (3_000, 0));

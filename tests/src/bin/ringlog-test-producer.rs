@@ -28,6 +28,9 @@ struct Args {
     /// Crash at a named point: POINT:kill|stop:N (see ringlog_core::fault).
     #[arg(long)]
     fault: Option<String>,
+    /// How long Block waits for an absent drain, in ms (default: the library's).
+    #[arg(long)]
+    drain_grace_ms: Option<u64>,
     /// Switch to this uid (and gid) before opening the ring (needs root).
     #[arg(long)]
     as_user: Option<u32>,
@@ -49,6 +52,9 @@ fn main() {
     let mut b = Writer::builder(&args.ring).full_policy(args.policy);
     if let Some(c) = args.capacity {
         b = b.capacity(c);
+    }
+    if let Some(ms) = args.drain_grace_ms {
+        b = b.drain_grace(std::time::Duration::from_millis(ms));
     }
     let writer = b.open().unwrap_or_else(|e| {
         eprintln!("open: {e}");
