@@ -195,6 +195,23 @@ fn describe(label: &str, records: u64, bytes: u64, took: Duration, v: &Verdict) 
     )
 }
 
+/// Writes and deletes `bytes` in 1 MiB writes in `dir`, so the page cache memory the next
+/// contender gets is warm. (On VMs that hand free memory back to the host, fresh memory is much
+/// slower to touch; whoever ran first would pay for it.)
+fn warm_page_cache(dir: &Path, bytes: u64) -> io::Result<()> {
+    let path = dir.join("warm-up.tmp");
+    let mut file = File::create(&path)?;
+    let chunk = vec![b'w'; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    drop(file);
+    std::fs::remove_file(&path)
+}
+
 /// Runs the demo and prints what it did. Errors if verification fails.
 pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     let exe = std::env::current_exe()?;
@@ -218,6 +235,9 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let ring_path = Path::new(ringlog_core::segment::SHM_DIR).join(format!("ringlog-{ring}"));
+    // About the bytes each contender writes (the mix averages ~240 bytes a record).
+    let expected_bytes = total * 240;
+    warm_page_cache(&dir, expected_bytes)?;
     let started = Instant::now();
     let mut drain = spawn(
         &exe,
@@ -271,6 +291,7 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     }
     let v_ring = verify(&log, producers, per)?;
 
+    warm_page_cache(&dir, expected_bytes)?;
     let append_started = Instant::now();
     let path_arg = append_log.to_str().ok_or("non-UTF-8 path")?;
     let children = (0..producers)
