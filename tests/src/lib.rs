@@ -71,6 +71,20 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Path of a system tool (`logrotate`, `rsyslogd`, `strace`): from `PATH`, or from the sbin
+/// directories apt installs them in (which a non-login `PATH` may lack). Panics with the
+/// package to install when absent.
+pub fn tool(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("this test needs {name} (apt-get install {package}; .ci/run installs it)")
+        })
+}
+
 /// A `ringlog-drain` child process.
 #[derive(Debug)]
 pub struct DrainProcess {

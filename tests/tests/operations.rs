@@ -81,7 +81,7 @@ fn size_rotation_keeps_n_files_each_under_the_limit_and_never_splits_a_record() 
 fn logrotate(dir: &Path, config: &str) {
     let conf = dir.join("logrotate.conf");
     std::fs::write(&conf, config).unwrap();
-    let out = Command::new("logrotate")
+    let out = Command::new(tool("logrotate", "logrotate"))
         .args(["-f", "-s"])
         .arg(dir.join("logrotate.state"))
         .arg(&conf)
@@ -235,7 +235,7 @@ ruleset(name="ringlog") {{ action(type="omfile" file="{received}" template="fiel
             ),
         )
         .unwrap();
-        let child = Command::new("rsyslogd")
+        let child = Command::new(tool("rsyslogd", "rsyslog"))
             .args(["-n", "-f"])
             .arg(&conf)
             .arg("-i")

@@ -5,11 +5,7 @@ use std::process::Command;
 
 #[test]
 fn a_producer_makes_far_fewer_syscalls_than_records() {
-    let strace = Command::new("strace").arg("-V").output();
-    assert!(
-        strace.is_ok_and(|o| o.status.success()),
-        "this test needs strace (apt-get install strace; .ci/run installs it)"
-    );
+    let strace = tool("strace", "strace");
     let ring = unique_ring("syscalls");
     let _guard = RingGuard(ring.clone());
     let dir = tempfile::tempdir().unwrap();
@@ -17,7 +13,7 @@ fn a_producer_makes_far_fewer_syscalls_than_records() {
     let summary = dir.path().join("strace.txt");
     let drain = DrainProcess::start(&ring, &out, &[]);
     let records = 200_000u64;
-    let status = Command::new("strace")
+    let status = Command::new(&strace)
         .args(["-f", "-c", "-o"])
         .arg(&summary)
         .arg(bin("ringlog-test-producer"))
