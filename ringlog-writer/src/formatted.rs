@@ -114,9 +114,9 @@ impl Drop for InClaim {
         if self.discard {
             return;
         }
-        for q in &queued {
-            // Errors here have nowhere to go: a drop is counted by the ring, a record too large
-            // is lost, as it would have been if written at once.
+        for mut q in queued {
+            fit_to_ring(&q.writer, &q.target, &mut q.message);
+            // Errors here have nowhere to go: a drop is counted by the ring.
             let _ = q.writer.write_record(q.level, &q.target, &q.message);
         }
     }
@@ -166,9 +166,46 @@ pub(crate) fn write_formatted(
     let mut buf = take_buffer();
     let _ = fill(&mut VecWriter(&mut buf));
     HINT.set((buf.len() + buf.len() / 4 + 32).clamp(MIN_HINT, MAX_HINT));
+    fit_to_ring(writer, target, &mut buf);
     let result = writer.write_record(level, target, &buf);
     give_back(buf);
     result
+}
+
+/// Writes `message` as one record; if it is larger than the ring allows, writes it cut and
+/// marked (see [`fit_to_ring`]) instead of failing. For facades that cannot report errors.
+pub(crate) fn write_fitted(
+    writer: &Writer,
+    level: Level,
+    target: &str,
+    message: &[u8],
+) -> Result<(), WriteError> {
+    match writer.write_record(level, target, message) {
+        Err(WriteError::TooLarge { .. }) => {
+            let mut cut = message.to_vec();
+            fit_to_ring(writer, target, &mut cut);
+            writer.write_record(level, target, &cut)
+        }
+        other => other,
+    }
+}
+
+/// A logging facade cannot hand an error back, so a message larger than the ring's max record
+/// is cut (at a character boundary) and marked, rather than lost:
+/// `... [ringlog: truncated, 1048576 bytes in all]`.
+fn fit_to_ring(writer: &Writer, target: &str, message: &mut Vec<u8>) {
+    let max = (writer.max_record() as usize).saturating_sub(target.len().min(u16::MAX as usize));
+    if message.len() <= max {
+        return;
+    }
+    let note = format!(" [ringlog: truncated, {} bytes in all]", message.len());
+    let mut keep = max.saturating_sub(note.len());
+    // Back up to the start of a UTF-8 character.
+    while keep > 0 && message.get(keep).is_some_and(|b| b & 0xc0 == 0x80) {
+        keep -= 1;
+    }
+    message.truncate(keep);
+    message.extend_from_slice(&note.as_bytes()[..note.len().min(max - keep)]);
 }
 
 /// Formats a record logged while this thread holds an open claim and queues it (rare: a
@@ -325,6 +362,43 @@ mod tests {
         assert_eq!(
             got,
             [("inner".to_owned(), 6), ("outer".to_owned(), MAX_HINT + 1)]
+        );
+    }
+
+    #[test]
+    fn a_message_larger_than_the_ring_allows_is_cut_and_marked_not_lost() {
+        let (_dir, path, writer) = ring();
+        let max = writer.max_record() as usize;
+        let huge = "é".repeat(max); // 2 bytes a character: twice the limit
+        write_formatted(&writer, Level::Warn, "big", |w| w.write_str(&huge)).unwrap();
+        write_formatted(&writer, Level::Info, "big", |w| w.write_str("after")).unwrap();
+        let got = read_all(&path);
+        assert_eq!(got.len(), 2);
+        let note = format!(" [ringlog: truncated, {} bytes in all]", huge.len());
+        assert!(
+            got[0].message.ends_with(&note),
+            "{}",
+            &got[0].message[got[0].message.len() - 80..]
+        );
+        assert!(got[0].message.starts_with("éé"));
+        assert!(got[0].message.len() + "big".len() <= max);
+        assert_eq!(got[1].message, "after");
+    }
+
+    #[test]
+    fn write_fitted_writes_small_messages_as_they_are_and_cuts_large_ones() {
+        let (_dir, path, writer) = ring();
+        let max = writer.max_record() as usize;
+        write_fitted(&writer, Level::Info, "t", b"as it is").unwrap();
+        write_fitted(&writer, Level::Info, "t", &vec![b'z'; max * 3]).unwrap();
+        let got = read_all(&path);
+        assert_eq!(got[0].message, "as it is");
+        let note = format!(" [ringlog: truncated, {} bytes in all]", max * 3);
+        assert!(got[1].message.ends_with(&note));
+        assert_eq!(
+            got[1].message.len() + 1,
+            max,
+            "cut to exactly the room left by the target"
         );
     }
 

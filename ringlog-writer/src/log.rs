@@ -18,9 +18,9 @@
 //!
 //! Errors have nowhere to go from `log::Log::log`: a record dropped on a full ring is counted
 //! (see [`Writer::stats`], and the drain writes the count into the log); a record larger than
-//! the ring's max record size is lost.
+//! the ring's max record size is cut to fit and marked `[ringlog: truncated, N bytes in all]`.
 
-use crate::formatted::write_formatted;
+use crate::formatted::{write_fitted, write_formatted};
 use crate::{FullPolicy, Level, OpenError, Writer, WriterBuilder};
 use ::log::{LevelFilter, Log, Metadata, Record};
 use std::fmt;
@@ -203,7 +203,7 @@ impl Log for RingLogger {
         // Errors: see the module docs (counted when dropped, nowhere to report otherwise).
         let _ = match (record.args().as_str(), module) {
             // A literal message: its length is known, copy it at once.
-            (Some(text), None) => self.writer.write_record(level, target, text.as_bytes()),
+            (Some(text), None) => write_fitted(&self.writer, level, target, text.as_bytes()),
             _ => write_formatted(&self.writer, level, target, |w| {
                 w.write_fmt(*record.args())?;
                 if let Some(module) = module {

@@ -34,9 +34,9 @@
 //! Neither allocates per event on the steady path: buffers are per thread and reused. Neither
 //! writes the file (the drain does). Write errors have nowhere to go from a subscriber: a
 //! record dropped on a full ring is counted (see [`Writer::stats`]); one larger than the ring's
-//! max record size is lost.
+//! max record size is cut to fit and marked `[ringlog: truncated, N bytes in all]`.
 
-use crate::formatted::{give_back, take_buffer, write_formatted};
+use crate::formatted::{give_back, take_buffer, write_fitted, write_formatted};
 use crate::{Level, OpenError, Writer};
 use ::tracing::field::{Field, Visit};
 use ::tracing::span::{Attributes, Id, Record};
@@ -149,7 +149,7 @@ impl Drop for EventWriter<'_> {
             // Cut at a byte boundary of a `&str`, so always valid.
             let target = std::str::from_utf8(target).unwrap_or("");
             // Errors: see the module docs.
-            let _ = self.writer.write_record(self.level, target, message);
+            let _ = write_fitted(self.writer, self.level, target, message);
         }
         give_back(std::mem::take(&mut self.buf));
     }
