@@ -211,7 +211,11 @@ pub struct Slot {
     pub stall_since_ns: u64,
     /// Claims of this slot's owners the drain skipped because the owner died mid-record.
     pub abandoned: u64,
-    pub _pad1: [u64; 3],
+    /// The value `dropped_reported` takes once the batch in flight (see the header's
+    /// checkpoint) is written; 0 when no report is in flight. Lets a restarted drain finish or
+    /// forget a drop report exactly as it finishes or redoes the batch carrying it.
+    pub dropped_pending: u64,
+    pub _pad1: [u64; 2],
 }
 
 const _: () = {
@@ -235,6 +239,7 @@ pub mod slot_off {
     pub const DROPPED_REPORTED: usize = offset_of!(Slot, dropped_reported);
     pub const STALL_SINCE_NS: usize = offset_of!(Slot, stall_since_ns);
     pub const ABANDONED: usize = offset_of!(Slot, abandoned);
+    pub const DROPPED_PENDING: usize = offset_of!(Slot, dropped_pending);
 }
 
 /// Slot never used, or released cleanly with nothing left to report.

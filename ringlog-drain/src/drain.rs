@@ -325,6 +325,8 @@ impl Drain {
             w(off::CKPT_BYTES),
         );
         let head = ring.head();
+        // Whether the batch in flight reached the output whole (then its drop reports count).
+        let mut finished = head == end && head != start;
         if head == start {
             let same_file = self
                 .output
@@ -341,6 +343,7 @@ impl Drain {
                     ring.add_counter(off::BYTES_OUT, bytes);
                     self.head = end;
                     self.tail_cache = end;
+                    finished = true;
                     eprintln!(
                         "ringlog-drain: ring '{}': the previous drain's last batch ({bytes} bytes) was \
                          fully written; resuming after it",
@@ -357,6 +360,19 @@ impl Drain {
                     );
                 }
                 _ => {}
+            }
+        }
+        // Drop reports ride with their batch: kept if it was written, forgotten (and so made
+        // again) if it is written anew.
+        for slot in 0..ring.slots() as u16 {
+            let pending = ring
+                .slot_word(slot, slot_off::DROPPED_PENDING)
+                .load(Ordering::Relaxed);
+            if pending != 0 {
+                if finished {
+                    ring.set_slot_drain_word(slot, slot_off::DROPPED_REPORTED, pending);
+                }
+                ring.set_slot_drain_word(slot, slot_off::DROPPED_PENDING, 0);
             }
         }
         // Relaxed: only drains read it, and only this one runs.
@@ -651,6 +667,10 @@ impl Drain {
             w(off::CKPT_DEV, s.dev);
             w(off::CKPT_INO, s.ino);
             w(off::CKPT_RECORDS, effects.records);
+            // The drop reports this batch carries are part of its intent.
+            for &(slot, reported) in &effects.drop_reports {
+                ring.set_slot_drain_word(slot, slot_off::DROPPED_PENDING, reported);
+            }
             w(off::CKPT_STATE, 1);
             fence(Ordering::SeqCst);
         }
@@ -667,10 +687,7 @@ impl Drain {
             _ => self.output.append_batch(&mut self.batch),
         };
         if let Err(e) = written {
-            let where_ = self
-                .output
-                .path()
-                .map_or("standard output".to_owned(), |p| p.display().to_string());
+            let where_ = self.output.describe();
             if !self.output_error_reported {
                 eprintln!(
                     "ringlog-drain: cannot write to {where_}: {e}; keeping {} bytes of records in the \
@@ -688,6 +705,9 @@ impl Drain {
             }
             // Pick up a repaired path (a new file, a fixed mount) on the next attempt.
             let _ = self.output.reopen();
+            for &(slot, _) in &effects.drop_reports {
+                ring.set_slot_drain_word(slot, slot_off::DROPPED_PENDING, 0);
+            }
             // Relaxed: see above; nothing of the batch remains in the output.
             ring.word(off::CKPT_STATE).store(0, Ordering::Relaxed);
             return false;
@@ -708,6 +728,12 @@ impl Drain {
         }
         ring.add_counter(off::RECORDS_OUT, effects.records);
         ring.add_counter(off::BYTES_OUT, self.batch.len() as u64);
+        // The drops this batch reported are now in the output: record that before the intent
+        // is void, so a crash in between cannot report them twice.
+        for &(slot, reported) in &effects.drop_reports {
+            ring.set_slot_drain_word(slot, slot_off::DROPPED_REPORTED, reported);
+            ring.set_slot_drain_word(slot, slot_off::DROPPED_PENDING, 0);
+        }
         fence(Ordering::SeqCst);
         // Relaxed: the batch is written and released; the intent is void.
         ring.word(off::CKPT_STATE).store(0, Ordering::Relaxed);
@@ -724,9 +750,6 @@ impl Drain {
         for slot in effects.abandoned_slots {
             let n = ring.slot_info(slot).abandoned + 1;
             ring.set_slot_drain_word(slot, slot_off::ABANDONED, n);
-        }
-        for (slot, reported) in effects.drop_reports {
-            ring.set_slot_drain_word(slot, slot_off::DROPPED_REPORTED, reported);
         }
         if let Some(ev) = effects.drop_events {
             self.drop_events_seen = ev;

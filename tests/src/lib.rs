@@ -98,7 +98,23 @@ impl DrainProcess {
         Self::start_with_env(ring, out, extra, &[])
     }
 
-    /// As [`DrainProcess::start`], with environment variables (e.g. `RINGLOG_FAULT`).
+    /// Starts a drain armed to die (`RINGLOG_FAULT`), without waiting for it to be ready: it may
+    /// die before anyone could see it hold the ring. Use [`DrainProcess::wait_exit`].
+    pub fn start_doomed(ring: &str, out: &Path, extra: &[&str], fault: &str) -> DrainProcess {
+        let child = Command::new(bin("ringlog-drain"))
+            .env("RINGLOG_FAULT", fault)
+            .args(["--ring", ring, "--out"])
+            .arg(out)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ringlog-drain");
+        DrainProcess { child }
+    }
+
+    /// As [`DrainProcess::start`], with environment variables.
     pub fn start_with_env(
         ring: &str,
         out: &Path,

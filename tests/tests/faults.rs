@@ -169,12 +169,7 @@ fn a_drain_killed_inside_a_batch_restarts_without_loss_or_duplicates() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.log");
         let fault = format!("{}:kill:3", point.name());
-        let doomed = DrainProcess::start_with_env(
-            &ring,
-            &out,
-            &["--format", "json"],
-            &[("RINGLOG_FAULT", &fault)],
-        );
+        let doomed = DrainProcess::start_doomed(&ring, &out, &["--format", "json"], &fault);
         let reports = reports_of(
             (0..3)
                 .map(|id| ProducerSpec::new(&ring, id, 30_000, 1024).spawn())
@@ -603,4 +598,56 @@ fn block_policy_waits_for_a_drain_that_starts_after_the_ring_filled() {
     assert!(status.success(), "{err}");
     let ids = tid_map(&[report]);
     assert_exact(&verify_json_log(&out, &ids, 200), &ids, 3_000);
+}
+
+#[test]
+fn drop_reports_stay_exact_when_the_drain_dies_around_the_batch_that_carries_them() {
+    for point in [
+        Point::DrainIntentStored,
+        Point::DrainHalfWritten,
+        Point::DrainWrittenBeforeRelease,
+    ] {
+        let ring = unique_ring(&format!("dropcrash{}", point.name()));
+        let _guard = RingGuard(ring.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.log");
+        let mut spec = ProducerSpec::new(&ring, 1, 3_000, 200);
+        spec.extra = vec![
+            "--policy".into(),
+            "drop".into(),
+            "--capacity".into(),
+            "65536".into(),
+        ];
+        let report = reports_of(vec![spec.spawn()])[0];
+        assert!(report.dropped > 0, "{report:?}");
+        // The first batch carries the drop report; the drain dies around writing it.
+        let fault = format!("{}:kill:1", point.name());
+        let (status, _) =
+            DrainProcess::start_doomed(&ring, &out, &["--format", "json"], &fault).wait_exit();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "{}",
+            point.name()
+        );
+        let (status, err) = DrainProcess::start(&ring, &out, &["--format", "json"]).stop();
+        assert!(status.success(), "{err}");
+        assert_eq!(
+            verify_subsequence(&out, report.tid, 1, 3_000, 200),
+            report.written,
+            "{}",
+            point.name()
+        );
+        let v = verify_json_log(&out, &tid_map(&[report]), 200);
+        let reported: u64 = notices(&v, "records from pid")
+            .iter()
+            .map(|&(n, _)| n)
+            .sum();
+        assert_eq!(
+            reported,
+            report.dropped,
+            "{}: drops reported once, exactly",
+            point.name()
+        );
+    }
 }
