@@ -14,6 +14,15 @@ use std::time::Duration;
 const CAPACITY: u64 = 16 << 10;
 const SLOTS: u32 = 4;
 
+/// Removes the segment even when a case fails (panics).
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Scribble {
     /// Overwrite the data-region word at this 8-byte index (relative to head).
@@ -48,6 +57,7 @@ proptest! {
             std::process::id(),
             dir.path().file_name().unwrap().to_string_lossy()
         ));
+        let _cleanup = RemoveOnDrop(seg_path.clone());
         let location = Location::Path(seg_path.clone());
         let seg_options = SegmentOptions { capacity: Some(CAPACITY), slots: Some(SLOTS), ..Default::default() };
         let segment = ringlog_core::Segment::open(&location, &seg_options).unwrap();
@@ -96,8 +106,5 @@ proptest! {
         let after = ring.head();
         prop_assert!(after >= head);
         prop_assert!(after - head <= CAPACITY * 2);
-        drop(drain);
-        drop(segment);
-        let _ = std::fs::remove_file(&seg_path);
     }
 }
