@@ -323,3 +323,43 @@ fn records_forwarded_over_tcp_reach_a_real_rsyslog_exactly_once_in_order() {
 fn records_forwarded_over_udp_reach_a_real_rsyslog() {
     forward_to_rsyslog("udp", 300);
 }
+
+#[test]
+fn stat_watch_prints_snapshots_with_rates_until_stopped() {
+    use std::io::BufRead;
+    let ring = unique_ring("statwatch");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let drain = DrainProcess::start(&ring, &dir.path().join("app.log"), &[]);
+    let mut watch = Command::new(bin("ringlog-drain"))
+        .args(["stat", "--ring", &ring, "--json", "--watch", "0.05"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    let mut lines = std::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut snapshots = Vec::new();
+    for i in 0..3 {
+        write_lines(&writer, &format!("w{i}"), 100);
+        let line = lines.next().expect("a snapshot per interval").unwrap();
+        snapshots.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    drain.stop();
+    assert!(
+        snapshots[0]["records_per_s"].is_null(),
+        "no rate before a second snapshot"
+    );
+    for s in &snapshots[1..] {
+        assert!(
+            s["records_per_s"].as_f64().is_some() && s["bytes_per_s"].as_f64().is_some(),
+            "{s}"
+        );
+    }
+    let counts: Vec<u64> = snapshots
+        .iter()
+        .map(|s| s["records_out"].as_u64().unwrap())
+        .collect();
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+}
