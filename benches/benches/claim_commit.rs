@@ -10,6 +10,8 @@
 //! Beside them, no-op baselines: an empty closure, one `Instant::now()`, and a plain copy of the
 //! payload (the part of the cost no ring can avoid).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ringlog_benches::run::{unique_ring, RingGuard};
 use ringlog_core::memory::HeapMemory;
@@ -164,16 +166,9 @@ fn writer(c: &mut Criterion) {
     drain.join().expect("drain thread");
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = heap, writer_alone, writer
 }
 criterion_main!(benches);

@@ -3,6 +3,8 @@
 //! thread and a no-op baseline with the same thread start/stop. Reported time is wall time
 //! per record over all threads (aggregate throughput).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ringlog_core::memory::HeapMemory;
 use ringlog_core::{layout, Geometry, RecordMeta, Ring, FRAME_HEADER_SIZE};
@@ -81,16 +83,9 @@ fn contended(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = contended
 }
 criterion_main!(benches);

@@ -3,6 +3,8 @@
 //! in-process `Drain` is pumped until it is empty (timed). Time per record; throughput in bytes
 //! of payload. Beside it, a no-op baseline and a plain copy of the same payload bytes.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ringlog_benches::record::{RecordBuf, SizeSpec};
 use ringlog_benches::run::{unique_ring, RingGuard};
@@ -66,16 +68,9 @@ fn drain_path(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = drain_path
 }
 criterion_main!(benches);

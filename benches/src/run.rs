@@ -121,35 +121,24 @@ pub fn unique_ring() -> String {
     )
 }
 
-/// Removes the segments of rings this harness names (`bench-<pid>-<n>`) whose process is gone:
+/// Removes the `/dev/shm/ringlog-bench-<pid>-*` segments of harness processes that are gone:
 /// leftovers of an interrupted run. Returns how many it removed.
 pub fn sweep_stale_rings() -> usize {
-    let Ok(entries) = std::fs::read_dir(ringlog_core::segment::SHM_DIR) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("ringlog-bench-")) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid != std::process::id()
-            && !Path::new(&format!("/proc/{pid}")).exists()
-            && std::fs::remove_file(entry.path()).is_ok()
-        {
-            removed += 1;
-        }
-    }
-    removed
+    sweep_stale(Path::new(ringlog_core::segment::SHM_DIR), |p| {
+        std::fs::remove_file(p)
+    })
 }
 
 /// Removes the temporary log directories (`ringlog-bench-<pid>-*` in `tmp`) of harness
 /// processes that are gone. Returns how many it removed.
 pub fn sweep_stale_dirs(tmp: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(tmp) else {
+    sweep_stale(tmp, |p| std::fs::remove_dir_all(p))
+}
+
+/// Removes, with `remove`, the entries `ringlog-bench-<pid>-*` of `dir` whose harness process
+/// (pid) is gone. Returns how many it removed.
+fn sweep_stale(dir: &Path, remove: impl Fn(&Path) -> std::io::Result<()>) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
     let mut removed = 0;
@@ -163,7 +152,7 @@ pub fn sweep_stale_dirs(tmp: &Path) -> usize {
         };
         if pid != std::process::id()
             && !Path::new(&format!("/proc/{pid}")).exists()
-            && std::fs::remove_dir_all(entry.path()).is_ok()
+            && remove(&entry.path()).is_ok()
         {
             removed += 1;
         }
