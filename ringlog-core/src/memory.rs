@@ -77,7 +77,7 @@ mod pointer {
     use std::alloc::{alloc_zeroed, dealloc, Layout};
     use std::ptr::NonNull;
 
-    #[inline]
+    #[inline(always)]
     fn check(len: usize, offset: usize, n: usize, align: usize) {
         assert!(
             offset % align == 0 && offset.checked_add(n).is_some_and(|end| end <= len),
@@ -103,7 +103,7 @@ mod pointer {
                     Some(unsafe { self.base().add(offset) }.cast_const())
                 }
 
-                #[inline]
+                #[inline(always)]
                 fn u64_at(&self, offset: usize) -> &AtomicU64 {
                     check(self.len, offset, 8, 8);
                     // SAFETY: in bounds and 8-aligned (checked); the region lives as long as

@@ -621,6 +621,7 @@ impl<M: Memory> Ring<M> {
 
     /// Reads the frame at `head` without consuming it. `tail_cache` is the consumer's last seen
     /// tail; it is refreshed only when needed.
+    #[inline(always)]
     pub fn next(&self, head: u64, tail_cache: &mut u64) -> Next {
         // The tail decides emptiness before word 0 is read: a consumer that read a whole lap
         // without releasing it stands at `released head + capacity`, where word 0 is still its
@@ -715,6 +716,7 @@ impl<M: Memory> Ring<M> {
     ///
     /// # Panics
     /// If the range leaves the data region; `next` has already bounded it for valid records.
+    #[inline]
     pub fn read_payload(&self, pos: u64, offset: usize, dst: &mut [u8]) {
         let index = (pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
         assert!(
@@ -731,6 +733,7 @@ impl<M: Memory> Ring<M> {
     ///
     /// # Panics
     /// As [`Ring::read_payload`].
+    #[inline]
     pub fn append_payload(&self, pos: u64, offset: usize, len: usize, out: &mut Vec<u8>) {
         let index = (pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
         assert!(

@@ -594,20 +594,17 @@ impl Drain {
             let in_place = (message_len >= ZERO_COPY_MIN && !fault::active())
                 .then(|| ring.payload_ptr(pos, target_len, message_len))
                 .flatten();
-            let last = match in_place {
-                Some(ptr) => {
-                    self.batch.push_ring(ptr, message_len);
-                    let mut last = [0u8];
-                    ring.read_payload(pos, len - 1, &mut last);
-                    Some(last[0])
-                }
-                None => {
-                    let buf = self.batch.buf();
-                    let old = buf.len();
-                    ring.append_payload(pos, target_len, message_len, buf);
-                    (buf.len() > old).then(|| buf[buf.len() - 1])
-                }
-            };
+            match in_place {
+                Some(ptr) => self.batch.push_ring(ptr, message_len),
+                None => ring.append_payload(pos, target_len, message_len, self.batch.buf()),
+            }
+            // The last byte is read from the ring, not from the batch just written: reading back
+            // a byte of a wide store that is still in flight stalls (store forwarding fails).
+            let last = (message_len > 0).then(|| {
+                let mut last = [0u8];
+                ring.read_payload(pos, len - 1, &mut last);
+                last[0]
+            });
             if last != Some(b'\n') {
                 self.batch.buf().push(b'\n');
             }
