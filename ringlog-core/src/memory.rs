@@ -33,6 +33,13 @@ pub unsafe trait Memory {
         None
     }
 
+    /// Hints the CPU to fetch the cache line at `offset` for writing; no effect on what any
+    /// access returns, and a no-op where there is no such hint (or no plain memory).
+    #[inline]
+    fn prefetch_for_write(&self, offset: usize) {
+        let _ = offset;
+    }
+
     /// The 64-bit word at `offset` (8-byte aligned).
     fn u64_at(&self, offset: usize) -> &AtomicU64;
 
@@ -101,6 +108,17 @@ mod pointer {
                     check(self.len, offset, len, 1);
                     // SAFETY: in bounds (checked), so the offset pointer stays in the allocation.
                     Some(unsafe { self.base().add(offset) }.cast_const())
+                }
+
+                #[inline]
+                fn prefetch_for_write(&self, offset: usize) {
+                    #[cfg(target_arch = "x86_64")]
+                    if offset < self.len {
+                        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+                        // SAFETY: a prefetch is only a hint: it never faults and changes no
+                        // memory; the address is in bounds (checked) of our region anyway.
+                        unsafe { _mm_prefetch::<_MM_HINT_ET0>(self.base().add(offset).cast()) };
+                    }
                 }
 
                 #[inline(always)]
