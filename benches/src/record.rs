@@ -137,6 +137,20 @@ fn put_digits(out: &mut [u8], mut v: u64) {
     }
 }
 
+/// Adds one to the decimal number in `digits`; false if it overflowed (all nines: the caller
+/// rewrites them).
+fn increment_digits(digits: &mut [u8]) -> bool {
+    for d in digits.iter_mut().rev() {
+        if *d == b'9' {
+            *d = b'0';
+        } else {
+            *d += 1;
+            return true;
+        }
+    }
+    false
+}
+
 /// Builds the records of one producer in place, each in O(1).
 #[derive(Debug, Clone)]
 pub struct RecordBuf {
@@ -144,6 +158,7 @@ pub struct RecordBuf {
     size: SizeSpec,
     buf: Vec<u8>,
     last_len: usize,
+    last_seq: u64,
 }
 
 impl RecordBuf {
@@ -166,17 +181,23 @@ impl RecordBuf {
             size,
             buf,
             last_len: 0,
+            last_seq: 0,
         }
     }
 
-    /// Record `seq`, newline included.
+    /// Record `seq`, newline included. Consecutive calls (`seq` one more than the last) bump
+    /// the decimal digits in place, usually one byte, instead of rewriting all ten.
     #[inline]
     pub fn make(&mut self, seq: u64) -> &[u8] {
         let len = self.size.len(self.id, seq);
         if self.last_len > 0 {
             self.buf[self.last_len - 1] = filler(self.id, self.last_len - 1);
         }
-        put_digits(&mut self.buf[5..15], seq);
+        let consecutive = self.last_len > 0 && self.last_seq.wrapping_add(1) == seq;
+        if !(consecutive && increment_digits(&mut self.buf[5..15])) {
+            put_digits(&mut self.buf[5..15], seq);
+        }
+        self.last_seq = seq;
         self.buf[len - 1] = b'\n';
         self.last_len = len;
         &self.buf[..len]
@@ -346,6 +367,18 @@ mod tests {
                 assert_eq!(parse_prefix(&r), Some((7, seq)));
                 let mut fresh = RecordBuf::new(7, size);
                 assert_eq!(fresh.make(seq), &r[..], "independent of what came before");
+            }
+        }
+    }
+
+    #[test]
+    fn consecutive_records_match_fresh_ones_across_carries() {
+        let mut b = RecordBuf::new(3, SizeSpec::Fixed(40));
+        for start in [0u64, 95, 99_995, 9_999_999_990] {
+            for seq in start..start + 10 {
+                let r = b.make(seq).to_vec();
+                assert_eq!(parse_prefix(&r), Some((3, seq)), "{seq}");
+                assert_eq!(RecordBuf::new(3, SizeSpec::Fixed(40)).make(seq), &r[..]);
             }
         }
     }

@@ -4,7 +4,7 @@
 //! harness runs its own binary with a hidden subcommand for each.
 //!
 //! A producer sets everything up (opens the ring, file or socket), says `ready`, waits for the
-//! go, then writes its records, timing each write call alone with `Instant::now()` (the
+//! go, then writes its records, timing write calls alone with a [`latency::Stopwatch`] (the
 //! record is built before the clock starts), and reports its CPU time and wall time of the
 //! timed phase. Its latency histogram goes to a file the harness merges. Nothing here decides
 //! when a run starts or ends, or checks the output: the harness does.
@@ -108,6 +108,7 @@ fn timed_writes(
     mut write: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<Timed> {
     let mut hist = latency::histogram();
+    let watch = latency::Stopwatch::calibrated();
     ready_then_wait_for_go()?;
     let mut sampler =
         latency::Sampler::new(sample_every, 0x9e37_79b9 ^ u64::from(std::process::id()));
@@ -117,9 +118,8 @@ fn timed_writes(
     for seq in 0..records {
         let r = rec.make(seq);
         if sampler.hit() {
-            let t = Instant::now();
-            write(r)?;
-            let ns = t.elapsed().as_nanos() as u64;
+            let (written, ns) = watch.time(|| write(r));
+            written?;
             hist.saturating_record(ns);
         } else {
             write(r)?;
@@ -249,6 +249,7 @@ pub fn threads(
         .thread_name("bench-appender")
         .finish(file);
     let expected = size.total_bytes(threads, records);
+    let watch = latency::Stopwatch::calibrated();
     let barrier = Arc::new(Barrier::new(threads as usize + 1));
     let workers: Vec<_> = (0..threads)
         .map(|id| {
@@ -262,9 +263,9 @@ pub fn threads(
                 for seq in 0..records {
                     let r = rec.make(seq);
                     if sampler.hit() {
-                        let t = Instant::now();
-                        w.write_all(r)?;
-                        hist.saturating_record(t.elapsed().as_nanos() as u64);
+                        let (written, ns) = watch.time(|| w.write_all(r));
+                        written?;
+                        hist.saturating_record(ns);
                     } else {
                         w.write_all(r)?;
                     }

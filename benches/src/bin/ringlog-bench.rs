@@ -87,8 +87,8 @@ struct BenchArgs {
     /// Capacity of the rings the ringlog runs use.
     #[arg(long, value_parser = parse_size, default_value = "64M")]
     ring_capacity: u64,
-    /// Time about one write call in N, drawn at random (1: all) [default: auto, at least ~20,000
-    /// timed writes per producer per run]. Timing costs ~45 ns per timed call (two clock reads
+    /// Time about one write call in N, drawn at random (1: all) [default: auto, at least ~10,000
+    /// timed writes per producer per run]. Timing costs ~25 ns per timed call (two TSC reads
     /// and a histogram update), as much as a ringlog write: timing them all would halve
     /// ringlog's producer throughput and barely touch the others'.
     #[arg(long)]
@@ -396,7 +396,8 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
     }
     let machine = machine::describe(&dir);
     let load_start = Load::now();
-    let timer_floor_ns = latency::timer_floor_ns();
+    let watch = latency::Stopwatch::calibrated();
+    let timer_floor_ns = latency::timer_floor_ns(&watch);
     let started = Instant::now();
     eprintln!("ringlog-bench ({mode}): {}", machine.line());
     eprintln!("  machine now: {}", load_start.line());
@@ -411,8 +412,9 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
         );
     }
     eprintln!(
-        "  drain: {}; Instant::now() pair: {timer_floor_ns} ns (included in every latency)",
-        settings.drain.display()
+        "  drain: {}; latency timer ({}): {timer_floor_ns} ns (included in every latency)",
+        settings.drain.display(),
+        watch.source()
     );
 
     let mut summaries = Vec::new();
@@ -510,6 +512,7 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
         plan: &plan,
         mode,
         timer_floor_ns,
+        timer_source: watch.source(),
         sample_every: settings.sample_every,
         summaries: &summaries,
         drain_alone: &drain_alone,
@@ -529,15 +532,16 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
         out,
         "every log verified: each record exactly once, untorn, in order per producer. rec/s and MB/s: \
          end to end (until every record is in the file), median of {} rep(s); latency: one write \
-         call, producer side, {}, all reps merged (includes ~{timer_floor_ns} ns of timer); CPU/rec: \
+         call, producer side, {}, all reps merged (includes ~{timer_floor_ns} ns of {} timer); CPU/rec: \
          all processes; server: drain/collector share of it; vs O_APP: ratio to o_append on the same \
          work.\n",
         plan.reps,
         match settings.sample_every {
             Some(1) => "every call timed".to_owned(),
             Some(n) => format!("about 1 call in {n} timed, at random"),
-            None => "a random sample of at least ~20,000 calls per producer per run".to_owned(),
-        }
+            None => "a random sample of at least ~10,000 calls per producer per run".to_owned(),
+        },
+        watch.source()
     )?;
     for c in &plan.contenders {
         writeln!(out, "  {:<9} {}", c.name(), c.description())?;
