@@ -68,12 +68,14 @@ fn a_producer_killed_at_any_point_of_a_record_is_skipped_and_nothing_else_is_los
         let others: Vec<_> = (0..3)
             .map(|id| ProducerSpec::new(&ring, id, 20_000, 2048).spawn())
             .collect();
-        let status = victim.wait_with_output().unwrap().status;
+        let output = victim.wait_with_output().unwrap();
         assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
+            std::os::unix::process::ExitStatusExt::signal(&output.status),
             Some(libc::SIGKILL),
-            "{}: the faulty producer must die at its point",
-            point.name()
+            "{}: the faulty producer must die at its point; it ended with {}: {}",
+            point.name(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
         );
         let reports = reports_of(others);
         let (status, err) = drain.stop();
