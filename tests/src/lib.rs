@@ -101,8 +101,13 @@ impl DrainProcess {
     /// Starts a drain armed to die (`RINGLOG_FAULT`), without waiting for it to be ready: it may
     /// die before anyone could see it hold the ring. Use [`DrainProcess::wait_exit`].
     pub fn start_doomed(ring: &str, out: &Path, extra: &[&str], fault: &str) -> DrainProcess {
+        Self::spawn(ring, out, extra, &[("RINGLOG_FAULT", fault)])
+    }
+
+    /// Spawns `ringlog-drain --ring RING --out OUT EXTRA...` with `env`, stderr piped.
+    fn spawn(ring: &str, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> DrainProcess {
         let child = Command::new(bin("ringlog-drain"))
-            .env("RINGLOG_FAULT", fault)
+            .envs(env.iter().copied())
             .args(["--ring", ring, "--out"])
             .arg(out)
             .args(extra)
@@ -121,17 +126,7 @@ impl DrainProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> DrainProcess {
-        let child = Command::new(bin("ringlog-drain"))
-            .envs(env.iter().copied())
-            .args(["--ring", ring, "--out"])
-            .arg(out)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ringlog-drain");
-        let mut drain = DrainProcess { child };
+        let mut drain = Self::spawn(ring, out, extra, env);
         // Ready once it holds the ring's drain lock (its signal handlers are installed before).
         let location = ringlog_core::Location::Name(ring.to_owned());
         let ready = wait_until(Duration::from_secs(20), || {
