@@ -112,7 +112,8 @@ enum Command {
         /// Producer processes.
         #[arg(long, default_value_t = 4)]
         producers: u32,
-        /// Directory for the logs (default: a new one under the temp dir).
+        /// Keep the logs in this directory (default: a new one under the temp dir, removed once
+        /// the log is verified).
         #[arg(long)]
         dir: Option<PathBuf>,
     },

@@ -159,7 +159,8 @@ pub struct DemoOptions {
     pub records: u64,
     /// Producer processes.
     pub producers: u32,
-    /// Where the logs go.
+    /// Where the logs go, kept afterwards. `None`: a new directory under the temp dir, removed
+    /// at the end unless verification failed.
     pub dir: Option<PathBuf>,
 }
 
@@ -217,11 +218,18 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     let exe = std::env::current_exe()?;
     let pid = std::process::id();
     let ring = format!("demo-{pid}");
-    let dir = match &options.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("ringlog-demo-{pid}")),
+    let scratch = match &options.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            None
+        }
+        None => Some(tempfile::Builder::new().prefix("ringlog-demo-").tempdir()?),
     };
-    std::fs::create_dir_all(&dir)?;
+    let dir = match (&scratch, &options.dir) {
+        (Some(t), _) => t.path().to_path_buf(),
+        (None, Some(d)) => d.clone(),
+        (None, None) => unreachable!("one of the two is set"),
+    };
     let log = dir.join("ringlog.log");
     let append_log = dir.join("o_append.log");
     let _ = std::fs::remove_file(&log);
@@ -237,7 +245,6 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     let ring_path = Path::new(ringlog_core::segment::SHM_DIR).join(format!("ringlog-{ring}"));
     // About the bytes each contender writes (the mix averages ~240 bytes a record).
     let expected_bytes = total * 240;
-    warm_page_cache(&dir, expected_bytes)?;
     let started = Instant::now();
     let mut drain = spawn(
         &exe,
@@ -261,6 +268,8 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    // Only now: the ring's pages would otherwise take the warmed ones.
+    warm_page_cache(&dir, expected_bytes)?;
     let producers_started = Instant::now();
     let children = (0..producers)
         .map(|id| {
@@ -332,9 +341,26 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
         "  ringlog was {:.2}x as fast as one O_APPEND write(2) per record, end to end (until all records were in the file)",
         append_took.as_secs_f64() / ring_took.as_secs_f64()
     );
-    println!("  log: {} ({} lines)", log.display(), v_ring.lines);
     if !v_ring.is_perfect() {
-        return Err("ringlog output failed verification".into());
+        if let Some(t) = scratch {
+            // Kept for inspection.
+            let _ = t.keep();
+        }
+        return Err(format!(
+            "ringlog output failed verification; log kept: {}",
+            log.display()
+        )
+        .into());
+    }
+    match scratch {
+        Some(t) => {
+            println!(
+                "  log: {} lines, verified and removed (pass --dir DIR to keep it)",
+                v_ring.lines
+            );
+            t.close()?;
+        }
+        None => println!("  log: {} ({} lines)", log.display(), v_ring.lines),
     }
     Ok(())
 }

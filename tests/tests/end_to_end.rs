@@ -271,3 +271,55 @@ fn formatted_timestamps_are_wall_clock_time_with_tick_and_realtime_stamps() {
         "tick stamps keep their order"
     );
 }
+
+/// The README's first command, smaller: the demo verifies its log, removes its scratch
+/// directory and ring, and keeps the log only where `--dir` says.
+#[test]
+fn the_demo_verifies_cleans_up_and_keeps_the_log_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = |extra: &[&str]| {
+        let child = std::process::Command::new(bin("ringlog-drain"))
+            .args(["demo", "--records", "20000", "--producers", "2"])
+            .args(extra)
+            .env("TMPDIR", tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let out = expect_success(child);
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            stdout
+                .matches("verified: every record exactly once")
+                .count(),
+            2,
+            "{stdout}"
+        );
+        assert!(
+            !ring_path(&format!("demo-{pid}")).exists(),
+            "the demo's ring must be removed"
+        );
+        stdout
+    };
+    let stdout = demo(&[]);
+    assert!(
+        stdout.contains("20000 lines, verified and removed"),
+        "{stdout}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "the scratch directory must be gone: {left:?}"
+    );
+
+    let keep = tmp.path().join("kept");
+    let stdout = demo(&["--dir", keep.to_str().unwrap()]);
+    let log = keep.join("ringlog.log");
+    assert!(
+        stdout.contains(&format!("log: {}", log.display())),
+        "{stdout}"
+    );
+    let lines = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert_eq!(lines, 20000);
+}
