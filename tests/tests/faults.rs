@@ -54,14 +54,16 @@ fn a_producer_killed_at_any_point_of_a_record_is_skipped_and_nothing_else_is_los
         let out = dir.path().join("out.log");
         // A small ring, so claims wrap (for before-padding) and a stall would block everyone.
         let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "256K"]);
-        // Which producer's claim crosses the end of the ring is up to chance: arm the victim's
-        // first wrap.
-        let nth = if point == Point::BeforePadding {
-            1
+        // Which producer's claim crosses the end of the ring is up to chance (and to the
+        // scheduler: the victim sometimes finished 20,000 records without one): arm the
+        // victim's first wrap and give it records enough to keep writing after the others are
+        // done, when every wrap is its own.
+        let (nth, victim_records) = if point == Point::BeforePadding {
+            (1, 1_000_000)
         } else {
-            5_000
+            (5_000, 20_000)
         };
-        let mut faulty = ProducerSpec::new(&ring, 9, 20_000, 2048);
+        let mut faulty = ProducerSpec::new(&ring, 9, victim_records, 2048);
         faulty.extra = vec!["--fault".into(), format!("{}:kill:{nth}", point.name())];
         let victim = faulty.spawn();
         let victim_pid = victim.id();
