@@ -218,17 +218,15 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
     let exe = std::env::current_exe()?;
     let pid = std::process::id();
     let ring = format!("demo-{pid}");
-    let scratch = match &options.dir {
+    let (dir, scratch) = match &options.dir {
         Some(d) => {
             std::fs::create_dir_all(d)?;
-            None
+            (d.clone(), None)
         }
-        None => Some(tempfile::Builder::new().prefix("ringlog-demo-").tempdir()?),
-    };
-    let dir = match (&scratch, &options.dir) {
-        (Some(t), _) => t.path().to_path_buf(),
-        (None, Some(d)) => d.clone(),
-        (None, None) => unreachable!("one of the two is set"),
+        None => {
+            let t = tempfile::Builder::new().prefix("ringlog-demo-").tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
     };
     let log = dir.join("ringlog.log");
     let append_log = dir.join("o_append.log");
