@@ -526,25 +526,7 @@ fn batches_reported(stderr: &str) -> Option<u64> {
     words.get(at.checked_sub(1)?)?.parse().ok()
 }
 
-/// Writes and deletes `bytes` bytes in `dir`, so the pages the next run's file needs have
-/// just been used and freed. On VMs whose host reclaims free guest memory (free page
-/// reporting, e.g. Firecracker's balloon), a page touched for the first time after a pause
-/// costs a host fault, several times the cost of the copy into it; without this the first run
-/// after a pause would pay for it and the others not.
-pub fn warm_page_cache(dir: &Path, bytes: u64) -> std::io::Result<()> {
-    use std::io::Write;
-    let path = dir.join(".warm");
-    let chunk = vec![0u8; 1 << 20];
-    let mut f = File::create(&path)?;
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(chunk.len() as u64) as usize;
-        f.write_all(&chunk[..n])?;
-        left -= n as u64;
-    }
-    drop(f);
-    std::fs::remove_file(&path)
-}
+pub use ringlog_drain::demo::warm_page_cache;
 
 #[cfg(test)]
 mod tests {

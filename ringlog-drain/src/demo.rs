@@ -196,10 +196,12 @@ fn describe(label: &str, records: u64, bytes: u64, took: Duration, v: &Verdict) 
     )
 }
 
-/// Writes and deletes `bytes` in 1 MiB writes in `dir`, so the page cache memory the next
-/// contender gets is warm. (On VMs that hand free memory back to the host, fresh memory is much
-/// slower to touch; whoever ran first would pay for it.)
-fn warm_page_cache(dir: &Path, bytes: u64) -> io::Result<()> {
+/// Writes and deletes `bytes` in 1 MiB writes in `dir`, so the pages the next writer's file
+/// needs have just been used and freed. On VMs whose host reclaims free guest memory (free page
+/// reporting, e.g. Firecracker's balloon), a page touched for the first time after a pause
+/// costs a host fault, several times the cost of the copy into it; without this whoever ran
+/// first would pay for it. Shared with the benchmark harness.
+pub fn warm_page_cache(dir: &Path, bytes: u64) -> io::Result<()> {
     let path = dir.join("warm-up.tmp");
     let mut file = File::create(&path)?;
     let chunk = vec![b'w'; 1 << 20];
