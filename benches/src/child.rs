@@ -1,6 +1,8 @@
 //! Child processes of the harness and the line protocol they speak on their standard streams:
 //! a child prints `ready` once set up, waits for one line on stdin (the "go"), does its work,
-//! prints `done key=value ...` and exits 0. Reading a line never waits past a deadline, and a
+//! prints `done key=value ...`, and exits 0 once the harness closes its stdin, which it does only
+//! after its clock has stopped: a child's teardown (unmapping a 64 MiB ring takes milliseconds)
+//! must not run on the CPUs the other children are still timed on. Reading a line never waits past a deadline, and a
 //! child dropped while still running is killed and reaped, so a failed run leaves no process
 //! behind. This module never decides what a child does.
 
@@ -156,11 +158,11 @@ impl Worker {
         Ok(Fields::parse(&line))
     }
 
-    /// Tells it to start, and closes its stdin.
+    /// Tells it to start. Its stdin stays open until [`Worker::wait`].
     pub fn go(&mut self) -> Result<(), BoxError> {
-        let mut stdin = self
+        let stdin = self
             .stdin
-            .take()
+            .as_mut()
             .ok_or_else(|| format!("{}: stdin is not a pipe", self.name))?;
         stdin
             .write_all(b"go\n")
@@ -174,8 +176,10 @@ impl Worker {
         rustix::process::kill_process(pid, signal).map_err(io::Error::from)
     }
 
-    /// Waits for it to exit, at most until `deadline` (then kills it); errors unless it exited 0.
+    /// Closes its stdin (the child's cue to finish) and waits for it to exit, at most until
+    /// `deadline` (then kills it); errors unless it exited 0.
     pub fn wait(&mut self, deadline: Instant) -> Result<(), BoxError> {
+        drop(self.stdin.take());
         loop {
             if let Some(status) = self.try_exit() {
                 return if status.success() {
@@ -220,6 +224,12 @@ pub fn ready_then_wait_for_go() -> io::Result<()> {
     Ok(())
 }
 
+/// The child's side of the protocol, after its report: returns when the harness closes stdin
+/// (its clock has stopped), so the child's teardown is not timed against the others.
+pub fn wait_for_release() -> io::Result<()> {
+    io::copy(&mut io::stdin().lock(), &mut io::sink()).map(drop)
+}
+
 /// The child's side of the protocol: the final report.
 pub fn report_done(fields: &[(&str, u64)]) -> io::Result<()> {
     let mut line = String::from("done");
@@ -230,4 +240,34 @@ pub fn report_done(fields: &[(&str, u64)]) -> io::Result<()> {
     let mut out = io::stdout().lock();
     out.write_all(line.as_bytes())?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Stdio;
+
+    #[test]
+    fn a_child_lingers_after_its_report_until_wait_releases_it() {
+        // The shell stands in for a role: report, then block on stdin like `wait_for_release`.
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "echo ready; read go; echo done n=7; exec cat >/dev/null",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+        let mut w = Worker::spawn("lingering child", cmd).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        w.expect("ready", deadline).unwrap();
+        w.go().unwrap();
+        assert_eq!(w.expect("done", deadline).unwrap().u64("n").unwrap(), 7);
+        // It cannot have exited: its stdin is still open, so `cat` is still reading.
+        assert!(
+            w.try_exit().is_none(),
+            "the child exited before its release"
+        );
+        // `wait` closes stdin; without that the child would run into the deadline and be killed.
+        w.wait(Instant::now() + Duration::from_secs(30)).unwrap();
+    }
 }

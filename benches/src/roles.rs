@@ -9,7 +9,7 @@
 //! timed phase. Its latency histogram goes to a file the harness merges. Nothing here decides
 //! when a run starts or ends, or checks the output: the harness does.
 
-use crate::child::{ready_then_wait_for_go, report_done};
+use crate::child::{ready_then_wait_for_go, report_done, wait_for_release};
 use crate::cpu::{self_counters, self_cpu_ns, Counters};
 use crate::latency;
 use crate::record::{RecordBuf, SizeSpec};
@@ -219,8 +219,9 @@ pub fn produce(a: &ProducerArgs) -> Result<(), BoxError> {
             return Err("the tracing reference runs as one process: use __threads".into())
         }
     };
-    // Report first (the harness stops its clock on the last report), then save the histogram,
-    // which the harness reads only after this process has exited.
+    // Report first (the harness stops its clock on the last report), linger until every clock
+    // of the run has stopped (so unmapping the ring at exit takes no CPU from a drain still
+    // being timed), then save the histogram, which the harness reads after this process exits.
     report_done(&[
         ("cpu_ns", timed.cpu_ns),
         ("wall_ns", timed.wall.as_nanos() as u64),
@@ -228,6 +229,7 @@ pub fn produce(a: &ProducerArgs) -> Result<(), BoxError> {
         ("nvcsw", timed.counters.nvcsw),
         ("nivcsw", timed.counters.nivcsw),
     ])?;
+    wait_for_release()?;
     latency::save(&timed.hist, &a.hist)?;
     Ok(())
 }
@@ -310,6 +312,7 @@ pub fn threads(
         ("nvcsw", c.nvcsw),
         ("nivcsw", c.nivcsw),
     ])?;
+    wait_for_release()?;
     drop(guard);
     latency::save(&hist, hist_path)?;
     Ok(())

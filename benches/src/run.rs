@@ -414,8 +414,9 @@ pub fn run(
         cpu_producers_ns += done.u64("cpu_ns")?;
         add_counters(&mut producer_counters, &done);
     }
-    // Every producer has returned from its last write; their exits (unmapping a ring, closing
-    // files) are not part of the work, so they are waited for after the clock stops.
+    // Every producer has returned from its last write. Their exits (unmapping a ring, closing
+    // files) are not part of the work: they linger until `wait` closes their stdin, after the
+    // clock has stopped, so their teardown does not compete with a drain still being timed.
     let producers_done = t0.elapsed();
 
     let mut drain_batches = None;
