@@ -34,8 +34,12 @@ pub const MIN_CAPACITY: u64 = 4096;
 pub const MIN_CAPACITY: u64 = 128;
 /// Largest data region accepted (frame lengths are stored as `i32`).
 pub const MAX_CAPACITY: u64 = 1 << 30;
-/// Data region of a ring created with default options.
-pub const DEFAULT_CAPACITY: u64 = 64 << 20;
+/// Data region of a ring created with default options: 16 MiB holds about 100,000 records of
+/// 128 B, milliseconds of a drain stall at full speed and far more at a service's usual rate;
+/// it fits a container's default 64 MiB `/dev/shm`, costs each producer ~2 ms to map and
+/// prefault, and a drain behind by a whole ring catches up from the last-level cache rather
+/// than from memory. Larger rings (`--capacity`, `WriterBuilder::capacity`) buy longer stalls.
+pub const DEFAULT_CAPACITY: u64 = 16 << 20;
 
 /// Value of [`Header::version`] while the segment is still being built.
 pub const VERSION_UNPUBLISHED: u32 = 0;

@@ -255,7 +255,7 @@ pub fn run(options: &DemoOptions) -> Result<(), Box<dyn std::error::Error>> {
             log.to_str().ok_or("non-UTF-8 path")?,
         ],
     )?;
-    // Creating the 64 MiB ring is a one-time set-up (like creating the log file), and on a
+    // Creating the ring is a one-time set-up (like creating the log file), and on a
     // machine whose free memory is cold it can take a large part of a second: start the clock
     // once the drain holds the ring, as a service would find it.
     let location = ringlog_core::Location::Name(ring.clone());

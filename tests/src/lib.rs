@@ -217,6 +217,13 @@ impl ProducerSpec {
         }
     }
 
+    /// Creates the ring with `bytes` of capacity if this producer is the first to open it.
+    pub fn capacity(mut self, bytes: u64) -> ProducerSpec {
+        self.extra
+            .extend(["--capacity".to_owned(), bytes.to_string()]);
+        self
+    }
+
     /// Starts it.
     pub fn spawn(&self) -> Child {
         Command::new(bin("ringlog-test-producer"))

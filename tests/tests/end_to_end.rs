@@ -51,9 +51,9 @@ fn producers_may_start_before_the_drain() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
     assert!(!ring_path(&ring).exists());
-    // 3 x 20k records of <= 2 KiB fit in the default 64 MiB ring, so nothing needs the drain yet.
+    // 3 x 20k records of <= 2 KiB fit in a 64 MiB ring, so nothing needs the drain yet.
     let specs: Vec<_> = (0..3)
-        .map(|id| ProducerSpec::new(&ring, id, 20_000, 2048))
+        .map(|id| ProducerSpec::new(&ring, id, 20_000, 2048).capacity(64 << 20))
         .collect();
     let reports = run_producers(&specs);
     assert!(
@@ -78,13 +78,14 @@ fn records_committed_while_the_drain_is_down_are_written_when_it_restarts() {
     let out = dir.path().join("out.log");
     let mut reports = Vec::new();
     for round in 0..3u32 {
-        let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+        let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "64M"]);
         reports.extend(run_producers(&[ProducerSpec::new(
             &ring, round, 10_000, 4096,
         )]));
         let (status, err) = drain.stop();
         assert!(status.success(), "{err}");
-        // Written with no drain running: stays in the ring for the next round's drain.
+        // Written with no drain running: stays in the ring (64 MiB: room for all of it) for the
+        // next round's drain.
         reports.extend(run_producers(&[ProducerSpec::new(
             &ring,
             10 + round,
@@ -92,7 +93,7 @@ fn records_committed_while_the_drain_is_down_are_written_when_it_restarts() {
             4096,
         )]));
     }
-    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "64M"]);
     let (status, err) = drain.stop();
     assert!(status.success(), "{err}");
     let ids = tid_map(&reports);

@@ -207,14 +207,19 @@ fn a_drain_killed_at_random_moments_of_a_long_run_loses_and_duplicates_nothing()
     let _guard = RingGuard(ring.clone());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
-    // 4 x 100k records of <= 1 KiB fit in the 64 MiB ring even with no drain at all, so the
-    // producers never drop while the drain is down.
+    // 4 x 100k records of <= 1 KiB fit in a 64 MiB ring even with no drain at all, so the
+    // producers never drop while the drain is down. Drains and producers race to create it, so
+    // all of them ask for that size.
     let producers: Vec<_> = (0..4)
-        .map(|id| ProducerSpec::new(&ring, id, 100_000, 1024).spawn())
+        .map(|id| {
+            ProducerSpec::new(&ring, id, 100_000, 1024)
+                .capacity(64 << 20)
+                .spawn()
+        })
         .collect();
     let mut seed = std::process::id() as u64;
     for _ in 0..8 {
-        let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+        let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "64M"]);
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
@@ -225,7 +230,7 @@ fn a_drain_killed_at_random_moments_of_a_long_run_loses_and_duplicates_nothing()
     }
     let reports = reports_of(producers);
     assert!(reports.iter().all(|r| r.dropped == 0), "{reports:?}");
-    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "64M"]);
     let (status, err) = drain.stop();
     assert!(status.success(), "{err}");
     let ids = tid_map(&reports);

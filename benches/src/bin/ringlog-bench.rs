@@ -84,8 +84,8 @@ struct BenchArgs {
     /// workspace first].
     #[arg(long)]
     drain: Option<PathBuf>,
-    /// Capacity of the rings the ringlog runs use.
-    #[arg(long, value_parser = parse_size, default_value = "64M")]
+    /// Capacity of the rings the ringlog runs use [default: the library's, 16M].
+    #[arg(long, value_parser = parse_size, default_value_t = ringlog_core::layout::DEFAULT_CAPACITY, hide_default_value = true)]
     ring_capacity: u64,
     /// Time about one write call in N, drawn at random (1: all) [default: auto, at least ~10,000
     /// timed writes per producer per run]. Timing costs ~25 ns per timed call (two TSC reads
