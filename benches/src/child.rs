@@ -1,10 +1,10 @@
 //! Child processes of the harness and the line protocol they speak on their standard streams:
 //! a child prints `ready` once set up, waits for one line on stdin (the "go"), does its work,
 //! prints `done key=value ...`, and exits 0 once the harness closes its stdin, which it does only
-//! after its clock has stopped: a child's teardown (unmapping a ring takes milliseconds)
-//! must not run on the CPUs the other children are still timed on. Reading a line never waits past a deadline, and a
-//! child dropped while still running is killed and reaped, so a failed run leaves no process
-//! behind. This module never decides what a child does.
+//! after its clock has stopped: a child's teardown (unmapping a ring takes milliseconds) must not
+//! run on the CPUs the other children are still timed on. Reading a line never waits past a
+//! deadline, and a child dropped while still running is killed and reaped, so a failed run
+//! leaves no process behind. This module never decides what a child does.
 
 use crate::BoxError;
 use std::collections::HashMap;
