@@ -34,12 +34,13 @@ pub const MIN_CAPACITY: u64 = 4096;
 pub const MIN_CAPACITY: u64 = 128;
 /// Largest data region accepted (frame lengths are stored as `i32`).
 pub const MAX_CAPACITY: u64 = 1 << 30;
-/// Data region of a ring created with default options: 16 MiB holds about 100,000 records of
-/// 128 B, milliseconds of a drain stall at full speed and far more at a service's usual rate;
-/// it fits a container's default 64 MiB `/dev/shm`, costs each producer ~2 ms to map and
-/// prefault, and a drain behind by a whole ring catches up from the last-level cache rather
-/// than from memory. Larger rings (`--capacity`, `WriterBuilder::capacity`) buy longer stalls.
-pub const DEFAULT_CAPACITY: u64 = 16 << 20;
+/// Data region of a ring created with default options. 4 MiB holds about 25,000 records of
+/// 128 B (a millisecond of the drain at full speed, far more at a service's usual rate) and a
+/// record of up to 1 MiB. Small enough that what producers write is still in the last-level
+/// cache when the drain hands it to the kernel: measured against 16 MiB, 4 x 4 KiB records
+/// went ~25% faster and 64 KiB ones ~8% (`benches/README.md`, fifth round). Larger rings
+/// (`--capacity`, `WriterBuilder::capacity`) absorb longer drain stalls.
+pub const DEFAULT_CAPACITY: u64 = 4 << 20;
 
 /// Value of [`Header::version`] while the segment is still being built.
 pub const VERSION_UNPUBLISHED: u32 = 0;
@@ -283,7 +284,8 @@ pub const fn align_record(n: u64) -> u64 {
     (n + RECORD_ALIGN - 1) & !(RECORD_ALIGN - 1)
 }
 
-/// The default largest payload for a data region of `capacity` bytes: a quarter of it.
+/// The default largest payload (message bytes) for a data region of `capacity` bytes: a quarter
+/// of it, so the default ring takes messages of up to 1 MiB.
 pub const fn default_max_record(capacity: u64) -> u64 {
-    capacity / 4 - crate::frame::FRAME_HEADER_SIZE as u64
+    capacity / 4
 }

@@ -74,7 +74,7 @@ impl Location {
 pub struct SegmentOptions {
     /// Create the segment if it does not exist (default true: start order must not matter).
     pub create: bool,
-    /// Data region size. When creating: the size to create (default 16 MiB). When opening an
+    /// Data region size. When creating: the size to create (default 4 MiB). When opening an
     /// existing ring: if set, the ring must have exactly this capacity.
     pub capacity: Option<u64>,
     /// Largest payload, when creating (default a quarter of the capacity).

@@ -68,7 +68,7 @@ struct RunArgs {
     /// syslog+udp://HOST:PORT (RFC 5424; --format is then ignored).
     #[arg(long)]
     out: Option<String>,
-    /// Capacity when creating the ring (default 16M; power of two). Must match an existing ring.
+    /// Capacity when creating the ring (default 4M; power of two). Must match an existing ring.
     #[arg(long, value_parser = parse_size)]
     capacity: Option<u64>,
     /// Output format.

@@ -59,7 +59,7 @@ impl WriterBuilder {
         self.location = Location::Path(path.into());
         self
     }
-    /// Data region size when this call creates the ring (a power of two; default 16 MiB).
+    /// Data region size when this call creates the ring (a power of two; default 4 MiB).
     /// When the ring exists it must have this capacity.
     pub fn capacity(mut self, bytes: u64) -> Self {
         self.options.capacity = Some(bytes);

@@ -173,10 +173,17 @@ fn a_drain_killed_inside_a_batch_restarts_without_loss_or_duplicates() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.log");
         let fault = format!("{}:kill:3", point.name());
-        let doomed = DrainProcess::start_doomed(&ring, &out, &["--format", "json"], &fault);
+        // 3 x 30k records of <= 1 KiB (~13 MB) must fit while no drain runs, so the producers
+        // never drop: the ring is 64 MiB rather than the default.
+        let args = ["--format", "json", "--capacity", "64M"];
+        let doomed = DrainProcess::start_doomed(&ring, &out, &args, &fault);
         let reports = reports_of(
             (0..3)
-                .map(|id| ProducerSpec::new(&ring, id, 30_000, 1024).spawn())
+                .map(|id| {
+                    ProducerSpec::new(&ring, id, 30_000, 1024)
+                        .capacity(64 << 20)
+                        .spawn()
+                })
                 .collect(),
         );
         let (status, _) = doomed.wait_exit();
@@ -186,7 +193,8 @@ fn a_drain_killed_inside_a_batch_restarts_without_loss_or_duplicates() {
             "{}",
             point.name()
         );
-        let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+        assert!(reports.iter().all(|r| r.dropped == 0), "{reports:?}");
+        let drain = DrainProcess::start(&ring, &out, &args);
         let (status, err) = drain.stop();
         assert!(status.success(), "{err}");
         match point {

@@ -86,7 +86,7 @@ struct BenchArgs {
     /// workspace first].
     #[arg(long)]
     drain: Option<PathBuf>,
-    /// Capacity of the rings the ringlog runs use [default: the library's, 16M].
+    /// Capacity of the rings the ringlog runs use [default: the library's, 4M].
     #[arg(long, value_parser = parse_size, default_value_t = ringlog_core::layout::DEFAULT_CAPACITY, hide_default_value = true)]
     ring_capacity: u64,
     /// Time about one write call in N, drawn at random (1: all) [default: auto, at least ~10,000
