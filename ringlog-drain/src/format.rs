@@ -170,37 +170,121 @@ fn strip_newline(message: &[u8]) -> &[u8] {
 
 /// Escapes `\`, control characters and DEL so the bytes stay on one line.
 pub fn escape_text(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            b'\\' => b"\\\\",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if escaped.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(&[b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-        } else {
-            out.extend_from_slice(escaped);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
+    escape_with(
+        out,
+        bytes,
+        |w| !any_below(w, 0x20) && !any_equal(w, 0x7f) && !any_equal(w, b'\\'),
+        |b| b < 0x20 || b == 0x7f || b == b'\\',
+        |out, b| match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 15) as usize],
+            ]),
+        },
+    );
 }
 
+/// Appends `bytes` as a JSON string: invalid UTF-8 becomes U+FFFD, and `"`, `\` and control
+/// characters are escaped exactly as serde_json escapes them.
 fn json_string(out: &mut Vec<u8>, bytes: &[u8]) {
-    let text = String::from_utf8_lossy(bytes);
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &*text);
+    out.push(b'"');
+    match std::str::from_utf8(bytes) {
+        Ok(text) => json_escape(out, text.as_bytes()),
+        Err(_) => json_escape(out, String::from_utf8_lossy(bytes).as_bytes()),
+    }
+    out.push(b'"');
+}
+
+fn json_escape(out: &mut Vec<u8>, text: &[u8]) {
+    escape_with(
+        out,
+        text,
+        |w| !any_below(w, 0x20) && !any_equal(w, b'"') && !any_equal(w, b'\\'),
+        |b| b < 0x20 || b == b'"' || b == b'\\',
+        |out, b| match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 15) as usize],
+            ]),
+        },
+    );
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `bytes` to `out`, each byte for which `special` holds replaced by what `escape`
+/// writes. Most log text has nothing to escape, so it is scanned eight bytes at a time:
+/// `word_is_clean` says a whole little-endian word has no special byte, and runs of clean bytes
+/// are copied in one go.
+#[inline(always)]
+fn escape_with(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    word_is_clean: impl Fn(u64) -> bool,
+    special: impl Fn(u8) -> bool,
+    escape: impl Fn(&mut Vec<u8>, u8),
+) {
+    out.reserve(bytes.len());
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            if word_is_clean(word) {
+                i += 8;
+                continue;
+            }
+        }
+        let end = (i + 8).min(bytes.len());
+        for (j, &b) in bytes.iter().enumerate().take(end).skip(i) {
+            if special(b) {
+                out.extend_from_slice(&bytes[run..j]);
+                escape(out, b);
+                run = j + 1;
+            }
+        }
+        i = end;
+    }
+    out.extend_from_slice(&bytes[run..]);
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `w` is below `n` (`n <= 0x80`). The classic borrow trick: exact as to
+/// whether any byte is, though not as to which.
+#[inline(always)]
+const fn any_below(w: u64, n: u8) -> bool {
+    w.wrapping_sub(ONES * n as u64) & !w & HIGHS != 0
+}
+
+/// Whether any byte of `w` equals `b`.
+#[inline(always)]
+const fn any_equal(w: u64, b: u8) -> bool {
+    any_below(w ^ (ONES * b as u64), 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn meta() -> RecordMeta {
         RecordMeta {
@@ -254,6 +338,49 @@ mod tests {
         assert_eq!(v["level"], "INFO");
         assert_eq!(v["pid"], 42);
         assert_eq!(v["ts"], "2023-11-14T22:13:20.123456789Z");
+    }
+
+    /// The escaper before the word-at-a-time scan: one byte at a time.
+    fn escape_text_bytewise(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            match b {
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                0..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                _ => out.push(b),
+            }
+        }
+        out
+    }
+
+    /// Bytes where special ones are common, at every offset within a word.
+    fn log_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            4 => b' '..=b'~',
+            1 => 0u8..0x20,
+            1 => prop::sample::select(vec![b'\\', b'"', 0x7f, 0x80, 0xc3, 0xa9, 0xff]),
+        ];
+        prop::collection::vec(byte, 0..80)
+    }
+
+    proptest! {
+        #[test]
+        fn text_escaping_matches_the_bytewise_rule(bytes in log_bytes()) {
+            let mut out = Vec::new();
+            escape_text(&mut out, &bytes);
+            prop_assert_eq!(out, escape_text_bytewise(&bytes));
+        }
+
+        #[test]
+        fn json_strings_match_serde_json(bytes in log_bytes()) {
+            let mut out = Vec::new();
+            json_string(&mut out, &bytes);
+            let expected = serde_json::to_vec(&String::from_utf8_lossy(&bytes)).unwrap();
+            prop_assert_eq!(out, expected);
+        }
     }
 
     #[test]
