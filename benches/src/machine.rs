@@ -24,7 +24,16 @@ pub struct Machine {
     pub dir_fs: String,
     /// Device and mount point holding it.
     pub dir_mount: String,
+    /// Free page reporting (a VM handing free memory back to its host): the smallest order of
+    /// free block reported, if the kernel has it. See [`Machine::memory_warning`].
+    pub page_reporting_order: Option<u32>,
+    /// The order the kernel command line asks for, if it names one.
+    pub page_reporting_order_cmdline: Option<u32>,
 }
+
+/// Orders above this (`MAX_PAGE_ORDER` on x86-64) are never reported.
+const MAX_PAGE_ORDER: u32 = 10;
+const PAGE_REPORTING_ORDER: &str = "/sys/module/page_reporting/parameters/page_reporting_order";
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -55,6 +64,11 @@ pub fn describe(dir: &Path) -> Machine {
         dir: dir.display().to_string(),
         dir_fs,
         dir_mount,
+        page_reporting_order: read(PAGE_REPORTING_ORDER).trim().parse().ok(),
+        page_reporting_order_cmdline: read("/proc/cmdline")
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix("page_reporting.page_reporting_order="))
+            .and_then(|v| v.parse().ok()),
     }
 }
 
@@ -82,8 +96,12 @@ pub fn filesystem_of(path: &Path) -> (String, String) {
 impl Machine {
     /// One line for the report header.
     pub fn line(&self) -> String {
+        let reporting = match self.page_reporting_order {
+            Some(order) => format!("; free page reporting order {order}"),
+            None => String::new(),
+        };
         format!(
-            "{} CPUs ({}), {} MiB, Linux {}, clocksource {}; logs in {} ({}, {})",
+            "{} CPUs ({}), {} MiB, Linux {}, clocksource {}{reporting}; logs in {} ({}, {})",
             self.cpus,
             self.cpu_model,
             self.memory_mib,
@@ -93,6 +111,26 @@ impl Machine {
             self.dir_fs,
             self.dir_mount
         )
+    }
+
+    /// A warning when this is a VM that hands free memory back to its host. Memory the guest
+    /// reuses after that costs a host fault per page on first touch, so a repetition whose log
+    /// lands in it runs several times slower; that hits whoever is bound by page-cache speed
+    /// (ringlog's drain most) and makes repetitions swing at random.
+    pub fn memory_warning(&self) -> Option<String> {
+        let order = self.page_reporting_order.filter(|&o| o <= MAX_PAGE_ORDER)?;
+        let intended = match self.page_reporting_order_cmdline {
+            Some(c) if c != order => format!(" (the kernel command line asks for {c})"),
+            _ => String::new(),
+        };
+        Some(format!(
+            "WARNING: this VM hands free memory blocks of order >= {order} back to its host \
+             (free page reporting){intended}. Page-cache pages allocated from such memory cost a \
+             host fault each on first touch, so repetitions slow down by up to 10x at random, \
+             ringlog's most (its drain is bound by page-cache speed). For stable numbers, as root: \
+             echo {} > {PAGE_REPORTING_ORDER}",
+            MAX_PAGE_ORDER + 1
+        ))
     }
 
     /// As JSON.
@@ -106,6 +144,8 @@ impl Machine {
             "dir": self.dir,
             "dir_fs": self.dir_fs,
             "dir_mount": self.dir_mount,
+            "page_reporting_order": self.page_reporting_order,
+            "page_reporting_order_cmdline": self.page_reporting_order_cmdline,
         })
     }
 }
@@ -113,6 +153,23 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_reporting_order_the_kernel_can_report_is_warned_about() {
+        let mut m = describe(Path::new("/"));
+        m.page_reporting_order = None;
+        assert_eq!(m.memory_warning(), None);
+        m.page_reporting_order = Some(MAX_PAGE_ORDER + 1);
+        assert_eq!(m.memory_warning(), None);
+        m.page_reporting_order = Some(5);
+        m.page_reporting_order_cmdline = Some(11);
+        let w = m.memory_warning().expect("order 5 is reported");
+        assert!(w.contains("order >= 5") && w.contains("asks for 11"), "{w}");
+        assert!(
+            w.contains(&format!("echo 11 > {PAGE_REPORTING_ORDER}")),
+            "{w}"
+        );
+    }
 
     #[test]
     fn the_root_filesystem_has_a_type() {

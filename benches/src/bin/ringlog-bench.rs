@@ -403,6 +403,9 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
     let started = Instant::now();
     eprintln!("ringlog-bench ({mode}): {}", machine.line());
     eprintln!("  machine now: {}", load_start.line());
+    if let Some(warning) = machine.memory_warning() {
+        eprintln!("  {warning}");
+    }
     let busy = match load_start.cpu_pressure10 {
         Some(p) => p > 20.0,
         None => load_start.loadavg1 > 0.5 * machine.cpus as f64,
@@ -530,6 +533,9 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
         load_start.line(),
         load_end.line()
     )?;
+    if let Some(warning) = machine.memory_warning() {
+        writeln!(out, "{warning}")?;
+    }
     writeln!(
         out,
         "every log verified: each record exactly once, untorn, in order per producer. rec/s and MB/s: \
