@@ -5,7 +5,9 @@
 //!   filesystem (or /dev/null); the time of that alone gives the drain's throughput into the
 //!   page cache, per format. Twice: the first lap finds the drain's mapping untouched (a
 //!   restarted drain pays a page fault per 64 KiB or so), the second is the steady state. The
-//!   same bytes written with plain 1 MiB `write(2)` calls give the ceiling to compare with.
+//!   same bytes written with plain 1 MiB `write(2)` calls give the ceiling to compare with,
+//!   once as any program writes them and once with the blocks reserved ahead as the drain
+//!   reserves them ([`ringlog_drain::preallocate`]), which is most of the difference.
 //! - **Idle latency**: a real `ringlog-drain` process on an idle ring; a record is written after
 //!   a pause and the time until the file has grown by it is measured (busy-polling `fstat`),
 //!   repeated, for a short pause (the drain is still napping) and a long one (it has announced
@@ -20,6 +22,7 @@ use crate::run::{self, RingGuard, Settings};
 use crate::{BoxError, IntegrityViolation};
 use hdrhistogram::Histogram;
 use ringlog_core::{layout, Location, Segment, SegmentOptions, FRAME_HEADER_SIZE};
+use ringlog_drain::preallocate::Preallocation;
 use ringlog_drain::{Drain, DrainOptions, Format, OutputSpec};
 use ringlog_writer::{FullPolicy, Writer};
 use std::fs::File;
@@ -62,6 +65,8 @@ pub struct DrainAlone {
     /// Time plain 1 MiB `write(2)`s of as many bytes took, to a fresh file beside it (for a
     /// file sink).
     pub plain_write: Option<Duration>,
+    /// The same, with blocks reserved ahead of the file's end as the drain reserves them.
+    pub plain_write_reserved: Option<Duration>,
 }
 
 impl DrainAlone {
@@ -80,6 +85,11 @@ impl DrainAlone {
     /// GB/s of plain 1 MiB writes.
     pub fn plain_gb_per_sec(&self) -> Option<f64> {
         self.plain_write
+            .map(|d| self.bytes_out as f64 / 1e9 / d.as_secs_f64())
+    }
+    /// GB/s of plain 1 MiB writes into reserved blocks.
+    pub fn plain_reserved_gb_per_sec(&self) -> Option<f64> {
+        self.plain_write_reserved
             .map(|d| self.bytes_out as f64 / 1e9 / d.as_secs_f64())
     }
     /// Nanoseconds per record.
@@ -197,9 +207,12 @@ pub fn drain_alone(
                 ))));
             }
         }
-        let plain_write = match sink {
-            Sink::File => Some(plain_writes(dir, &ring, bytes_out, warm_cache)?),
-            Sink::DevNull => None,
+        let (plain_write, plain_write_reserved) = match sink {
+            Sink::File => (
+                Some(plain_writes(dir, &ring, bytes_out, warm_cache, false)?),
+                Some(plain_writes(dir, &ring, bytes_out, warm_cache, true)?),
+            ),
+            Sink::DevNull => (None, None),
         };
         Ok(DrainAlone {
             format,
@@ -212,6 +225,7 @@ pub fn drain_alone(
             best: warm[0],
             laps,
             plain_write,
+            plain_write_reserved,
         })
     })();
     drop(drain);
@@ -222,20 +236,36 @@ pub fn drain_alone(
 }
 
 /// The ceiling for a drain writing `bytes` into a file of `dir`: the same number of bytes in
-/// 1 MiB `write(2)`s to a fresh file, after the same page-cache warming.
-fn plain_writes(dir: &Path, ring: &str, bytes: u64, warm: bool) -> Result<Duration, BoxError> {
+/// 1 MiB `write(2)`s to a fresh file, after the same page-cache warming; with `reserve`, with
+/// blocks reserved ahead as the drain reserves them.
+fn plain_writes(
+    dir: &Path,
+    ring: &str,
+    bytes: u64,
+    warm: bool,
+    reserve: bool,
+) -> Result<Duration, BoxError> {
     if warm {
         run::warm_page_cache(dir, bytes)?;
     }
     let plain = dir.join(format!("{ring}.plain"));
     let chunk = vec![b'x'; 1 << 20];
     let mut f = File::create(&plain)?;
+    let mut reservation = Preallocation::new(if reserve {
+        ringlog_drain::preallocate::DEFAULT_CHUNK
+    } else {
+        0
+    });
+    reservation.attach(&f);
     let t = Instant::now();
     let mut left = bytes as usize;
+    let mut len = 0;
     while left > 0 {
         let n = left.min(chunk.len());
+        reservation.before_append(&f, len, n as u64);
         f.write_all(&chunk[..n])?;
         left -= n;
+        len += n as u64;
     }
     let took = t.elapsed();
     drop(f);

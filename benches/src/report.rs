@@ -144,9 +144,12 @@ impl Results<'_> {
                     d.ns_per_record(),
                     d.best_gb_per_sec(),
                     d.cold_gb_per_sec(),
-                    d.plain_gb_per_sec().map_or(String::new(), |p| format!(
-                        "   (plain 1 MiB write(2)s of the same bytes: {p:.2} GB/s)"
-                    ))
+                    match (d.plain_gb_per_sec(), d.plain_reserved_gb_per_sec()) {
+                        (Some(p), Some(r)) => format!(
+                            "   (plain 1 MiB write(2)s of the same bytes: {p:.2} GB/s; into blocks reserved as the drain does: {r:.2} GB/s)"
+                        ),
+                        _ => String::new(),
+                    }
                 );
             }
         }
@@ -278,12 +281,13 @@ impl Results<'_> {
                 ),
                 Some((
                     format!(
-                        "{:.2} GB/s median of {} laps (best {:.2}, first lap {:.2}; plain 1 MiB writes of the same bytes: {:.2} GB/s; the same drain into /dev/null: {})",
+                        "{:.2} GB/s median of {} laps (best {:.2}, first lap {:.2}; plain 1 MiB writes of the same bytes: {:.2} GB/s, {:.2} into reserved blocks; the same drain into /dev/null: {})",
                         d.gb_per_sec(),
                         d.laps.len(),
                         d.best_gb_per_sec(),
                         d.cold_gb_per_sec(),
                         d.plain_gb_per_sec().unwrap_or(f64::NAN),
+                        d.plain_reserved_gb_per_sec().unwrap_or(f64::NAN),
                         self.drain_alone
                             .iter()
                             .find(|x| x.sink == Sink::DevNull && x.size == d.size && x.format == d.format)
@@ -474,6 +478,7 @@ impl Results<'_> {
                     "first_lap_gb_per_sec": d.cold_gb_per_sec(),
                     "ns_per_record": d.ns_per_record(),
                     "plain_1mib_write_gb_per_sec": d.plain_gb_per_sec(),
+                    "plain_1mib_write_reserved_gb_per_sec": d.plain_reserved_gb_per_sec(),
                 })
             })
             .collect();

@@ -81,6 +81,9 @@ pub struct DrainOptions {
     pub fsync: FsyncPolicy,
     /// Target bytes per write.
     pub batch_bytes: usize,
+    /// Largest block reservation ahead of the end of an output file, in bytes (0: none); see
+    /// [`crate::preallocate`].
+    pub preallocate: u64,
     /// How long a claim may stay uncommitted before the drain checks whether its owner died.
     pub abandon_check_after: Duration,
     /// How long a live producer may stall the ring before it is reported.
@@ -100,6 +103,7 @@ impl DrainOptions {
             format: Format::Raw,
             fsync: FsyncPolicy::Never,
             batch_bytes: 1 << 20,
+            preallocate: crate::preallocate::DEFAULT_CHUNK,
             abandon_check_after: Duration::from_millis(20),
             stall_report_after: Duration::from_secs(1),
             idle_timeout: Duration::from_millis(100),
@@ -256,13 +260,15 @@ impl Drain {
             .store(std::process::id(), Ordering::Relaxed);
         ring.word(off::DRAIN_STARTED_NS)
             .store(clock::now_ns(), Ordering::Relaxed);
-        let output =
-            Output::with_rotation(options.output.clone(), options.rotation).map_err(|source| {
-                DrainError::Output {
-                    path: options_path(&options.output),
-                    source,
-                }
-            })?;
+        let output = Output::open_with(
+            options.output.clone(),
+            options.rotation,
+            options.preallocate,
+        )
+        .map_err(|source| DrainError::Output {
+            path: options_path(&options.output),
+            source,
+        })?;
         let head = ring.head();
         let formatter = if output.is_syslog() {
             Formatter::syslog(segment.name())

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod drain;
 pub mod format;
 pub mod output;
+pub mod preallocate;
 pub mod stat;
 pub mod syslog;
 

@@ -1,12 +1,15 @@
 //! Where the drain writes: a file opened with O_APPEND, or standard output. Owns the
 //! descriptor, the current length and identity of the file (for the checkpoint), reopening
-//! (SIGHUP, a file removed underneath) and truncating back a half-written batch. It never
-//! decides what to write or when.
+//! (SIGHUP, a file removed underneath), the blocks reserved ahead of the file's end
+//! ([`crate::preallocate`]) and truncating back a half-written batch. It never decides what to
+//! write or when.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use crate::preallocate::Preallocation;
 
 /// Where to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,16 +87,19 @@ pub struct Output {
     rotation: Rotation,
     /// The rotation period the current file was opened in.
     period: u64,
+    /// Blocks reserved past the end of `file`.
+    preallocation: Preallocation,
 }
 
 impl Output {
-    /// Opens the output.
+    /// Opens the output, with no rotation and the default preallocation.
     pub fn open(spec: OutputSpec) -> io::Result<Output> {
-        Self::with_rotation(spec, Rotation::default())
+        Self::open_with(spec, Rotation::default(), crate::preallocate::DEFAULT_CHUNK)
     }
 
-    /// Opens the output with a rotation policy (ignored for stdout).
-    pub fn with_rotation(spec: OutputSpec, rotation: Rotation) -> io::Result<Output> {
+    /// Opens the output with a rotation policy and reservations of at most `preallocate` bytes
+    /// past the end of the file (0: none); both only apply to files.
+    pub fn open_with(spec: OutputSpec, rotation: Rotation, preallocate: u64) -> io::Result<Output> {
         let syslog = match &spec {
             OutputSpec::Syslog(d) => {
                 let sink = crate::syslog::Sink::new(d.clone());
@@ -109,6 +115,7 @@ impl Output {
             state: None,
             rotation,
             period: 0,
+            preallocation: Preallocation::new(preallocate),
         };
         out.reopen()?;
         out.period = out.current_period();
@@ -178,6 +185,8 @@ impl Output {
                 .mode(0o644)
                 .open(path)?;
             let meta = file.metadata()?;
+            self.give_back_reservation();
+            self.preallocation.attach(&file);
             self.state = Some(FileState {
                 dev: meta.dev(),
                 ino: meta.ino(),
@@ -186,6 +195,14 @@ impl Output {
             self.file = Some(file);
         }
         Ok(())
+    }
+
+    /// Frees the blocks reserved past the end of the file held now, before letting go of it.
+    /// Best effort: a failure only leaves them allocated.
+    fn give_back_reservation(&mut self) {
+        if let (Some(file), Some(state)) = (&self.file, self.state) {
+            let _ = self.preallocation.release(file, state.len);
+        }
     }
 
     /// The output path, if a file.
@@ -223,6 +240,10 @@ impl Output {
         }
         match &mut self.file {
             Some(file) => {
+                if let Some(s) = self.state {
+                    self.preallocation
+                        .before_append(file, s.len, bytes.len() as u64);
+                }
                 file.write_all(bytes)?;
                 if let Some(s) = &mut self.state {
                     s.len += bytes.len() as u64;
@@ -247,6 +268,9 @@ impl Output {
         match (&self.syslog, &self.file) {
             (Some(_), _) => Err(io::Error::other("a syslog batch must be contiguous")),
             (None, Some(file)) => {
+                if let Some(s) = self.state {
+                    self.preallocation.before_append(file, s.len, len);
+                }
                 batch.write_to(std::os::fd::AsRawFd::as_raw_fd(file))?;
                 if let Some(s) = &mut self.state {
                     s.len += len;
@@ -277,7 +301,11 @@ impl Output {
         match self.probe()? {
             Some(now) if now.dev == held.dev && now.ino == held.ino => {
                 // Same file; someone may have truncated it (logrotate's copytruncate): O_APPEND
-                // writes go to its real end, so track that length.
+                // writes go to its real end, so track that length. Cutting it freed the blocks
+                // reserved past the old end.
+                if now.len < held.len {
+                    self.preallocation.forget();
+                }
                 if let Some(s) = &mut self.state {
                     s.len = now.len;
                 }
@@ -295,6 +323,8 @@ impl Output {
                 return Ok(());
             }
             f.set_len(len)?;
+            // Cutting the file freed the blocks past its new end.
+            self.preallocation.forget();
             if let Some(s) = &mut self.state {
                 s.len = len;
             }
@@ -317,5 +347,11 @@ impl Output {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        self.give_back_reservation();
     }
 }

@@ -363,3 +363,180 @@ fn stat_watch_prints_snapshots_with_rates_until_stopped() {
         .collect();
     assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
 }
+
+// ---------------------------------------------------------------- block reservation
+
+/// Bytes of storage the file holds (st_blocks counts 512-byte units).
+fn allocated(path: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(path).unwrap()) * 512
+}
+
+/// What a file of `path`'s length needs, with room for extent blocks: more than this means
+/// blocks reserved past its end.
+fn tight(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .unwrap()
+        .len()
+        .next_multiple_of(4096)
+        + (64 << 10)
+}
+
+/// Whether the drain reserves blocks in `dir`: its filesystem takes `fallocate(KEEP_SIZE)` and
+/// is not tmpfs (where the drain does not reserve). Checked here independently of the drain.
+fn reservations_work_in(dir: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let probe = dir.join("fallocate-probe");
+    let f = std::fs::File::create(&probe).unwrap();
+    // SAFETY: a plain syscall on a descriptor we own; the struct is written by the kernel.
+    let on_tmpfs = unsafe {
+        let mut fs: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(f.as_raw_fd(), &mut fs) == 0 && fs.f_type == libc::TMPFS_MAGIC
+    };
+    // SAFETY: as above.
+    let ok = unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 1 << 20) } == 0;
+    let works = ok && !on_tmpfs && allocated(&probe) >= 1 << 20;
+    std::fs::remove_file(&probe).unwrap();
+    if !works {
+        eprintln!(
+            "note: {} does not take block reservations (tmpfs, or no fallocate): only checking \
+             that none are left behind",
+            dir.display()
+        );
+    }
+    works
+}
+
+/// A drain writing `app.log` in a fresh directory, with 300 short lines already in it.
+struct Logging {
+    ring: RingGuard,
+    _dir: tempfile::TempDir,
+    out: std::path::PathBuf,
+    /// Whether the directory takes reservations (see [`reservations_work_in`]).
+    works: bool,
+    drain: DrainProcess,
+    sent: Vec<String>,
+}
+
+fn logging(test: &str, extra: &[&str]) -> Logging {
+    let ring = unique_ring(test);
+    let guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let works = reservations_work_in(dir.path());
+    let out = dir.path().join("app.log");
+    let drain = DrainProcess::start(&ring, &out, extra);
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    let sent = write_lines(&writer, "rec", 300);
+    assert!(wait_until(Duration::from_secs(10), || lines(&out).len() == 300));
+    Logging {
+        ring: guard,
+        _dir: dir,
+        out,
+        works,
+        drain,
+        sent,
+    }
+}
+
+#[test]
+fn a_running_drain_reserves_blocks_past_the_log_and_gives_them_back_at_exit() {
+    let l = logging("prealloc", &[]);
+    let out = l.out.as_path();
+    if l.works {
+        // The first append reserved a whole step, far more than 300 short lines need.
+        assert!(
+            allocated(out) >= ringlog_drain::preallocate::MIN_STEP,
+            "{} bytes allocated to a {}-byte log while the drain runs",
+            allocated(out),
+            std::fs::metadata(out).unwrap().len()
+        );
+    }
+    let (status, err) = l.drain.stop();
+    assert!(status.success(), "{err}");
+    assert!(
+        allocated(out) <= tight(out),
+        "{} bytes still allocated to a {}-byte log after the drain exited",
+        allocated(out),
+        std::fs::metadata(out).unwrap().len()
+    );
+    assert_eq!(lines(out), l.sent);
+}
+
+#[test]
+fn preallocate_0_reserves_nothing() {
+    let l = logging("prealloc0", &["--preallocate", "0"]);
+    let out = l.out.as_path();
+    assert!(allocated(out) <= tight(out), "{} bytes", allocated(out));
+    let (status, err) = l.drain.stop();
+    assert!(status.success(), "{err}");
+    assert_eq!(lines(out), l.sent);
+}
+
+#[test]
+fn rotated_files_keep_no_reserved_blocks() {
+    let ring = unique_ring("preallocrot");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    reservations_work_in(dir.path());
+    let out = dir.path().join("app.log");
+    let drain = DrainProcess::start(
+        &ring,
+        &out,
+        &["--rotate-size", "256K", "--rotate-keep", "100"],
+    );
+    let writer = ringlog_writer::Writer::open(&ring).unwrap();
+    let sent = write_lines(&writer, "rec", 20_000);
+    let rotated = |n: u32| dir.path().join(format!("app.log.{n}"));
+    let all_lines = || {
+        let mut seen = Vec::new();
+        for n in (1..=100).rev() {
+            seen.extend(lines(&rotated(n)));
+        }
+        seen.extend(lines(&out));
+        seen
+    };
+    assert!(wait_until(Duration::from_secs(20), || all_lines().len() == sent.len()));
+    // Checked while the drain still runs: a rotated file is let go of at once.
+    let mut files = 0;
+    for n in (1..=100).filter(|&n| rotated(n).exists()) {
+        let f = rotated(n);
+        assert!(
+            allocated(&f) <= tight(&f),
+            "{} holds {} bytes for {} bytes of records",
+            f.display(),
+            allocated(&f),
+            std::fs::metadata(&f).unwrap().len()
+        );
+        files += 1;
+    }
+    assert!(files > 3, "expected several rotations, got {files}");
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    assert!(allocated(&out) <= tight(&out));
+    assert_eq!(all_lines(), sent, "every record once, in order");
+}
+
+#[test]
+fn blocks_left_reserved_by_a_killed_drain_are_given_back_by_the_next() {
+    let l = logging("preallockill", &[]);
+    let out = l.out.as_path();
+    l.drain.kill();
+    if l.works {
+        assert!(
+            allocated(out) > tight(out),
+            "the killed drain held a reservation"
+        );
+    }
+    // The next drain takes the leftover as its reservation, so it gives it back even if it
+    // never writes.
+    let next = DrainProcess::start(&l.ring.0, out, &[]);
+    let (status, err) = next.stop();
+    assert!(status.success(), "{err}");
+    assert!(
+        allocated(out) <= tight(out),
+        "{} bytes left allocated to a {}-byte log",
+        allocated(out),
+        std::fs::metadata(out).unwrap().len()
+    );
+    assert_eq!(lines(out), l.sent);
+    assert!(!std::fs::read(out).unwrap().contains(&0));
+}
