@@ -262,7 +262,7 @@ fn plain_writes(
     let mut len = 0;
     while left > 0 {
         let n = left.min(chunk.len());
-        reservation.before_append(&f, len, n as u64);
+        reservation.before_append(&f, len, n as u64)?;
         f.write_all(&chunk[..n])?;
         left -= n;
         len += n as u64;

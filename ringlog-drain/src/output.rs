@@ -242,7 +242,7 @@ impl Output {
             Some(file) => {
                 if let Some(s) = self.state {
                     self.preallocation
-                        .before_append(file, s.len, bytes.len() as u64);
+                        .before_append(file, s.len, bytes.len() as u64)?;
                 }
                 file.write_all(bytes)?;
                 if let Some(s) = &mut self.state {
@@ -269,7 +269,7 @@ impl Output {
             (Some(_), _) => Err(io::Error::other("a syslog batch must be contiguous")),
             (None, Some(file)) => {
                 if let Some(s) = self.state {
-                    self.preallocation.before_append(file, s.len, len);
+                    self.preallocation.before_append(file, s.len, len)?;
                 }
                 batch.write_to(std::os::fd::AsRawFd::as_raw_fd(file))?;
                 if let Some(s) = &mut self.state {
@@ -316,10 +316,12 @@ impl Output {
     }
 
     /// Cuts the file back to `len` bytes (undoing a half-written batch). Does nothing for
-    /// outputs that are not regular files (a device, a pipe), which cannot be cut.
+    /// outputs that are not regular files (a device, a pipe), which cannot be cut, nor when the
+    /// file already has that length (a failed write that wrote nothing leaves it untouched).
     pub fn truncate_to(&mut self, len: u64) -> io::Result<()> {
         if let Some(f) = &self.file {
-            if !f.metadata()?.is_file() {
+            let meta = f.metadata()?;
+            if !meta.is_file() || meta.len() == len {
                 return Ok(());
             }
             f.set_len(len)?;

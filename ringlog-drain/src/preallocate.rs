@@ -13,8 +13,10 @@
 //! A drain killed outright leaves at most one chunk reserved past the end; the next drain to
 //! write the file gives it back when it lets go.
 //!
-//! It must never make an append fail: every error only turns the reservation off (for this
-//! file) or skips it (a full disk), and the write that follows reports what is wrong.
+//! It never makes an append fail that would have succeeded: a failure to reserve turns
+//! reservations off for the file, except on a full disk, where it first tries to reserve just
+//! the batch; only when even that fails is the append not started (it would have failed
+//! partway, leaving part of a batch in the file until the drain cut it back).
 
 use std::fs::File;
 use std::io;
@@ -94,19 +96,36 @@ impl Preallocation {
     }
 
     /// Reserves room for `incoming` bytes appended to `file`, now `len` bytes long, and more.
-    pub fn before_append(&mut self, file: &File, len: u64, incoming: u64) {
+    ///
+    /// On a full disk (or quota) it tries to reserve just the `incoming` bytes, and if even
+    /// that fails it returns the error: the append would fail partway and leave part of the
+    /// batch in the file until it is cut back, so the caller does not start it. Any other
+    /// failure (no support, a special file) turns reservations off for this file and lets the
+    /// append go ahead.
+    pub fn before_append(&mut self, file: &File, len: u64, incoming: u64) -> io::Result<()> {
         let Some((offset, size)) = self.plan(len, incoming) else {
-            return;
+            return Ok(());
         };
-        match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, offset, size) {
-            Ok(()) => self.reserved = offset..offset + size,
-            Err(e) => {
+        let reserve =
+            |size| rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, offset, size);
+        let full = |e| e == rustix::io::Errno::NOSPC || e == rustix::io::Errno::DQUOT;
+        let result = match reserve(size) {
+            Err(e) if full(e) && size > incoming => reserve(incoming).map(|()| incoming),
+            other => other.map(|()| size),
+        };
+        match result {
+            Ok(size) => {
+                self.reserved = offset..offset + size;
+                Ok(())
+            }
+            Err(e) if full(e) => {
                 self.reserved = 0..0;
-                // A full disk or quota: write without a reservation, try again next time.
-                // Anything else (no support, a special file): stop trying for this file.
-                if e != rustix::io::Errno::NOSPC && e != rustix::io::Errno::DQUOT {
-                    self.enabled = false;
-                }
+                Err(e.into())
+            }
+            Err(_) => {
+                self.reserved = 0..0;
+                self.enabled = false;
+                Ok(())
             }
         }
     }

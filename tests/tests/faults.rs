@@ -337,6 +337,40 @@ fn block_policy_waits_for_a_live_but_stopped_drain_and_loses_nothing() {
     assert_exact(&verify_json_log(&out, &ids, 200), &ids, 3_000);
 }
 
+/// Waits until the drain has seen every committed record (its heartbeat moved on well after
+/// they were committed) and could not write them: they are still in the ring.
+fn wait_until_output_stuck(ring: &str) {
+    let committed_at = stat(ring)["drain"]["heartbeat_ns"].as_u64().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || {
+        let v = stat(ring);
+        v["drain"]["heartbeat_ns"].as_u64().unwrap() > committed_at + 200_000_000
+            && v["used"].as_u64() > Some(0)
+    }));
+}
+
+/// Once space is back: every record of `report` reaches `out` exactly once, and the drain said
+/// what went wrong and that it recovered.
+fn all_written_once_space_returns(
+    ring: &str,
+    drain: DrainProcess,
+    report: ProducerReport,
+    out: &std::path::Path,
+    max_size: usize,
+) {
+    assert!(wait_until(Duration::from_secs(20), || stat(ring)
+        ["records_out"]
+        .as_u64()
+        == Some(report.written)));
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("No space left on device") && err.contains("output works again"),
+        "{err}"
+    );
+    let ids = tid_map(&[report]);
+    assert_exact(&verify_json_log(out, &ids, max_size), &ids, report.written);
+}
+
 #[test]
 fn a_full_disk_keeps_records_in_the_ring_until_the_output_works_again() {
     let ring = unique_ring("diskfull");
@@ -349,28 +383,152 @@ fn a_full_disk_keeps_records_in_the_ring_until_the_output_works_again() {
     let report = reports_of(vec![ProducerSpec::new(&ring, 1, 1_000, 300).spawn()])[0];
     // The drain has seen the records (its heartbeat moved on after they were all committed)
     // and could not write them: they are still in the ring.
-    let committed_at = stat(&ring)["drain"]["heartbeat_ns"].as_u64().unwrap();
-    assert!(wait_until(Duration::from_secs(20), || {
-        let v = stat(&ring);
-        v["drain"]["heartbeat_ns"].as_u64().unwrap() > committed_at + 200_000_000
-            && v["used"].as_u64() > Some(0)
-    }));
+    wait_until_output_stuck(&ring);
     assert_eq!(stat(&ring)["records_out"], 0);
     // "Free space": the path now leads to a real file.
     std::fs::remove_file(&out).unwrap();
     std::fs::File::create(&out).unwrap();
-    assert!(wait_until(Duration::from_secs(20), || stat(&ring)
-        ["records_out"]
-        .as_u64()
-        == Some(1_000)));
-    let (status, err) = drain.stop();
-    assert!(status.success(), "{err}");
+    all_written_once_space_returns(&ring, drain, report, &out, 300);
+}
+
+/// A small ext4 filesystem on a loop device, unmounted and removed on drop.
+struct SmallFilesystem {
+    mount: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallFilesystem {
+    /// Makes and mounts a `mib`-MiB ext4; `None` (with a note) where this process may not
+    /// mount (not root, no loop devices).
+    fn mount(mib: u64) -> Option<SmallFilesystem> {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("fs.img");
+        let mount = dir.path().join("mnt");
+        std::fs::create_dir(&mount).unwrap();
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(mib << 20)
+            .unwrap();
+        let mkfs = Command::new(tool("mkfs.ext4", "e2fsprogs"))
+            .args(["-q", "-F"])
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(mkfs.status.success(), "mkfs.ext4: {mkfs:?}");
+        let mounted = Command::new(tool("mount", "mount"))
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&mount)
+            .output()
+            .unwrap();
+        if !mounted.status.success() {
+            eprintln!(
+                "note: cannot mount a loop filesystem here ({}); skipping",
+                String::from_utf8_lossy(&mounted.stderr).trim()
+            );
+            return None;
+        }
+        Some(SmallFilesystem { mount, _dir: dir })
+    }
+
+    fn free_bytes(&self) -> u64 {
+        // SAFETY: statvfs writes into the zeroed struct we pass; the path is NUL-terminated.
+        unsafe {
+            let path = std::ffi::CString::new(self.mount.as_os_str().as_encoded_bytes()).unwrap();
+            let mut fs: libc::statvfs = std::mem::zeroed();
+            assert_eq!(libc::statvfs(path.as_ptr(), &mut fs), 0);
+            fs.f_bavail * fs.f_frsize
+        }
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        let _ = Command::new(tool("umount", "mount"))
+            .arg("-l")
+            .arg(&self.mount)
+            .status();
+    }
+}
+
+/// Whether a file was written or truncated since the watch began (inotify `IN_MODIFY`).
+struct FileWatch(std::os::fd::OwnedFd);
+
+impl FileWatch {
+    fn modifications(path: &std::path::Path) -> FileWatch {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: plain syscalls; the descriptor is owned by the returned value from here on.
+        unsafe {
+            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+            assert!(fd >= 0, "inotify_init1");
+            let watch = FileWatch(std::os::fd::OwnedFd::from_raw_fd(fd));
+            assert!(libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_MODIFY) >= 0);
+            watch
+        }
+    }
+
+    fn seen(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 4096];
+        // SAFETY: reads into a local buffer of the length given.
+        let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        n > 0
+    }
+}
+
+#[test]
+fn a_real_filesystem_filling_up_mid_batch_loses_nothing_and_cuts_no_record() {
+    let Some(fs) = SmallFilesystem::mount(16) else {
+        return;
+    };
+    // Leave ~1.5 MiB: less than the drain's first block reservation, less than the records.
+    let filler = fs.mount.join("filler");
+    let fill = fs.free_bytes() - (3 << 19);
+    std::fs::File::create(&filler).unwrap().set_len(0).unwrap();
+    std::fs::write(&filler, vec![b'f'; fill as usize]).unwrap();
+    let ring = unique_ring("realdiskfull");
+    let _guard = RingGuard(ring.clone());
+    let out = fs.mount.join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "16M"]);
+    // ~5.9 MB of records: the disk fills partway through, inside some batch.
+    let report = reports_of(vec![ProducerSpec::new(&ring, 1, 30_000, 1_200)
+        .capacity(16 << 20)
+        .spawn()])[0];
+    assert_eq!(report.dropped, 0);
+    wait_until_output_stuck(&ring);
+    // While the disk stays full the drain retries (at least once a second), and never touches
+    // the file: it reserves a batch's blocks before writing it, so no retry writes part of a
+    // batch that must then be cut back (which a reader following the file would see).
+    let modified = FileWatch::modifications(&out);
+    let watched_from = stat(&ring)["drain"]["heartbeat_ns"].as_u64().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || {
+        stat(&ring)["drain"]["heartbeat_ns"].as_u64().unwrap() > watched_from + 2_500_000_000
+    }));
     assert!(
-        err.contains("No space left on device") && err.contains("output works again"),
-        "{err}"
+        !modified.seen(),
+        "the drain wrote to the file while the disk was full"
     );
-    let ids = tid_map(&[report]);
-    assert_exact(&verify_json_log(&out, &ids, 300), &ids, 1_000);
+    let stuck = stat(&ring)["records_out"].as_u64().unwrap();
+    assert!(stuck > 0 && stuck < 30_000, "{stuck} records written");
+    // What is in the file is whole records only: the failed batch was cut back.
+    let partial = std::fs::read(&out).unwrap();
+    assert!(partial.ends_with(b"\n"));
+    assert_eq!(
+        partial.iter().filter(|&&b| b == b'\n').count() as u64,
+        stuck,
+        "the file holds exactly the records the drain counts as written"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    all_written_once_space_returns(&ring, drain, report, &out, 1_200);
+    let meta = std::fs::metadata(&out).unwrap();
+    let allocated = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+    assert!(
+        allocated <= meta.len().next_multiple_of(4096) + (64 << 10),
+        "{allocated} bytes allocated to a {}-byte log after the drain exited",
+        meta.len()
+    );
 }
 
 #[test]
