@@ -11,7 +11,7 @@
 //! quarter of what the file already holds (at least [`MIN_STEP`]) and at most the configured
 //! chunk, and is given back when the drain lets go of the file (rotation, reopen, exit).
 //! A drain killed outright leaves at most one chunk reserved past the end; the next drain to
-//! write the file gives it back when it lets go.
+//! open the file takes it over and gives it back when it lets go.
 //!
 //! It never makes an append fail that would have succeeded: a failure to reserve turns
 //! reservations off for the file, except on a full disk, where it first tries to reserve just
@@ -91,7 +91,7 @@ impl Preallocation {
         if covered {
             return None;
         }
-        let ahead = (len / 4).clamp(MIN_STEP, self.chunk.max(MIN_STEP));
+        let ahead = (len / 4).clamp(MIN_STEP.min(self.chunk), self.chunk);
         Some((len, ahead.max(incoming)))
     }
 
@@ -172,6 +172,8 @@ mod tests {
         assert_eq!(p.plan(1 << 30, 100), Some((1 << 30, DEFAULT_CHUNK)));
         // A batch larger than the step is covered whole.
         assert_eq!(p.plan(0, 3 << 20), Some((0, 3 << 20)));
+        // A configured chunk below the step is an upper bound too.
+        assert_eq!(enabled(64 << 10).plan(0, 100), Some((0, 64 << 10)));
     }
 
     #[test]
