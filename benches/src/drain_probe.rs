@@ -70,27 +70,29 @@ pub struct DrainAlone {
 }
 
 impl DrainAlone {
+    /// GB/s (1e9) of this run's bytes written in `took`.
+    fn gb_per_sec_in(&self, took: Duration) -> f64 {
+        self.bytes_out as f64 / 1e9 / took.as_secs_f64()
+    }
     /// GB/s (1e9) written by the drain, steady state.
     pub fn gb_per_sec(&self) -> f64 {
-        self.bytes_out as f64 / 1e9 / self.elapsed.as_secs_f64()
+        self.gb_per_sec_in(self.elapsed)
     }
     /// GB/s of the fastest steady-state lap.
     pub fn best_gb_per_sec(&self) -> f64 {
-        self.bytes_out as f64 / 1e9 / self.best.as_secs_f64()
+        self.gb_per_sec_in(self.best)
     }
     /// GB/s written by the drain on its first lap.
     pub fn cold_gb_per_sec(&self) -> f64 {
-        self.bytes_out as f64 / 1e9 / self.cold.as_secs_f64()
+        self.gb_per_sec_in(self.cold)
     }
     /// GB/s of plain 1 MiB writes.
     pub fn plain_gb_per_sec(&self) -> Option<f64> {
-        self.plain_write
-            .map(|d| self.bytes_out as f64 / 1e9 / d.as_secs_f64())
+        self.plain_write.map(|d| self.gb_per_sec_in(d))
     }
     /// GB/s of plain 1 MiB writes into reserved blocks.
     pub fn plain_reserved_gb_per_sec(&self) -> Option<f64> {
-        self.plain_write_reserved
-            .map(|d| self.bytes_out as f64 / 1e9 / d.as_secs_f64())
+        self.plain_write_reserved.map(|d| self.gb_per_sec_in(d))
     }
     /// Nanoseconds per record.
     pub fn ns_per_record(&self) -> f64 {
