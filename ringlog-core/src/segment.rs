@@ -321,10 +321,39 @@ impl Segment {
         self.created
     }
 
-    /// Opens a second, independent open file description of the same segment file (its own
-    /// OFD locks, e.g. for a child after `fork`).
+    /// Opens a second, independent open file description of this segment's file (its own OFD
+    /// locks, e.g. for a child after `fork`): the file this process has mapped, never whatever
+    /// now sits at its path. Locks taken on a file that replaced ours would tell a drain on our
+    /// ring that our producers are dead while they still write into it.
+    ///
+    /// Reopens through `/proc/self/fd`, which names the open file itself (even when it was
+    /// removed from its directory). Without `/proc` it opens the path and checks that it found
+    /// the same file (device and inode); if the path now holds another file it fails with
+    /// `NotFound`.
     pub fn reopen_file(&self) -> io::Result<File> {
-        File::options().read(true).write(true).open(&self.path)
+        reopen_through_proc(&self.file).or_else(|_| reopen_by_path_if_same(&self.file, &self.path))
+    }
+}
+
+/// A new open file description of `file`, through the magic link `/proc/self/fd/N`.
+fn reopen_through_proc(file: &File) -> io::Result<File> {
+    use std::os::fd::AsRawFd;
+    let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    File::options().read(true).write(true).open(proc_path)
+}
+
+/// A new open file description of the file at `path`, if it is still `file`.
+fn reopen_by_path_if_same(file: &File, path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::MetadataExt;
+    let reopened = File::options().read(true).write(true).open(path)?;
+    let (ours, found) = (file.metadata()?, reopened.metadata()?);
+    if (ours.dev(), ours.ino()) == (found.dev(), found.ino()) {
+        Ok(reopened)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the segment's file was replaced at its path (removed and created again)",
+        ))
     }
 }
 
@@ -345,5 +374,33 @@ fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
             rfs::linkat(file.as_fd(), "", rfs::CWD, path, AtFlags::EMPTY_PATH).map_err(Into::into)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn inode(file: &File) -> (u64, u64) {
+        let m = file.metadata().unwrap();
+        (m.dev(), m.ino())
+    }
+
+    #[test]
+    fn reopening_by_path_refuses_a_file_that_replaced_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        let ours = File::create(&path).unwrap();
+        assert_eq!(
+            inode(&reopen_by_path_if_same(&ours, &path).unwrap()),
+            inode(&ours)
+        );
+        std::fs::remove_file(&path).unwrap();
+        let _theirs = File::create(&path).unwrap();
+        let err = reopen_by_path_if_same(&ours, &path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        // Through /proc the very file comes back, though it has no name any more.
+        assert_eq!(inode(&reopen_through_proc(&ours).unwrap()), inode(&ours));
     }
 }

@@ -510,3 +510,31 @@ fn each_open_has_its_own_lock_owner() {
         "the lock died with its owner"
     );
 }
+
+#[test]
+fn reopening_for_locks_reaches_our_segment_even_when_its_path_was_replaced() {
+    use ringlog_core::lock;
+    use std::os::fd::AsFd;
+    let (location, file) = unique("reopen-replaced");
+    let ours = Segment::open(&location, &small()).unwrap();
+    // Another producer removes the ring and creates a new one under the same name.
+    std::fs::remove_file(&file.0).unwrap();
+    let theirs = Segment::open(&location, &small()).unwrap();
+    assert!(theirs.created());
+
+    let reopened = ours.reopen_file().unwrap();
+    let inode = |f: &std::fs::File| {
+        let m = f.metadata().unwrap();
+        (m.dev(), m.ino())
+    };
+    assert_eq!(
+        inode(&reopened),
+        inode(ours.file()),
+        "the lock descriptor must be on the file we have mapped, not on the one at the path"
+    );
+    // Its locks are seen by a drain on our ring, not by one on theirs.
+    let byte = layout::slot_lock_byte(3);
+    assert!(lock::try_lock(reopened.as_fd(), byte).unwrap());
+    assert!(lock::is_locked(ours.file().as_fd(), byte).unwrap());
+    assert!(!lock::is_locked(theirs.file().as_fd(), byte).unwrap());
+}
