@@ -284,6 +284,15 @@ pub struct WriterStats {
     pub blocked: Duration,
 }
 
+/// What [`Writer::put_record`] does when the ring is full.
+#[derive(Clone, Copy)]
+enum OnFull {
+    /// Follow the writer's [`FullPolicy`].
+    ApplyPolicy,
+    /// Return at once: nothing written, nothing counted.
+    GiveUp,
+}
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 // `Writer` is shared between threads and cloned freely: keep it so.
@@ -592,7 +601,34 @@ impl Writer {
         target: &str,
         message: &[u8],
     ) -> Result<(), WriteError> {
-        // The steady path, spelled out (no claim guard): slot, stamp, claim, copy, commit.
+        self.put_record(level, target, message, OnFull::ApplyPolicy)
+            .map(|_| ())
+    }
+
+    /// Writes one record if the ring has room now. On a full ring it returns `Ok(false)` with
+    /// nothing written and nothing counted, without applying the full policy: a later
+    /// [`Writer::write_record`] does that (waits, or drops and counts). For callers that hold a
+    /// lock on the fast path and must release it before they wait, like Python's GIL.
+    #[inline]
+    pub fn try_write_record(
+        &self,
+        level: Level,
+        target: &str,
+        message: &[u8],
+    ) -> Result<bool, WriteError> {
+        self.put_record(level, target, message, OnFull::GiveUp)
+    }
+
+    /// The steady path, spelled out (no claim guard): slot, stamp, claim, copy, commit.
+    /// Returns false only when the ring was full and `on_full` said to give up.
+    #[inline(always)]
+    fn put_record(
+        &self,
+        level: Level,
+        target: &str,
+        message: &[u8],
+        on_full: OnFull,
+    ) -> Result<bool, WriteError> {
         let target = &target.as_bytes()[..target.len().min(u16::MAX as usize)];
         let me = self.thread_slot()?;
         let (timestamp_ns, flags) = self.stamp();
@@ -603,7 +639,10 @@ impl Writer {
             Err(ClaimError::TooLarge { len, max }) => {
                 return Err(WriteError::TooLarge { len, max })
             }
-            Err(ClaimError::Full) => self.full(me.slot, len)?,
+            Err(ClaimError::Full) => match on_full {
+                OnFull::ApplyPolicy => self.full(me.slot, len)?,
+                OnFull::GiveUp => return Ok(false),
+            },
         };
         fault::hit(Point::BeforeCopy);
         if !target.is_empty() {
@@ -632,7 +671,7 @@ impl Writer {
         if ring.commit(claim, &meta) {
             self.shared.wake_drain();
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The record stamp: TSC ticks where the kernel vouches for the TSC (~13 ns), else the
@@ -934,6 +973,35 @@ mod tests {
         assert_eq!((theirs.written, theirs.dropped), (0, 1));
         assert!(theirs.blocked > Duration::ZERO);
         assert_eq!(writer.stats(), stats);
+    }
+
+    #[test]
+    fn try_write_on_a_full_ring_writes_nothing_counts_nothing_and_never_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        // Block with no drain would wait DRAIN_GRACE: `try_write_record` must not.
+        let writer = Writer::builder("try")
+            .path(dir.path().join("ring"))
+            .capacity(64 << 10)
+            .open()
+            .unwrap();
+        let mut written = 0;
+        while writer
+            .try_write_record(Level::Info, "t", &[b'x'; 200])
+            .unwrap()
+        {
+            written += 1;
+            assert!(
+                written < 1000,
+                "a 64 KiB ring cannot take 1000 records of 200 bytes"
+            );
+        }
+        let stats = writer.stats();
+        assert_eq!((stats.written, stats.dropped), (written, 0));
+        assert_eq!(stats.blocked, Duration::ZERO);
+        assert!(matches!(
+            writer.try_write_record(Level::Info, "t", &[b'x'; 64 << 10]),
+            Err(WriteError::TooLarge { .. })
+        ));
     }
 
     #[test]
