@@ -1,0 +1,56 @@
+'use strict';
+// The raw call alone: ns per ringlog `w.write` of a 128-byte record (as a Buffer and as a
+// string, what pino hands a destination) against `fs.writeSync` on an O_APPEND descriptor, in
+// a tight loop in one process while a real drain empties the ring. A per-call timer costs more
+// than the call here, so this times a loop of K calls and divides; beside it, the same loop
+// calling a function that does nothing is the loop's own cost.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const measure = require('./measure');
+const services = require('./services');
+const { requireRinglog } = require('./contenders');
+
+const RECORD_BYTES = 128;
+
+function loopNs(fn, data, calls) {
+  const start = measure.now();
+  for (let i = 0; i < calls; i++) fn(data);
+  return Number(measure.now() - start) / calls;
+}
+
+async function measureSingleCall({ logDir, ring, drainBinary, calls, reps }) {
+  const { Writer } = requireRinglog();
+  const ringLog = path.join(logDir, 'single-call-ringlog.log');
+  const appendLog = path.join(logDir, 'single-call-o_append.log');
+  const drain = await new services.DrainService(drainBinary, ring, ringLog).started();
+  const fd = fs.openSync(appendLog, 'a');
+  const samples = {};
+  try {
+    const writer = new Writer(ring);
+    const buffer = Buffer.alloc(RECORD_BYTES, 'x');
+    buffer[RECORD_BYTES - 1] = 10;
+    const text = buffer.toString('latin1');
+    const cases = [
+      ['loop + no-op function (baseline)', (data) => data, buffer],
+      ['ringlog w.write(Buffer)', (data) => writer.write(data), buffer],
+      ['ringlog w.write(string)', (data) => writer.write(data), text],
+      ['fs.writeSync O_APPEND', (data) => fs.writeSync(fd, data), buffer],
+    ];
+    for (const [, fn, data] of cases) loopNs(fn, data, Math.ceil(calls / 10)); // warm up
+    for (const [name] of cases) samples[name] = [];
+    for (let rep = 0; rep < reps; rep++) {
+      for (const [name, fn, data] of cases) samples[name].push(loopNs(fn, data, calls));
+    }
+    writer.close();
+  } finally {
+    fs.closeSync(fd);
+    await drain.close();
+    fs.rmSync(ringLog, { force: true });
+    fs.rmSync(appendLog, { force: true });
+  }
+  const medians = Object.fromEntries(Object.entries(samples).map(([name, v]) => [name, measure.median(v)]));
+  return { recordBytes: RECORD_BYTES, callsPerRep: calls, reps, nsPerCallMedian: medians, nsPerCallSamples: samples };
+}
+
+module.exports = { measureSingleCall, RECORD_BYTES };
