@@ -107,9 +107,15 @@ function singleCallMarkdown(single) {
     .filter(([name]) => !name.startsWith('loop'))
     .map(([name, v]) => `${name} ${v.toFixed(0)} ns`)
     .join(', ');
+  const floor = single.timerFloorNs.p50;
+  const timed = Object.entries(single.timedOneByOneNs)
+    .filter(([name]) => !name.startsWith('loop'))
+    .map(([name, t]) => `${name} p50 ${Math.max(0, t.p50 - floor).toFixed(0)} ns, p99 ${Math.max(0, t.p99 - floor).toFixed(0)} ns`)
+    .join(', ');
   return (
-    `One call, ${single.recordBytes} B, ${single.callsPerRep} calls in a loop, median of ${single.reps}: ${cells} ` +
-    `(the loop itself with a no-op function: ${baseline[1].toFixed(0)} ns, included in each).`
+    `One call, ${single.recordBytes} B, ${single.callsPerRep} calls in a loop (CPU time per call), median of ${single.reps}: ${cells} ` +
+    `(the loop itself with a no-op function: ${baseline[1].toFixed(0)} ns, included in each). ` +
+    `Each call timed alone, the timer's ${floor.toFixed(0)} ns subtracted: ${timed}.`
   );
 }
 

@@ -63,6 +63,7 @@ async function runOnce(run, { keepLog = false } = {}) {
   try {
     forked = forkWorkers(run, service);
     await withDeadline(forked.ready, 'workers ready');
+    service.clockStarts();
     const startNs = measure.now();
     for (const worker of forked.workers) worker.send('start');
     reports = await withDeadline(forked.reports, 'worker reports');

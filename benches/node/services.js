@@ -22,6 +22,7 @@ const segmentPath = (ring) => `/dev/shm/ringlog-${ring}`;
 // Contenders whose workers write the file themselves: everything is in the file when the
 // last worker has closed its logger.
 class NoService {
+  clockStarts() {}
   onWorkerMessage() {
     return false;
   }
@@ -36,6 +37,8 @@ class NoService {
 class PrimaryWriterService {
   constructor(logPath) {
     this.fd = fs.openSync(logPath, 'a');
+  }
+  clockStarts() {
     this.cpuStart = process.cpuUsage();
   }
   onWorkerMessage(message) {
@@ -57,11 +60,12 @@ class PrimaryWriterService {
 // one line per record (a pino line is one JSON object ending in its only newline); the clock
 // stops there, the drain's CPU is read from /proc, then SIGTERM ends it (not timed).
 class DrainService {
-  constructor(drainBinary, ring, logPath) {
+  constructor(drainBinary, ring, logPath, capacity = null) {
     this.ring = ring;
     this.logPath = logPath;
     this.stderr = '';
-    this.child = spawn(drainBinary, ['--ring', ring, '--out', logPath, '--format', 'raw'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const extra = capacity ? ['--capacity', capacity] : [];
+    this.child = spawn(drainBinary, ['--ring', ring, '--out', logPath, '--format', 'raw', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr.on('data', (chunk) => (this.stderr += chunk));
     this.exited = once(this.child, 'exit');
   }
@@ -74,6 +78,11 @@ class DrainService {
       await sleep(5);
     }
     return this;
+  }
+
+  // The drain's CPU so far (creating the ring, starting up) is set-up, not the run's.
+  clockStarts() {
+    this.cpuAtStart = measure.cpuNsOfPid(this.child.pid);
   }
 
   onWorkerMessage() {
@@ -105,7 +114,7 @@ class DrainService {
     if (this.child.exitCode !== null || this.child.signalCode !== null) {
       throw new Error(`ringlog-drain exited during the run (${this.child.exitCode ?? this.child.signalCode}): ${this.stderr}`);
     }
-    return { endNs, cpuNs: measure.cpuNsOfPid(this.child.pid) };
+    return { endNs, cpuNs: measure.cpuNsOfPid(this.child.pid) - this.cpuAtStart };
   }
 
   async close() {

@@ -144,7 +144,14 @@ def single_call_markdown(single_call: dict) -> str:
     medians = single_call["ns_per_call_median"]
     base = medians["loop + len (baseline)"]
     cells = ", ".join(f"{name} {ns:.0f} ns" for name, ns in medians.items() if not name.startswith("loop"))
+    floor = single_call["timer_floor_ns"]["p50"]
+    timed = ", ".join(
+        f"{name} p50 {max(0, t['p50'] - floor):.0f} ns, p99 {max(0, t['p99'] - floor):.0f} ns"
+        for name, t in single_call["timed_one_by_one_ns"].items()
+        if not name.startswith("loop")
+    )
     return (
-        f"One call, {single_call['record_bytes']} B, {single_call['calls_per_rep']} calls in a loop, median of "
-        f"{single_call['reps']}: {cells} (the loop itself with a no-op C call: {base:.0f} ns, included in each)."
+        f"One call, {single_call['record_bytes']} B, {single_call['calls_per_rep']} calls in a loop (CPU time per call), median of "
+        f"{single_call['reps']}: {cells} (the loop itself with a no-op C call: {base:.0f} ns, included in each). "
+        f"Each call timed alone, the timer's {floor} ns subtracted: {timed}."
     )

@@ -50,12 +50,13 @@ def run_once(run: worker.Run, keep_log: bool = False) -> dict:
             conns.append(parent_conn)
         for conn in conns:
             _receive(conn, deadline, "ready")
+        service.clock_starts()
         start_ns = time.perf_counter_ns()
         start.set()
         reports = [_receive(conn, deadline, "report") for conn in conns]
         for process in processes:
             process.join()
-        service_end_ns, service_cpu_ns = service.finish()
+        service_end_ns, service_cpu_ns = service.finish(run.producers * run.per_producer)
     finally:
         for process in processes:
             if process.is_alive():
