@@ -125,7 +125,13 @@ async function runAll(options, logDir, print = console.log) {
 }
 
 function render(result) {
-  const parts = [report.markdown(result.summary)];
+  const floor = Math.min(...result.summary.map((r) => r.timerFloorNs));
+  const parts = [
+    `Latency is per call in the worker, the timer's own ${Math.round(floor)} ns included; CPU is all processes' ` +
+      '(workers with their threads, the primary when it writes, the drain) per record; integrity sums every rep.',
+    '',
+    report.markdown(result.summary),
+  ];
   if (result.singleCall) parts.push(report.singleCallMarkdown(result.singleCall), '');
   parts.push('Targets:', '', report.targetsMarkdown(result.targets));
   for (const [name, why] of Object.entries(result.skipped)) parts.push(`- SKIPPED ${name}: ${why}`);

@@ -71,7 +71,7 @@ def run_all(args, log_dir: str, out=sys.stdout) -> dict:
             print(f"SKIPPED contender {name}: {why}", file=out)
         else:
             available.append(name)
-    needs_drain = any(contenders.CONTENDERS[n].start_service is contenders._drain_service for n in available)
+    needs_drain = any(contenders.CONTENDERS[n].uses_drain for n in available)
     if needs_drain and not os.access(args.drain, os.X_OK):
         raise SystemExit(f"no ringlog-drain at {args.drain}: build it with `cargo build --release -p ringlog-drain` or pass --drain PATH")
 
@@ -131,7 +131,13 @@ def run_all(args, log_dir: str, out=sys.stdout) -> dict:
 
 
 def render(result: dict) -> str:
-    parts = [report.markdown(result["summary"])]
+    floor = min((row["timer_floor_ns"] for row in result["summary"]), default=0)
+    parts = [
+        f"Latency is per call in the producer, the timer's own {floor} ns included; CPU is all "
+        "processes' (producers, listener, drain) per record; integrity sums every rep.",
+        "",
+        report.markdown(result["summary"]),
+    ]
     if result["single_call"]:
         parts.append(report.single_call_markdown(result["single_call"]))
         parts.append("")

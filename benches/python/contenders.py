@@ -27,6 +27,10 @@ class Contender:
     # A module the contender needs, or None.
     needs: str | None = None
 
+    @property
+    def uses_drain(self) -> bool:
+        return self.start_service is _drain_service
+
     def missing(self) -> str | None:
         """Why this contender cannot run here, or None."""
         if self.needs and importlib.util.find_spec(self.needs) is None:
