@@ -24,7 +24,10 @@ class RunFailed(RuntimeError):
 def _receive(conn, deadline: float, what: str):
     if not conn.poll(max(0.0, deadline - time.monotonic())):
         raise RunFailed(f"no {what} from a producer before the deadline")
-    message = conn.recv()
+    try:
+        message = conn.recv()
+    except EOFError:
+        raise RunFailed(f"a producer exited without its {what}") from None
     if isinstance(message, dict) and "error" in message:
         raise RunFailed(f"a producer failed:\n{message['error']}")
     return message
