@@ -342,21 +342,30 @@ impl Shared {
     /// This process's lock descriptor, opening a fresh one after a fork (the inherited one was
     /// closed by the fork handler, or is closed here if it could not be registered).
     fn lock_fd(&self) -> Result<RawFd, OpenError> {
+        self.lock_fd_opening_with(|| self.segment.reopen_file())
+    }
+
+    /// [`Self::lock_fd`], with the open of a fresh descriptor passed in (tests order racing
+    /// threads through it).
+    #[inline]
+    fn lock_fd_opening_with(
+        &self,
+        open: impl FnOnce() -> io::Result<std::fs::File>,
+    ) -> Result<RawFd, OpenError> {
         let generation = fork::generation();
         // Acquire: pairs with the Release CAS below by another thread of this process.
         let packed = self.lock.load(Ordering::Acquire);
         if packed != u64::MAX && packed >> 32 == generation & 0xffff_ffff {
             return Ok(packed as u32 as RawFd);
         }
-        if packed != u64::MAX && self.lock_registration.load(Ordering::Relaxed) == u64::MAX {
-            // An unregistered descriptor inherited from the parent: ours to close.
-            // SAFETY: the fd was opened by this object and is not registered, so the fork
-            // handler did not close it; nobody else uses it.
-            unsafe { libc::close(packed as u32 as RawFd) };
-        }
-        let fd = self
-            .segment
-            .reopen_file()
+        // An inherited descriptor the fork handler did not close (it was not in its table) is
+        // closed below by whichever thread replaces it, and by no other: every thread of a
+        // child may get here at once. Read before our CAS, which alone may let another thread
+        // store a new registration.
+        // Relaxed: read only by this process after a fork (ordered by fork itself).
+        let inherited_open =
+            packed != u64::MAX && self.lock_registration.load(Ordering::Relaxed) == u64::MAX;
+        let fd = open()
             .map_err(|e| self.io_error("cannot open for locking", e))?
             .into_raw_fd();
         let new = (generation & 0xffff_ffff) << 32 | fd as u32 as u64;
@@ -366,6 +375,11 @@ impl Shared {
             .compare_exchange(packed, new, Ordering::Release, Ordering::Acquire)
         {
             Ok(_) => {
+                if inherited_open {
+                    // SAFETY: the parent's descriptor, unregistered so still open; our CAS
+                    // replaced it, so no thread of this process uses it or closes it again.
+                    unsafe { libc::close(packed as u32 as RawFd) };
+                }
                 let reg = fork::register(fd).map_or(u64::MAX, |i| i as u64);
                 // Relaxed: read only by this process after a fork (ordered by fork itself).
                 self.lock_registration.store(reg, Ordering::Relaxed);
@@ -1002,6 +1016,193 @@ mod tests {
             writer.try_write_record(Level::Info, "t", &[b'x'; 64 << 10]),
             Err(WriteError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn of_two_threads_replacing_an_inherited_lock_fd_only_the_winner_closes_it() {
+        // The interleaving that closed a published descriptor, forced: thread A opens its fresh
+        // descriptor, then thread B (which also saw the inherited one) runs its whole swap
+        // before A goes on to its CAS.
+        use std::os::unix::fs::MetadataExt;
+        use std::sync::Barrier;
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::builder("swap")
+            .path(dir.path().join("ring"))
+            .capacity(64 << 10)
+            .open()
+            .unwrap();
+        let shared = &writer.shared;
+        // As in a child after fork whose inherited descriptor the fork handler did not close:
+        // another generation's, unregistered, still open.
+        let inherited = shared.segment.reopen_file().unwrap().into_raw_fd();
+        let other_generation = (fork::generation() + 1) & 0xffff_ffff;
+        shared.lock.store(
+            other_generation << 32 | inherited as u32 as u64,
+            Ordering::Release,
+        );
+        shared.lock_registration.store(u64::MAX, Ordering::Relaxed);
+
+        let (b_may_start, b_done) = (Barrier::new(2), Barrier::new(2));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                shared.lock_fd_opening_with(|| {
+                    let fresh = shared.segment.reopen_file();
+                    b_may_start.wait();
+                    b_done.wait();
+                    fresh
+                })
+            });
+            s.spawn(|| {
+                b_may_start.wait();
+                let fd = shared.lock_fd_opening_with(|| shared.segment.reopen_file());
+                b_done.wait();
+                fd
+            });
+        });
+
+        let published = shared.lock.load(Ordering::Acquire);
+        assert_eq!(published >> 32, fork::generation() & 0xffff_ffff);
+        let fd = published as u32 as RawFd;
+        // SAFETY: `stat` is plain old data; all zeros is a valid value.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes into the local struct; a closed number fails with EBADF.
+        let found = unsafe { libc::fstat(fd, &mut stat) };
+        assert_eq!(
+            found,
+            0,
+            "the published lock descriptor {fd} was closed: {}",
+            io::Error::last_os_error()
+        );
+        assert_eq!(stat.st_ino, shared.segment.file().metadata().unwrap().ino());
+        // The inherited descriptor was closed exactly once, by the winner.
+        // SAFETY: fcntl(F_GETFD) only asks whether the number is open.
+        let inherited_still_open = unsafe { libc::fcntl(inherited, libc::F_GETFD) } != -1;
+        assert!(
+            !inherited_still_open || inherited == fd,
+            "the inherited descriptor was left open"
+        );
+        // The writer works on with it.
+        writer.write(b"after the swap").unwrap();
+    }
+
+    /// Runs `f` in a forked child and returns its exit code (101 if it panicked). The child
+    /// never returns into the test harness.
+    fn in_child(f: impl FnOnce() -> i32) -> i32 {
+        // SAFETY: the child only runs `f` (which spawns threads of its own, allocates and makes
+        // syscalls; glibc's malloc is fork-safe) and then `_exit`s without unwinding.
+        match unsafe { libc::fork() } {
+            -1 => panic!("fork: {}", io::Error::last_os_error()),
+            0 => {
+                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+                // SAFETY: ends the child without running the harness's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            pid => {
+                let mut status = 0;
+                // SAFETY: waits for our own child.
+                assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+                if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    CHILD_KILLED
+                }
+            }
+        }
+    }
+
+    /// What one thread of a forked child found after its first write.
+    const CHILD_OK: i32 = 0;
+    const CHILD_WRITE_FAILED: i32 = 10;
+    const CHILD_SLOT_NOT_LOCKED: i32 = 11;
+    const CHILD_LOCK_FD_ELSEWHERE: i32 = 12;
+    const PARENT_FD_REGISTERED: i32 = 13;
+    const CHILD_KILLED: i32 = 14;
+
+    #[test]
+    fn many_threads_of_a_forked_child_swap_an_unregistered_lock_fd_once() {
+        // Bug: every thread racing to replace the inherited, unregistered lock descriptor closed
+        // it before its CAS; a loser could so close the fresh descriptor a winner had just
+        // opened under the same number and published, and the child's slots lost their locks.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        // In a child of its own, so the at-fork table is this test's alone.
+        let code = in_child(|| {
+            // Fill the at-fork table, so the next writer's descriptor is not in it.
+            let _fillers: Vec<Writer> = (0..64)
+                .map(|_| {
+                    Writer::builder("fork")
+                        .path(&path)
+                        .capacity(1 << 20)
+                        .open()
+                        .unwrap()
+                })
+                .collect();
+            let writer = Writer::builder("fork").path(&path).open().unwrap();
+            writer.write(b"parent").unwrap();
+            if writer.shared.lock_registration.load(Ordering::Relaxed) != u64::MAX {
+                return PARENT_FD_REGISTERED;
+            }
+            for _ in 0..100 {
+                let code = in_child(|| child_threads_write_and_check(&writer, &path));
+                if code != CHILD_OK {
+                    return code;
+                }
+            }
+            CHILD_OK
+        });
+        assert_eq!(code, CHILD_OK);
+    }
+
+    /// In a forked child: 16 threads write at once, then each checks that its slot is locked
+    /// (as another open file description sees it) and that the published lock descriptor is
+    /// the segment's file.
+    fn child_threads_write_and_check(writer: &Writer, path: &std::path::Path) -> i32 {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        const THREADS: usize = 32;
+        // A child whose descriptors were closed under it may hang: SIGALRM ends it, counted.
+        // SAFETY: alarm only arms a timer.
+        unsafe { libc::alarm(10) };
+        let observer = std::fs::File::open(path).unwrap();
+        let segment_inode = observer.metadata().unwrap().ino();
+        let start = std::sync::Barrier::new(THREADS);
+        let checked = std::sync::Barrier::new(THREADS);
+        std::thread::scope(|s| {
+            let threads: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        let result = writer.write(b"child");
+                        let code = if result.is_err() {
+                            CHILD_WRITE_FAILED
+                        } else {
+                            let slot = LAST.with(Cell::get).unwrap().slot;
+                            let byte = layout::slot_lock_byte(slot as u32);
+                            let fd = writer.shared.lock.load(Ordering::Acquire) as u32 as RawFd;
+                            // SAFETY: plain old data; all zeros is a valid value.
+                            let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+                            // SAFETY: fstat writes into our local struct; a bad fd just fails.
+                            let fstat = unsafe { libc::fstat(fd, &mut stat) };
+                            if !lock::is_locked(observer.as_fd(), byte).unwrap_or(false) {
+                                CHILD_SLOT_NOT_LOCKED
+                            } else if fstat != 0 || stat.st_ino != segment_inode {
+                                CHILD_LOCK_FD_ELSEWHERE
+                            } else {
+                                CHILD_OK
+                            }
+                        };
+                        // Keep every slot attached until all have checked theirs.
+                        checked.wait();
+                        code
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .max()
+                .unwrap()
+        })
     }
 
     #[test]
