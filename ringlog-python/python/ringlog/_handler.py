@@ -1,0 +1,110 @@
+"""``ringlog.Handler``: a ``logging.Handler`` that writes each log call as one ring record.
+
+The record carries the level (from ``levelno``), the target (the logger's name) and the
+message; the drain adds time, level, pid and target when it formats (``--format text|json``),
+so no Python Formatter runs on the hot path unless one is set explicitly.
+
+No per-record lock: ``logging.Handler`` takes its own RLock around every ``emit``. This
+handler keeps no state that changes per record (the ring's atomic claim is the only point
+where producers meet, across threads and processes alike), so ``createLock`` makes no lock,
+``handle`` calls ``emit`` directly, and there is nothing to re-initialise after ``fork()``.
+"""
+
+import logging
+
+from ._ringlog import Writer
+
+# The stdlib's default formatting of exceptions and stacks, used when no Formatter is set.
+_TRACEBACKS = logging.Formatter()
+
+
+class Handler(logging.Handler):
+    """``ringlog.Handler(ring, level=logging.NOTSET, **writer_options)``: logs into ring
+    ``ring`` through a ``ringlog.Writer(ring, **writer_options)`` (``capacity``, ``policy``,
+    ``create``, ``path``, ``max_record``).
+
+    Works from ``logging.config.dictConfig`` (``"class": "ringlog.Handler", "ring": ...``),
+    after ``os.fork()``, and pickled into processes started by spawn or forkserver, where it
+    opens the ring on its first record.
+    """
+
+    def __init__(self, ring, level=logging.NOTSET, **writer_options):
+        super().__init__(level)
+        self.writer = Writer(ring, **writer_options)
+
+    def createLock(self):
+        # See the module doc: the ring is the only synchronisation a record needs.
+        self.lock = None
+
+    def _at_fork_reinit(self):
+        # No lock to re-initialise (logging calls this in a child after fork).
+        pass
+
+    def handle(self, record):
+        # logging.Handler.handle without the per-handler lock (see the module doc).
+        rv = self.filter(record)
+        if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may return a record
+            record = rv
+        if rv:
+            self.emit(record)
+        return rv
+
+    def emit(self, record):
+        try:
+            if self.formatter is None:
+                message = record.getMessage()
+                if record.exc_info or record.exc_text or record.stack_info:
+                    message = _with_tracebacks(record, message)
+            else:
+                message = self.format(record)
+            # False means the ring was full and the policy dropped the record: it is counted
+            # and the drain writes the count into the log, so it is not an error here.
+            self.writer.write_record(record.levelno, record.name, message)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def flush(self):
+        # Nothing is buffered here: a written record is in the ring, which the drain empties.
+        pass
+
+    def close(self):
+        try:
+            self.writer.close()
+        finally:
+            super().close()
+
+    def __reduce__(self):
+        # Pickled (spawn, forkserver) as its Writer's options: the copy opens the ring lazily.
+        return (
+            _unpickle_handler,
+            (type(self), self.writer, self.level, self.formatter, self.filters, self.name),
+        )
+
+    def __repr__(self):
+        level = logging.getLevelName(self.level)
+        return f"<{type(self).__name__} ring={self.writer.ring!r} ({level})>"
+
+
+def _with_tracebacks(record, message):
+    """The message followed by the exception and stack, as logging.Formatter.format adds them
+    (and caching the exception text on the record the same way)."""
+    if record.exc_info and not record.exc_text:
+        record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+    if record.exc_text:
+        message = f"{message}\n{record.exc_text}" if message else record.exc_text
+    if record.stack_info:
+        stack = _TRACEBACKS.formatStack(record.stack_info)
+        message = f"{message}\n{stack}" if message else stack
+    return message
+
+
+def _unpickle_handler(cls, writer, level, formatter, filters, name):
+    handler = cls.__new__(cls)
+    logging.Handler.__init__(handler, level)
+    handler.writer = writer
+    handler.formatter = formatter
+    handler.filters = list(filters)
+    handler.name = name
+    return handler

@@ -1,0 +1,21 @@
+//! The extension module `ringlog._ringlog`: the native half of the Python package `ringlog`.
+//! It owns [`writer::PyWriter`] (`ringlog.Writer`), a thin wrapper over
+//! [`ringlog_writer::Writer`] that never re-implements the ring protocol. The Python half
+//! (`python/ringlog/`) owns the exception classes, the `logging.Handler` and the integrations.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
+
+mod error;
+mod level;
+mod message;
+mod options;
+mod writer;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _ringlog(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<writer::PyWriter>()?;
+    m.add_function(wrap_pyfunction!(writer::_reopen, m)?)?;
+    Ok(())
+}

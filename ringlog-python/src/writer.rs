@@ -1,0 +1,274 @@
+//! `ringlog.Writer`: one process's handle on a ring, wrapping [`ringlog_writer::Writer`].
+//!
+//! The fast path holds the GIL and never waits: a non-blocking write straight from the
+//! object's own bytes. Only when the ring is full and the policy waits does it release the
+//! GIL around the blocking retry, so other Python threads run meanwhile. A Writer that
+//! arrives in a new process by pickling (spawn, forkserver) carries only its options and
+//! opens the ring there on first use; across `fork()` the Rust writer re-attaches by itself.
+
+use crate::error;
+use crate::level;
+use crate::message;
+use crate::options::{self, Options};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use ringlog::Status;
+use ringlog_writer::{FullPolicy, Level, WriteError, Writer};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+/// `ringlog.Writer(ring, *, capacity=None, policy="block", create=True, path=None,
+/// max_record=None)`.
+#[pyclass(module = "ringlog", name = "Writer", frozen)]
+#[derive(Debug)]
+pub struct PyWriter {
+    options: Options,
+    /// Opened by the constructor, or on first use in a process that unpickled this Writer.
+    opened: OnceLock<Writer>,
+    closed: AtomicBool,
+}
+
+impl PyWriter {
+    fn unopened(options: Options, closed: bool) -> PyWriter {
+        PyWriter {
+            options,
+            opened: OnceLock::new(),
+            closed: AtomicBool::new(closed),
+        }
+    }
+
+    /// The open writer, opening it on first use in this process; ClosedError once closed.
+    #[inline]
+    fn writer(&self, py: Python<'_>) -> PyResult<&Writer> {
+        // Relaxed: `close` is not a barrier between threads; a write racing it may still land.
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(error::exception(
+                py,
+                Status::RINGLOG_CLOSED,
+                format!("ringlog.Writer for ring '{}' is closed", self.options.ring),
+            ));
+        }
+        match self.opened.get() {
+            Some(writer) => Ok(writer),
+            None => self.open(py),
+        }
+    }
+
+    #[cold]
+    fn open(&self, py: Python<'_>) -> PyResult<&Writer> {
+        let writer = guarded(py, || Ok(self.options.builder().open()))?
+            .map_err(|e| error::from_error(py, &e))?;
+        // Two threads may race to open: the first one set wins, the other's handle is dropped.
+        let _ = self.opened.set(writer);
+        Ok(self.opened.get().expect("set just above"))
+    }
+
+    /// One record: written (true), or dropped and counted by the full policy (false).
+    #[inline]
+    fn put(&self, py: Python<'_>, level: Level, target: &str, message: &[u8]) -> PyResult<bool> {
+        let writer = self.writer(py)?;
+        let result = guarded(py, || {
+            match writer.try_write_record(level, target, message) {
+                Ok(true) => return Ok(Ok(())),
+                Ok(false) => {}
+                Err(e) => return Ok(Err(e)),
+            }
+            // The ring is full: apply the policy. Dropping never waits, so it keeps the GIL;
+            // a wait releases it (the bytes stay valid: the caller holds the immutable object).
+            Ok(match self.options.policy {
+                FullPolicy::Drop => writer.write_record(level, target, message),
+                FullPolicy::Block | FullPolicy::BlockFor(_) => {
+                    py.detach(|| writer.write_record(level, target, message))
+                }
+            })
+        })?;
+        match result {
+            Ok(()) => Ok(true),
+            Err(WriteError::Dropped) => Ok(false),
+            Err(e) => Err(error::from_error(py, &e)),
+        }
+    }
+}
+
+/// Runs `f`, turning a panic (a bug in ringlog) into `ringlog.RinglogError` with status
+/// RINGLOG_PANIC instead of pyo3's PanicException, a BaseException most code does not catch.
+fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(error::exception(
+            py,
+            Status::RINGLOG_PANIC,
+            format!("bug in ringlog (please report it): panic: {what}"),
+        ))
+    })
+}
+
+#[pymethods]
+impl PyWriter {
+    #[new]
+    #[pyo3(signature = (ring, *, capacity=None, policy=None, create=true, path=None, max_record=None))]
+    fn new(
+        py: Python<'_>,
+        ring: String,
+        capacity: Option<u64>,
+        policy: Option<&Bound<'_, PyAny>>,
+        create: bool,
+        path: Option<PathBuf>,
+        max_record: Option<u64>,
+    ) -> PyResult<PyWriter> {
+        let options = Options {
+            ring,
+            capacity,
+            max_record,
+            policy: options::policy_from_python(policy)?,
+            create,
+            path,
+        };
+        let writer = PyWriter::unopened(options, false);
+        // Open now, so a bad name, a missing ring or a bad option raises here.
+        writer.open(py)?;
+        Ok(writer)
+    }
+
+    /// Writes `data` (bytes or str; bytearray and memoryview are copied) as one record with no
+    /// level and no target. True if written, False if the ring was full and the policy dropped
+    /// it (counted; the drain reports drops in the log).
+    fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
+        message::with_bytes(data, "data", |bytes| self.put(py, Level::None, "", bytes))
+    }
+
+    /// Writes one record with a level (a `logging` level number, a level name, or None), a
+    /// target (str, e.g. the logger's name) and a message (str or bytes). True if written,
+    /// False if dropped by the full policy.
+    fn write_record(
+        &self,
+        py: Python<'_>,
+        level: &Bound<'_, PyAny>,
+        target: &Bound<'_, PyAny>,
+        message: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let level = level::from_python(level)?;
+        let Ok(target) = target.cast::<PyString>() else {
+            if target.is_none() {
+                return message::with_bytes(message, "message", |m| self.put(py, level, "", m));
+            }
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "target must be str or None, not {}",
+                target.get_type().name()?
+            )));
+        };
+        message::with_str(target, |target| {
+            message::with_bytes(message, "message", |m| self.put(py, level, target, m))
+        })
+    }
+
+    /// What this process wrote through this Writer: `{"written": int, "dropped": int,
+    /// "blocked_seconds": float}` (time spent waiting on a full ring). Zero in a new process
+    /// until it writes.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self.opened.get().map(Writer::stats).unwrap_or_default();
+        let dict = PyDict::new(py);
+        dict.set_item("written", stats.written)?;
+        dict.set_item("dropped", stats.dropped)?;
+        dict.set_item("blocked_seconds", stats.blocked.as_secs_f64())?;
+        Ok(dict)
+    }
+
+    /// True while a ringlog-drain holds this ring.
+    fn drain_alive(&self, py: Python<'_>) -> PyResult<bool> {
+        let writer = self.writer(py)?;
+        Ok(writer.drain_alive())
+    }
+
+    /// Stops this Writer: later writes raise ClosedError. Records already written stay in the
+    /// ring for the drain. Closing twice is fine.
+    fn close(&self) {
+        // Relaxed: see `writer`.
+        self.closed.store(true, Ordering::Relaxed);
+    }
+
+    /// True after `close()`.
+    #[getter]
+    fn closed(&self) -> bool {
+        // Relaxed: see `writer`.
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// The ring's name.
+    #[getter]
+    fn ring(&self) -> &str {
+        &self.options.ring
+    }
+
+    /// The ring's largest record in bytes (target included).
+    #[getter]
+    fn max_record(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.writer(py)?.max_record())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.close();
+        false
+    }
+
+    /// Pickles the options, not the mapping: the copy opens the ring on first use in the
+    /// process that unpickles it (spawn, forkserver, a pickled Handler).
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let reopen = py.import("ringlog._ringlog")?.getattr("_reopen")?;
+        let o = &self.options;
+        let args = (
+            o.ring.as_str(),
+            o.capacity,
+            o.max_record,
+            o.policy_to_python(py),
+            o.create,
+            o.path.clone(),
+            self.closed(),
+        );
+        (reopen, args).into_pyobject(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "ringlog.Writer({:?}, policy={}{})",
+            self.options.ring,
+            self.options.policy_to_python(py).repr()?,
+            if self.closed() { ", closed" } else { "" }
+        ))
+    }
+}
+
+/// Rebuilds a pickled Writer without opening it: the ring opens on its first use.
+#[pyfunction]
+#[pyo3(signature = (ring, capacity, max_record, policy, create, path, closed))]
+#[allow(clippy::too_many_arguments)]
+pub fn _reopen(
+    ring: String,
+    capacity: Option<u64>,
+    max_record: Option<u64>,
+    policy: Option<&Bound<'_, PyAny>>,
+    create: bool,
+    path: Option<PathBuf>,
+    closed: bool,
+) -> PyResult<PyWriter> {
+    let options = Options {
+        ring,
+        capacity,
+        max_record,
+        policy: options::policy_from_python(policy)?,
+        create,
+        path,
+    };
+    Ok(PyWriter::unopened(options, closed))
+}
