@@ -24,9 +24,10 @@ pub fn from_levelno(levelno: i64) -> Level {
 pub fn from_python(level: &Bound<'_, PyAny>) -> PyResult<Level> {
     if let Ok(number) = level.cast::<PyInt>() {
         // Saturate out-of-range ints: they still fall in the top or bottom band.
-        let number = number
-            .extract::<i64>()
-            .unwrap_or(if number.gt(0)? { i64::MAX } else { i64::MIN });
+        let number =
+            number
+                .extract::<i64>()
+                .unwrap_or(if number.gt(0)? { i64::MAX } else { i64::MIN });
         return Ok(from_levelno(number));
     }
     if level.is_none() {

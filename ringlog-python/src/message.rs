@@ -13,8 +13,10 @@ extern "C" {
     // In CPython's stable ABI since 3.10 and exported, with this signature, by every CPython 3
     // since 3.3; pyo3 hides it from abi3-py39 builds only because 3.9's limited API did not
     // list it. The alternative there, PyUnicode_AsUTF8String, allocates and copies per call.
-    fn PyUnicode_AsUTF8AndSize(unicode: *mut ffi::PyObject, size: *mut ffi::Py_ssize_t)
-        -> *const c_char;
+    fn PyUnicode_AsUTF8AndSize(
+        unicode: *mut ffi::PyObject,
+        size: *mut ffi::Py_ssize_t,
+    ) -> *const c_char;
 }
 
 /// Calls `f` with the bytes of `data`: bytes or str without a copy, bytearray or memoryview
@@ -52,7 +54,10 @@ pub fn with_str<R>(text: &Bound<'_, PyString>, f: impl FnOnce(&str) -> PyResult<
 /// Calls `f` with the UTF-8 of `text`. A str that has no UTF-8 form (lone surrogates, e.g. an
 /// undecodable file name from `os.fsdecode`) is written with them backslash-escaped rather
 /// than lost.
-pub fn with_utf8<R>(text: &Bound<'_, PyString>, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
+pub fn with_utf8<R>(
+    text: &Bound<'_, PyString>,
+    f: impl FnOnce(&[u8]) -> PyResult<R>,
+) -> PyResult<R> {
     let mut size: ffi::Py_ssize_t = 0;
     // SAFETY: `text` is a live str (the GIL is held); the call writes only `size`.
     let data = unsafe { PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut size) };

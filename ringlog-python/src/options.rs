@@ -17,6 +17,8 @@ pub struct Options {
     pub policy: FullPolicy,
     pub create: bool,
     pub path: Option<PathBuf>,
+    /// How long "block" waits for an absent drain before it drops (None: the library's 1 s).
+    pub drain_grace: Option<Duration>,
 }
 
 impl Options {
@@ -33,6 +35,9 @@ impl Options {
         if let Some(path) = &self.path {
             builder = builder.path(path);
         }
+        if let Some(grace) = self.drain_grace {
+            builder = builder.drain_grace(grace);
+        }
         builder
     }
 
@@ -44,6 +49,24 @@ impl Options {
             FullPolicy::BlockFor(wait) => PyFloat::new(py, wait.as_secs_f64()).into_any(),
         }
     }
+}
+
+/// `drain_grace=`: seconds, finite and >= 0.
+pub fn seconds_from_python(
+    py: Python<'_>,
+    what: &str,
+    seconds: Option<f64>,
+) -> PyResult<Option<Duration>> {
+    seconds
+        .map(|s| {
+            Duration::try_from_secs_f64(s).map_err(|_| {
+                error::bad_argument(
+                    py,
+                    format!("{what} of {s} seconds: give a finite number of seconds >= 0"),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// `policy=`: "block" (wait for the drain), "drop" (drop and count at once), or a number of

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 /// `ringlog.Writer(ring, *, capacity=None, policy="block", create=True, path=None,
-/// max_record=None)`.
+/// max_record=None, drain_grace=None)`.
 #[pyclass(module = "ringlog", name = "Writer", frozen)]
 #[derive(Debug)]
 pub struct PyWriter {
@@ -112,7 +112,8 @@ fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 #[pymethods]
 impl PyWriter {
     #[new]
-    #[pyo3(signature = (ring, *, capacity=None, policy=None, create=true, path=None, max_record=None))]
+    #[pyo3(signature = (ring, *, capacity=None, policy=None, create=true, path=None, max_record=None, drain_grace=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         ring: String,
@@ -121,6 +122,7 @@ impl PyWriter {
         create: bool,
         path: Option<PathBuf>,
         max_record: Option<u64>,
+        drain_grace: Option<f64>,
     ) -> PyResult<PyWriter> {
         let options = Options {
             ring,
@@ -129,6 +131,7 @@ impl PyWriter {
             policy: options::policy_from_python(policy)?,
             create,
             path,
+            drain_grace: options::seconds_from_python(py, "drain_grace", drain_grace)?,
         };
         let writer = PyWriter::unopened(options, false);
         // Open now, so a bad name, a missing ring or a bad option raises here.
@@ -234,6 +237,7 @@ impl PyWriter {
             o.policy_to_python(py),
             o.create,
             o.path.clone(),
+            o.drain_grace.map(|d| d.as_secs_f64()),
             self.closed(),
         );
         (reopen, args).into_pyobject(py)
@@ -251,15 +255,17 @@ impl PyWriter {
 
 /// Rebuilds a pickled Writer without opening it: the ring opens on its first use.
 #[pyfunction]
-#[pyo3(signature = (ring, capacity, max_record, policy, create, path, closed))]
+#[pyo3(signature = (ring, capacity, max_record, policy, create, path, drain_grace, closed))]
 #[allow(clippy::too_many_arguments)]
 pub fn _reopen(
+    py: Python<'_>,
     ring: String,
     capacity: Option<u64>,
     max_record: Option<u64>,
     policy: Option<&Bound<'_, PyAny>>,
     create: bool,
     path: Option<PathBuf>,
+    drain_grace: Option<f64>,
     closed: bool,
 ) -> PyResult<PyWriter> {
     let options = Options {
@@ -269,6 +275,7 @@ pub fn _reopen(
         policy: options::policy_from_python(policy)?,
         create,
         path,
+        drain_grace: options::seconds_from_python(py, "drain_grace", drain_grace)?,
     };
     Ok(PyWriter::unopened(options, closed))
 }

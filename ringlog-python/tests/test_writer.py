@@ -1,0 +1,171 @@
+"""ringlog.Writer against a real drain: what it writes, what it raises for each bad input,
+its stats, close, and pickling (the copy opens the ring lazily)."""
+
+import os
+import pickle
+
+import pytest
+
+import ringlog
+
+
+def test_bytes_str_bytearray_and_memoryview_each_become_one_record(ring, start_drain):
+    w = ringlog.Writer(ring)
+    drain = start_drain(ring)
+    drain.wait_alive(w)
+    sent = [b"raw bytes", "a str: h\u00e9llo \u2603", bytearray(b"a bytearray"), memoryview(b"a memoryview")]
+    for message in sent:
+        assert w.write(message) is True
+    assert w.write_record(20, "app.db", "with a level and a target") is True
+    assert w.write_record("warning", None, b"bytes message, no target") is True
+    assert w.write_record(None, "t", "no level") is True
+    drain.stop()
+    records = drain.records()
+    assert [r["msg"] for r in records] == [
+        "raw bytes",
+        "a str: h\u00e9llo \u2603",
+        "a bytearray",
+        "a memoryview",
+        "with a level and a target",
+        "bytes message, no target",
+        "no level",
+    ]
+    assert {r["pid"] for r in records} == {os.getpid()}
+    assert (records[4]["level"], records[4]["target"]) == ("INFO", "app.db")
+    assert records[5]["level"] == "WARN"
+    assert w.stats()["written"] == 7
+
+
+def test_a_str_with_lone_surrogates_is_written_escaped_not_lost(ring, start_drain):
+    w = ringlog.Writer(ring)
+    drain = start_drain(ring)
+    assert w.write("file \udcff name") is True
+    drain.stop()
+    assert [r["msg"] for r in drain.records()] == ["file \\udcff name"]
+
+
+@pytest.mark.parametrize(
+    "levelno, name",
+    [(50, "ERROR"), (40, "ERROR"), (30, "WARN"), (25, "INFO"), (20, "INFO"), (10, "DEBUG"), (5, "TRACE"), (0, "TRACE")],
+)
+def test_logging_level_numbers_map_to_ringlog_levels(ring, start_drain, levelno, name):
+    w = ringlog.Writer(ring)
+    drain = start_drain(ring)
+    w.write_record(levelno, "t", "m")
+    drain.stop()
+    assert [r["level"] for r in drain.records()] == [name]
+
+
+def expect(error, status, code, call, *fragments):
+    with pytest.raises(error) as raised:
+        call()
+    e = raised.value
+    assert isinstance(e, ringlog.RinglogError)
+    assert (e.status, e.code) == (status, code)
+    for fragment in fragments:
+        assert fragment in str(e), str(e)
+    return e
+
+
+def test_every_bad_input_raises_its_exception_with_the_librarys_message(ring, tmp_path):
+    e = expect(ringlog.BadNameError, 2, "RINGLOG_BAD_NAME", lambda: ringlog.Writer("a/b"), "a/b")
+    assert isinstance(e, ValueError)
+    expect(ringlog.BadNameError, 2, "RINGLOG_BAD_NAME", lambda: ringlog.Writer(""))
+    expect(ringlog.BadArgumentError, 3, "RINGLOG_BAD_ARGUMENT",
+           lambda: ringlog.Writer(ring, capacity=1000), "power of two")
+    expect(ringlog.BadArgumentError, 3, "RINGLOG_BAD_ARGUMENT",
+           lambda: ringlog.Writer(ring, policy="sometimes"), "sometimes")
+    expect(ringlog.BadArgumentError, 3, "RINGLOG_BAD_ARGUMENT", lambda: ringlog.Writer(ring, policy=-1.0))
+    expect(ringlog.BadArgumentError, 3, "RINGLOG_BAD_ARGUMENT", lambda: ringlog.Writer(ring, policy=float("nan")))
+    expect(ringlog.BadArgumentError, 3, "RINGLOG_BAD_ARGUMENT", lambda: ringlog.Writer(ring, policy=True))
+    e = expect(ringlog.NotFoundError, 4, "RINGLOG_NOT_FOUND",
+               lambda: ringlog.Writer(ring, create=False), ring, "ringlog-drain")
+    assert isinstance(e, FileNotFoundError)
+    assert not os.path.exists(f"/dev/shm/ringlog-{ring}"), "a failed open created nothing"
+
+    not_a_ring = tmp_path / "not-a-ring"
+    not_a_ring.write_bytes(b"definitely not a ring segment" * 1000)
+    expect(ringlog.NotARingError, 5, "RINGLOG_NOT_A_RING",
+           lambda: ringlog.Writer("x", path=not_a_ring, create=False))
+    assert not_a_ring.read_bytes() == b"definitely not a ring segment" * 1000, "left untouched"
+
+    w = ringlog.Writer(ring, capacity=1 << 16)
+    expect(ringlog.NotARingError, 5, "RINGLOG_NOT_A_RING",
+           lambda: ringlog.Writer(ring, capacity=1 << 17), "capacity")
+    e = expect(ringlog.TooLargeError, 10, "RINGLOG_TOO_LARGE",
+               lambda: w.write(b"x" * (w.max_record + 1)), "max record")
+    assert isinstance(e, ValueError)
+    expect(ringlog.TooLargeError, 10, "RINGLOG_TOO_LARGE",
+           lambda: w.write_record(20, "target", "x" * w.max_record))
+    expect(ringlog.BadArgumentError, 3, "RINGLOG_BAD_ARGUMENT", lambda: w.write_record("loud", "t", "m"), "loud")
+    expect(ringlog.BadArgumentError, 3, "RINGLOG_BAD_ARGUMENT", lambda: w.write_record(1.5, "t", "m"))
+    with pytest.raises(TypeError, match="int"):
+        w.write(42)
+    with pytest.raises(TypeError, match="target"):
+        w.write_record(20, b"bytes target", "m")
+    with pytest.raises(TypeError):
+        w.write_record(20, "t", None)
+    assert w.stats() == {"written": 0, "dropped": 0, "blocked_seconds": 0.0}, "nothing was lost or half-written"
+    w.close()
+    e = expect(ringlog.ClosedError, 13, "RINGLOG_CLOSED", lambda: w.write(b"late"), "closed")
+    assert isinstance(e, ValueError)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions: RINGLOG_PERMISSION untestable")
+def test_a_ring_the_user_may_not_open_raises_permission_error(tmp_path):
+    path = tmp_path / "ring"
+    ringlog.Writer("p", path=path)
+    path.chmod(0)
+    e = expect(ringlog.PermissionError, 7, "RINGLOG_PERMISSION", lambda: ringlog.Writer("p", path=path))
+    assert isinstance(e, PermissionError)
+
+
+def test_exceptions_derive_from_the_builtins_the_status_table_names():
+    assert issubclass(ringlog.BadNameError, ValueError)
+    assert issubclass(ringlog.BadArgumentError, ValueError)
+    assert issubclass(ringlog.NotFoundError, FileNotFoundError)
+    assert issubclass(ringlog.PermissionError, PermissionError)
+    assert issubclass(ringlog.NoSpaceError, OSError)
+    assert issubclass(ringlog.IoError, OSError)
+    assert issubclass(ringlog.TooLargeError, ValueError)
+    assert issubclass(ringlog.ClosedError, ValueError)
+    codes = [c.status for c in (ringlog.BadNameError, ringlog.BadArgumentError, ringlog.NotFoundError,
+                                ringlog.NotARingError, ringlog.VersionMismatchError, ringlog.PermissionError,
+                                ringlog.NoSpaceError, ringlog.IoError, ringlog.TooLargeError, ringlog.DroppedError,
+                                ringlog.WouldDeadlockError, ringlog.ClosedError, ringlog.RinglogError)]
+    assert codes == list(range(2, 15))
+
+
+def test_context_manager_closes_and_close_is_idempotent(ring):
+    with ringlog.Writer(ring) as w:
+        assert w.write(b"inside")
+        assert not w.closed
+    assert w.closed
+    w.close()
+    with pytest.raises(ringlog.ClosedError):
+        w.write_record(20, "t", "m")
+    assert w.stats()["written"] == 1
+
+
+def test_a_pickled_writer_opens_its_ring_only_when_first_used(ring, start_drain):
+    w = ringlog.Writer(ring, capacity=1 << 16, policy=0.25, create=True)
+    copy = pickle.loads(pickle.dumps(w))
+    assert repr(copy) == repr(w)
+    assert copy.stats() == {"written": 0, "dropped": 0, "blocked_seconds": 0.0}
+    drain = start_drain(ring, capacity=1 << 16)
+    assert copy.write(b"through the copy")
+    assert copy.max_record == w.max_record
+    drain.stop()
+    assert [r["msg"] for r in drain.records()] == ["through the copy"]
+
+    # Lazy: the copy of a create=False writer whose ring has since gone unpickles fine and
+    # raises only when it is used.
+    existing = ringlog.Writer(ring, create=False)
+    pickled = pickle.dumps(existing)
+    os.unlink(f"/dev/shm/ringlog-{ring}")
+    lazy = pickle.loads(pickled)
+    with pytest.raises(ringlog.NotFoundError):
+        lazy.write(b"x")
+    closed = ringlog.Writer(ring)
+    closed.close()
+    assert pickle.loads(pickle.dumps(closed)).closed
