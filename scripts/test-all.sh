@@ -17,6 +17,7 @@ part() {
 }
 
 part rust cargo test --workspace --release
+part python bash scripts/test-python.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "test-all: failed: ${failed[*]}"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The Python part of scripts/test-all.sh: builds and installs the `ringlog` wheel from
+# ./ringlog-python into a venv inside the repo (target/py-venv, gitignored), with pytest and
+# what the tests drive (gunicorn, loguru, structlog) from PyPI, then runs the pytest suite
+# against the INSTALLED package and a real ringlog-drain (built by cargo, passed in
+# $RINGLOG_DRAIN). pytest's "no tests collected" (exit 5) fails like any other failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+venv=target/py-venv
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv" || {
+        echo "test-python: cannot create a venv with $python (Debian: apt-get install python3-venv)"
+        exit 1
+    }
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "maturin>=1.5,<2" pytest gunicorn loguru structlog
+# Builds the wheel with maturin (pyproject's build backend), as `pip install ./ringlog-python`
+# does on a user's machine; --force-reinstall so an unchanged version number still reinstalls.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+    ./ringlog-python
+
+drain=target/release/ringlog-drain
+[ -x "$drain" ] || cargo build --release -p ringlog-drain
+export RINGLOG_DRAIN=$PWD/$drain
+
+# From inside the tests directory nothing puts ./ringlog-python/python on sys.path; conftest
+# also refuses a `ringlog` imported from the source tree.
+cd ringlog-python/tests
+status=0
+"../../$venv/bin/python" -m pytest -p no:cacheprovider -ra -q . || status=$?
+if [ "$status" -eq 5 ]; then
+    echo "test-python: pytest collected no tests: that is a failure"
+fi
+exit "$status"
