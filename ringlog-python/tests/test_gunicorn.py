@@ -31,6 +31,7 @@ logconfig_dict = {{
     "loggers": {{
         "app": {{"handlers": ["ring"], "level": "INFO", "propagate": False}},
         "gunicorn.error": {{"handlers": ["ring"], "level": "INFO", "propagate": False}},
+        "gunicorn.access": {{"handlers": ["ring"], "level": "INFO", "propagate": False}},
     }},
 }}
 """
@@ -100,6 +101,9 @@ def test_gunicorn_four_workers_every_request_logged_exactly_once(ring, start_dra
     assert logged == served, "every request logged exactly once, by the worker that served it"
     assert len(logged) == clients * per_client
     assert server.pid not in set(served.values()), "served by the workers, not the master"
+    access = [re.search(r'"GET /\?id=(\S+) HTTP', r["msg"]).group(1)
+              for r in drain.records() if r["target"] == "gunicorn.access"]
+    assert sorted(access) == sorted(served), "gunicorn's access log: each request exactly once"
     booted = [r for r in drain.records() if r["msg"].startswith("Booting worker with pid: ")]
     assert len(booted) >= 4
     for r in booted:
