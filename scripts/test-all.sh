@@ -18,6 +18,7 @@ part() {
 
 part rust cargo test --workspace --release
 part python bash scripts/test-python.sh
+part python-bench bash benches/python/test.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "test-all: failed: ${failed[*]}"
