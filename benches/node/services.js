@@ -6,7 +6,7 @@
 // except as the service.
 
 const fs = require('node:fs');
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const { once } = require('node:events');
 const measure = require('./measure');
 
@@ -14,7 +14,7 @@ const START_DEADLINE_MS = 20000;
 // A drain whose file stops growing this long before it holds every line has lost some: stop
 // waiting and let the integrity check count them.
 const STALL_MS = 3000;
-const POLL_MS = 1;
+const POLL_MS = 1; // a Node timer's shortest
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const segmentPath = (ring) => `/dev/shm/ringlog-${ring}`;
@@ -56,11 +56,11 @@ class PrimaryWriterService {
   }
 }
 
-// `ringlog-drain --ring RING --out LOG --format raw`. Everything is in the file when it holds
-// one line per record (a pino line is one JSON object ending in its only newline); the clock
-// stops there, the drain's CPU is read from /proc, then SIGTERM ends it (not timed).
+// `ringlog-drain --ring RING --out LOG --format raw`. The clock stops when the log holds every
+// record (`finish`); the drain's CPU is read from /proc then, and SIGTERM ends it (untimed).
 class DrainService {
   constructor(drainBinary, ring, logPath, capacity = null) {
+    this.drainBinary = drainBinary;
     this.ring = ring;
     this.logPath = logPath;
     this.stderr = '';
@@ -83,41 +83,53 @@ class DrainService {
   // The drain's CPU so far (creating the ring, starting up) is set-up, not the run's.
   clockStarts() {
     this.cpuAtStart = measure.cpuNsOfPid(this.child.pid);
+    this.firstSeen = new Map();
+    const look = () => {
+      const size = fs.statSync(this.logPath, { throwIfNoEntry: false })?.size ?? -1;
+      if (!this.firstSeen.has(size)) this.firstSeen.set(size, measure.now());
+    };
+    look();
+    this.watcher = setInterval(look, POLL_MS);
   }
 
   onWorkerMessage() {
     return false;
   }
 
+  // Resolves with the time the log first had the size at which the drain had written all
+  // `expectedLines` records: asks the drain's own counter (`ringlog-drain stat --json`,
+  // records_out) until it is complete, then looks up when the size watcher (started with the
+  // clock, a stat(2) per timer tick) first saw the file's size, so the primary being busy
+  // collecting reports just then does not count. A counter stuck short of the total for a while
+  // means lost records: stop there and let the integrity check count them.
   async finish({ expectedLines }) {
-    const fd = fs.openSync(this.logPath, 'r');
-    const buffer = Buffer.allocUnsafe(1 << 20);
-    let offset = 0;
-    let lines = 0;
-    let lastGrowth = Date.now();
-    try {
-      while (lines < expectedLines && Date.now() - lastGrowth < STALL_MS) {
-        const n = fs.readSync(fd, buffer, 0, buffer.length, offset);
-        if (n === 0) {
-          await sleep(POLL_MS);
-          continue;
-        }
-        lastGrowth = Date.now();
-        offset += n;
-        const view = buffer.subarray(0, n);
-        for (let at = view.indexOf(10); at !== -1; at = view.indexOf(10, at + 1)) lines++;
+    let lastCount = -1;
+    let countSince = Date.now();
+    for (;;) {
+      const count = this.recordsOut();
+      if (count >= expectedLines || Date.now() - countSince > STALL_MS) break;
+      if (count !== lastCount) {
+        lastCount = count;
+        countSince = Date.now();
       }
-    } finally {
-      fs.closeSync(fd);
+      await sleep(POLL_MS);
     }
-    const endNs = measure.now();
+    clearInterval(this.watcher);
+    const size = fs.statSync(this.logPath).size;
+    const endNs = this.firstSeen.get(size) ?? measure.now();
     if (this.child.exitCode !== null || this.child.signalCode !== null) {
       throw new Error(`ringlog-drain exited during the run (${this.child.exitCode ?? this.child.signalCode}): ${this.stderr}`);
     }
     return { endNs, cpuNs: measure.cpuNsOfPid(this.child.pid) - this.cpuAtStart };
   }
 
+  recordsOut() {
+    const out = execFileSync(this.drainBinary, ['stat', '--ring', this.ring, '--json'], { encoding: 'utf8' });
+    return JSON.parse(out).records_out;
+  }
+
   async close() {
+    clearInterval(this.watcher);
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
     const [code, signal] = await this.exited;
     fs.rmSync(segmentPath(this.ring), { force: true });

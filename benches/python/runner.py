@@ -83,6 +83,7 @@ def run_once(run: worker.Run, keep_log: bool = False) -> dict:
         "producers": run.producers,
         "per_producer": run.per_producer,
         "seconds": seconds,
+        "producers_seconds": (max(report["end_ns"] for report in reports) - start_ns) / 1e9,
         "records_per_s": records / seconds,
         "cpu_ns_per_record": cpu_ns / records,
         "cpu_ns_producers": sum(report["cpu_ns"] for report in reports),

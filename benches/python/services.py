@@ -6,12 +6,13 @@ saw that and the CPU the service used. Never writes a record itself except as th
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 import os
-import re
 import signal
 import subprocess
+import threading
 import time
 
 import measure
@@ -20,9 +21,7 @@ _START_DEADLINE_S = 20.0
 # A drain whose log stops growing this long before it holds every record has lost some: stop
 # waiting and let the integrity check count them.
 _STALL_S = 3.0
-_POLL_S = 0.001
-_END_MARKER = re.compile(rb":\d\d:\d{9}>")
-_END_MARKER_CHARS = len(":00:000000000>")
+_POLL_S = 0.0005
 
 
 class NoService:
@@ -44,37 +43,65 @@ def segment_path(ring: str) -> str:
     return f"/dev/shm/ringlog-{ring}"
 
 
-def count_records_in(log_path: str, expected: int) -> int:
-    """Reads the log as it grows until it holds `expected` end markers (every record ends with
-    one) or stops growing for a while; returns how many it saw."""
-    seen = 0
-    carried = b""
-    last_growth = time.monotonic()
-    with open(log_path, "rb") as log:
-        while seen < expected and time.monotonic() - last_growth < _STALL_S:
-            chunk = log.read(1 << 20)
-            if not chunk:
-                time.sleep(_POLL_S)
-                continue
-            last_growth = time.monotonic()
-            data = carried + chunk
-            # A marker cut by the chunk's end is counted with the next chunk, never twice:
-            # carry over only bytes after the last whole marker.
-            matches = list(_END_MARKER.finditer(data))
-            seen += len(matches)
-            tail_from = max(matches[-1].end() if matches else 0, len(data) - _END_MARKER_CHARS + 1)
-            carried = data[tail_from:]
-    return seen
+class SizeWatcher(threading.Thread):
+    """Watches the log's size every 0.5 ms (a stat(2), cheap) from the moment the clock starts,
+    remembering when each size was first seen, so the time the log reached its final size is
+    known even if the harness was busy collecting the producers' reports just then."""
+
+    def __init__(self, log_path: str):
+        super().__init__(daemon=True)
+        self.log_path = log_path
+        self.first_seen: dict[int, int] = {}
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            try:
+                size = os.stat(self.log_path).st_size
+            except FileNotFoundError:  # the drain has not opened it yet
+                size = -1
+            self.first_seen.setdefault(size, time.perf_counter_ns())
+            time.sleep(_POLL_S)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join()
+
+
+def wait_until_written(drain_binary: str, ring: str, watcher: SizeWatcher, expected: int) -> int:
+    """Returns the time (perf_counter_ns) the log first had the size at which the drain had
+    written all `expected` records: asks the drain's own counter (`ringlog-drain stat --json`,
+    `records_out`) until it is complete, then looks up when the watcher first saw the file's
+    size. A counter stuck short of `expected` for a while means lost records: stop there and let
+    the integrity check count them."""
+    last_count, count_since = -1, time.monotonic()
+    while True:
+        count = _records_out(drain_binary, ring)
+        if count >= expected or time.monotonic() - count_since > _STALL_S:
+            break
+        if count != last_count:
+            last_count, count_since = count, time.monotonic()
+        time.sleep(_POLL_S)
+    size = os.stat(watcher.log_path).st_size
+    return watcher.first_seen.get(size, time.perf_counter_ns())
+
+
+def _records_out(drain_binary: str, ring: str) -> int:
+    out = subprocess.run(
+        [drain_binary, "stat", "--ring", ring, "--json"], check=True, capture_output=True, text=True
+    ).stdout
+    return int(json.loads(out)["records_out"])
 
 
 class DrainService:
     """`ringlog-drain --ring RING --out LOG --format raw`, a separate real process. The clock
-    stops when the log holds every record (read as it grows, like the Rust harness watches the
-    drain's counter); the drain's CPU is read from /proc then, and SIGTERM ends it (untimed)."""
+    stops when the log holds every record (`wait_until_written`); the drain's CPU is read from
+    /proc then, and SIGTERM ends it (untimed)."""
 
     worker_arg = None
 
     def __init__(self, drain_binary: str, ring: str, log_path: str, capacity: str | None = None):
+        self.drain_binary = drain_binary
         self.ring = ring
         self.log_path = log_path
         extra = ["--capacity", capacity] if capacity else []
@@ -98,10 +125,12 @@ class DrainService:
     def clock_starts(self):
         """The drain's CPU so far (creating the ring, starting up) is set-up, not the run's."""
         self.cpu_at_start = measure.cpu_ns_of_pid(self.process.pid)
+        self.watcher = SizeWatcher(self.log_path)
+        self.watcher.start()
 
     def finish(self, expected_records):
-        count_records_in(self.log_path, expected_records)
-        end_ns = time.perf_counter_ns()
+        end_ns = wait_until_written(self.drain_binary, self.ring, self.watcher, expected_records)
+        self.watcher.stop()
         if self.process.poll() is not None:
             raise RuntimeError(f"ringlog-drain exited during the run with {self.process.returncode}: {self._stderr()}")
         cpu_ns = measure.cpu_ns_of_pid(self.process.pid) - self.cpu_at_start
@@ -119,6 +148,9 @@ class DrainService:
         return self.process.stderr.read().decode(errors="replace")
 
     def close(self):
+        watcher = getattr(self, "watcher", None)
+        if watcher is not None and watcher.is_alive():
+            watcher.stop()
         if self.process.returncode is None:
             self.process.kill()
             self.process.wait()
