@@ -3,6 +3,7 @@ its stats, close, and pickling (the copy opens the ring lazily)."""
 
 import os
 import pickle
+import subprocess
 
 import pytest
 
@@ -118,6 +119,31 @@ def test_a_ring_the_user_may_not_open_raises_permission_error(tmp_path):
     path.chmod(0)
     e = expect(ringlog.PermissionError, 7, "RINGLOG_PERMISSION", lambda: ringlog.Writer("p", path=path))
     assert isinstance(e, PermissionError)
+
+
+def test_a_ring_from_another_layout_version_raises_version_mismatch(tmp_path):
+    path = tmp_path / "ring"
+    ringlog.Writer("v", path=path)
+    with open(path, "r+b") as f:  # the header: magic (u64 "RINGLOG\0") then version (u32)
+        assert f.read(8) == b"RINGLOG\0"
+        f.write((99).to_bytes(4, "little"))
+    expect(ringlog.VersionMismatchError, 6, "RINGLOG_VERSION_MISMATCH",
+           lambda: ringlog.Writer("v", path=path), "99")
+
+
+def test_no_room_to_create_the_ring_raises_no_space(tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        e = expect(ringlog.NoSpaceError, 8, "RINGLOG_NO_SPACE",
+                   lambda: ringlog.Writer("s", path=small / "ring", capacity=1 << 20), "space")
+        assert isinstance(e, OSError)
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
 
 
 def test_exceptions_derive_from_the_builtins_the_status_table_names():
