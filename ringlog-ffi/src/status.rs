@@ -8,6 +8,7 @@
 use ringlog_core::ring::LayoutError;
 use ringlog_core::OpenError;
 use ringlog_writer::WriteError;
+use std::ffi::CStr;
 use std::io;
 
 /// The result of a libringlog call. `RINGLOG_OK` (0) is success; every other value is a
@@ -54,6 +55,8 @@ pub enum Status {
 
 impl Status {
     /// Every status, in numeric order.
+    ///
+    /// cbindgen:ignore
     pub const ALL: [Status; 15] = [
         Status::RINGLOG_OK,
         Status::RINGLOG_NULL_ARGUMENT,
@@ -73,23 +76,28 @@ impl Status {
     ];
 
     /// The C name, e.g. `"RINGLOG_TOO_LARGE"` (also the Node `err.code`).
-    pub const fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
+        self.c_name().to_str().expect("status names are ASCII")
+    }
+
+    /// The C name as a C string (what `ringlog_status_str` returns).
+    pub const fn c_name(self) -> &'static CStr {
         match self {
-            Status::RINGLOG_OK => "RINGLOG_OK",
-            Status::RINGLOG_NULL_ARGUMENT => "RINGLOG_NULL_ARGUMENT",
-            Status::RINGLOG_BAD_NAME => "RINGLOG_BAD_NAME",
-            Status::RINGLOG_BAD_ARGUMENT => "RINGLOG_BAD_ARGUMENT",
-            Status::RINGLOG_NOT_FOUND => "RINGLOG_NOT_FOUND",
-            Status::RINGLOG_NOT_A_RING => "RINGLOG_NOT_A_RING",
-            Status::RINGLOG_VERSION_MISMATCH => "RINGLOG_VERSION_MISMATCH",
-            Status::RINGLOG_PERMISSION => "RINGLOG_PERMISSION",
-            Status::RINGLOG_NO_SPACE => "RINGLOG_NO_SPACE",
-            Status::RINGLOG_IO => "RINGLOG_IO",
-            Status::RINGLOG_TOO_LARGE => "RINGLOG_TOO_LARGE",
-            Status::RINGLOG_DROPPED => "RINGLOG_DROPPED",
-            Status::RINGLOG_WOULD_DEADLOCK => "RINGLOG_WOULD_DEADLOCK",
-            Status::RINGLOG_CLOSED => "RINGLOG_CLOSED",
-            Status::RINGLOG_PANIC => "RINGLOG_PANIC",
+            Status::RINGLOG_OK => c"RINGLOG_OK",
+            Status::RINGLOG_NULL_ARGUMENT => c"RINGLOG_NULL_ARGUMENT",
+            Status::RINGLOG_BAD_NAME => c"RINGLOG_BAD_NAME",
+            Status::RINGLOG_BAD_ARGUMENT => c"RINGLOG_BAD_ARGUMENT",
+            Status::RINGLOG_NOT_FOUND => c"RINGLOG_NOT_FOUND",
+            Status::RINGLOG_NOT_A_RING => c"RINGLOG_NOT_A_RING",
+            Status::RINGLOG_VERSION_MISMATCH => c"RINGLOG_VERSION_MISMATCH",
+            Status::RINGLOG_PERMISSION => c"RINGLOG_PERMISSION",
+            Status::RINGLOG_NO_SPACE => c"RINGLOG_NO_SPACE",
+            Status::RINGLOG_IO => c"RINGLOG_IO",
+            Status::RINGLOG_TOO_LARGE => c"RINGLOG_TOO_LARGE",
+            Status::RINGLOG_DROPPED => c"RINGLOG_DROPPED",
+            Status::RINGLOG_WOULD_DEADLOCK => c"RINGLOG_WOULD_DEADLOCK",
+            Status::RINGLOG_CLOSED => c"RINGLOG_CLOSED",
+            Status::RINGLOG_PANIC => c"RINGLOG_PANIC",
         }
     }
 
