@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from array import array
 
+import contenders
 import measure
 
 # What each family's ratios are against: the stdlib handler, and the plain syscall.
 BASELINE = {"logging": "FileHandler", "raw": "os.write"}
-RAW_CONTENDERS = ("os.write", "ringlog.Writer")
 
 
 def family(contender: str) -> str:
-    return "raw" if contender in RAW_CONTENDERS else "logging"
+    return contenders.CONTENDERS[contender].family
 
 
 def summarize(runs: list[dict]) -> list[dict]:
