@@ -8,6 +8,7 @@
 mod error;
 mod level;
 mod message;
+mod opened;
 mod options;
 mod writer;
 

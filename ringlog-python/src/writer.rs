@@ -9,6 +9,7 @@
 use crate::error;
 use crate::level;
 use crate::message;
+use crate::opened;
 use crate::options::{self, Options};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -58,7 +59,7 @@ impl PyWriter {
 
     #[cold]
     fn open(&self, py: Python<'_>) -> PyResult<&Writer> {
-        let writer = guarded(py, || Ok(self.options.builder().open()))?
+        let writer = guarded(py, || Ok(opened::open(&self.options)))?
             .map_err(|e| error::from_error(py, &e))?;
         // Two threads may race to open: the first one set wins, the other's handle is dropped.
         let _ = self.opened.set(writer);
@@ -172,8 +173,9 @@ impl PyWriter {
     }
 
     /// What this process wrote through this Writer: `{"written": int, "dropped": int,
-    /// "blocked_seconds": float}` (time spent waiting on a full ring). Zero in a new process
-    /// until it writes.
+    /// "blocked_seconds": float}` (time spent waiting on a full ring). Writers made in this
+    /// process with the same options share one underlying writer and so one count. Zero in a
+    /// new process until it writes.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let stats = self.opened.get().map(Writer::stats).unwrap_or_default();
         let dict = PyDict::new(py);

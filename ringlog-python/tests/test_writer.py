@@ -4,6 +4,7 @@ its stats, close, and pickling (the copy opens the ring lazily)."""
 import os
 import pickle
 import subprocess
+import sys
 
 import pytest
 
@@ -123,7 +124,8 @@ def test_a_ring_the_user_may_not_open_raises_permission_error(tmp_path):
 
 def test_a_ring_from_another_layout_version_raises_version_mismatch(tmp_path):
     path = tmp_path / "ring"
-    ringlog.Writer("v", path=path)
+    # Made by another process: this one has never mapped it (it would reuse its mapping).
+    subprocess.run([sys.executable, "-c", f"import ringlog; ringlog.Writer('v', path={str(path)!r})"], check=True)
     with open(path, "r+b") as f:  # the header: magic (u64 "RINGLOG\0") then version (u32)
         assert f.read(8) == b"RINGLOG\0"
         f.write((99).to_bytes(4, "little"))
@@ -195,3 +197,28 @@ def test_a_pickled_writer_opens_its_ring_only_when_first_used(ring, start_drain)
     closed = ringlog.Writer(ring)
     closed.close()
     assert pickle.loads(pickle.dumps(closed)).closed
+
+
+def test_writers_made_again_with_the_same_options_share_one_producer_slot_per_thread(ring, start_drain):
+    # Each open would otherwise take a slot per writing thread (1024 a ring): a Handler
+    # pickled into every task of a long-lived Pool worker would run out.
+    w = ringlog.Writer(ring, policy="block")
+    drain = start_drain(ring)
+    blob = pickle.dumps(w)
+    for i in range(1500):
+        assert pickle.loads(blob).write(f"copy {i}")
+        assert ringlog.Writer(ring, policy="block").write(f"new {i}")
+    drain.stop()
+    assert len(drain.records()) == 3000
+    assert w.stats()["written"] == 3000, "same options: one underlying writer, one count"
+
+
+def test_a_ring_removed_and_recreated_is_opened_afresh(ring, start_drain):
+    old = ringlog.Writer(ring)
+    assert old.write(b"into the old segment")
+    os.unlink(f"/dev/shm/ringlog-{ring}")
+    new = ringlog.Writer(ring)  # creates a new segment: must not reuse the old mapping
+    drain = start_drain(ring)
+    assert new.write(b"into the new segment")
+    drain.stop()
+    assert [r["msg"] for r in drain.records()] == ["into the new segment"]
