@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
@@ -127,7 +126,3 @@ def start_drain(tmp_path):
     for drain in drains:
         drain.kill()
 
-
-def python_child(code, *args, **popen):
-    """Runs `code` in a fresh Python (this venv's) with `args` as sys.argv[1:]."""
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], **popen)

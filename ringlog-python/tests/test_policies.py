@@ -7,8 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 import ringlog
 
 PRODUCER = os.path.join(os.path.dirname(__file__), "producer.py")
