@@ -34,7 +34,8 @@ function parseOptions(argv) {
       workloads: { type: 'string', default: workload.WORKLOADS.join(',') },
       contenders: { type: 'string', default: Object.keys(CONTENDERS).join(',') },
       'single-call-calls': { type: 'string', default: '1000000' },
-      drain: { type: 'string', default: path.join(REPO, 'target', 'release', 'ringlog-drain') },
+      // default: $RINGLOG_DRAIN, else target/release/ringlog-drain
+      drain: { type: 'string', default: process.env.RINGLOG_DRAIN || path.join(REPO, 'target', 'release', 'ringlog-drain') },
       dir: { type: 'string' },
       'keep-logs': { type: 'boolean', default: false },
       json: { type: 'string' },

@@ -11,4 +11,5 @@ if [ ! -e ringlog-node/ringlog.node ]; then
     npm install --prefix ringlog-node --no-audit --no-fund --loglevel=error
 fi
 cargo build --release -q -p ringlog-drain
+export RINGLOG_DRAIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ringlog-drain
 node --test benches/node/test/

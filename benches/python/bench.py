@@ -47,7 +47,11 @@ def parse_args(argv):
     parser.add_argument("--workloads", type=_name_list, default=list(workload.WORKLOADS))
     parser.add_argument("--contenders", type=_name_list, default=list(contenders.CONTENDERS))
     parser.add_argument("--single-call-calls", type=int, default=200000, help="0 skips the single-call loop")
-    parser.add_argument("--drain", default=os.path.join(REPO, "target", "release", "ringlog-drain"))
+    parser.add_argument(
+        "--drain",
+        default=os.environ.get("RINGLOG_DRAIN") or os.path.join(REPO, "target", "release", "ringlog-drain"),
+        help="the ringlog-drain binary (default: $RINGLOG_DRAIN, else target/release/ringlog-drain)",
+    )
     parser.add_argument("--dir", help="where the logs go (default: a new temp dir, removed at the end)")
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument("--json", help="write every figure here")

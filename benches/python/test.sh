@@ -18,7 +18,8 @@ if ! "$venv/bin/python" -c "import ringlog" 2>/dev/null; then
 fi
 "${pip[@]}" pytest concurrent-log-handler
 
-[ -x target/release/ringlog-drain ] || cargo build --release -p ringlog-drain
+cargo build --release -q -p ringlog-drain
+export RINGLOG_DRAIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ringlog-drain
 
 status=0
 "$venv/bin/python" -m pytest -p no:cacheprovider -ra -q benches/python || status=$?
