@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Smoke test of the Node side-by-side harness (part of scripts/test-all.sh): installs pino and
-# winston from the lockfile into benches/node/node_modules, builds the ringlog addon in
-# ./ringlog-node when it is not built yet (its own npm install), builds ringlog-drain, and runs
-# benches/node/test with node's test runner.
+# Smoke test of the Node side-by-side harness (a part of scripts/test-all.sh, after the Node
+# part): installs pino and winston from benches/node's lockfile into benches/node/node_modules
+# (gitignored), uses the addon scripts/test-node.sh built in ./ringlog-node (run alone, builds
+# it the same way, `npm ci` there, when it is missing), and runs benches/node/test with node's
+# test runner against a real ringlog-drain.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 npm ci --prefix benches/node --no-audit --no-fund --loglevel=error
 if [ ! -e ringlog-node/ringlog.node ]; then
-    npm install --prefix ringlog-node --no-audit --no-fund --loglevel=error
+    (cd ringlog-node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 cargo build --release -q -p ringlog-drain
 export RINGLOG_DRAIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ringlog-drain
