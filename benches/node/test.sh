@@ -11,6 +11,7 @@ npm ci --prefix benches/node --no-audit --no-fund --loglevel=error
 if [ ! -e ringlog-node/ringlog.node ]; then
     (cd ringlog-node && npm ci --no-audit --no-fund --loglevel=error)
 fi
-cargo build --release -q -p ringlog-drain
-export RINGLOG_DRAIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ringlog-drain
+# The drain the cargo part built (it runs first); built here when missing.
+export RINGLOG_DRAIN=${RINGLOG_DRAIN:-$PWD/target/release/ringlog-drain}
+[ -x "$RINGLOG_DRAIN" ] || cargo build --release -p ringlog-drain --bin ringlog-drain
 node --test benches/node/test/

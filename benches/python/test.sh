@@ -18,8 +18,9 @@ if ! "$venv/bin/python" -c "import ringlog" 2>/dev/null; then
 fi
 "${pip[@]}" pytest concurrent-log-handler
 
-cargo build --release -q -p ringlog-drain
-export RINGLOG_DRAIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ringlog-drain
+# The drain the cargo part built (it runs first); built here when missing.
+export RINGLOG_DRAIN=${RINGLOG_DRAIN:-$PWD/target/release/ringlog-drain}
+[ -x "$RINGLOG_DRAIN" ] || cargo build --release -p ringlog-drain --bin ringlog-drain
 
 status=0
 "$venv/bin/python" -m pytest -p no:cacheprovider -ra -q benches/python || status=$?
