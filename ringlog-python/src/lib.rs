@@ -6,6 +6,7 @@
 #![warn(clippy::undocumented_unsafe_blocks, missing_debug_implementations)]
 
 mod error;
+mod fast_write;
 mod level;
 mod message;
 mod opened;
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _ringlog(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::PyWriter>()?;
+    fast_write::install(&m.py().get_type::<writer::PyWriter>())?;
     m.add_function(wrap_pyfunction!(writer::_reopen, m)?)?;
     Ok(())
 }

@@ -93,21 +93,33 @@ impl PyWriter {
     }
 }
 
+impl PyWriter {
+    /// `Writer.write(data)`, called through [`crate::fast_write`]: one record with no level
+    /// and no target.
+    #[inline]
+    pub fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
+        message::with_bytes(data, "data", |bytes| self.put(py, Level::None, "", bytes))
+    }
+}
+
 /// Runs `f`, turning a panic (a bug in ringlog) into `ringlog.RinglogError` with status
 /// RINGLOG_PANIC instead of pyo3's PanicException, a BaseException most code does not catch.
 fn guarded<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(error::exception(
-            py,
-            Status::RINGLOG_PANIC,
-            format!("bug in ringlog (please report it): panic: {what}"),
-        ))
-    })
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| Err(panic_error(py, panic)))
+}
+
+/// The exception for a caught panic.
+pub fn panic_error(py: Python<'_>, panic: Box<dyn std::any::Any + Send>) -> PyErr {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    error::exception(
+        py,
+        Status::RINGLOG_PANIC,
+        format!("bug in ringlog (please report it): panic: {what}"),
+    )
 }
 
 #[pymethods]
@@ -138,13 +150,6 @@ impl PyWriter {
         // Open now, so a bad name, a missing ring or a bad option raises here.
         writer.open(py)?;
         Ok(writer)
-    }
-
-    /// Writes `data` (bytes or str; bytearray and memoryview are copied) as one record with no
-    /// level and no target. True if written, False if the ring was full and the policy dropped
-    /// it (counted; the drain reports drops in the log).
-    fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
-        message::with_bytes(data, "data", |bytes| self.put(py, Level::None, "", bytes))
     }
 
     /// Writes one record with a level (a `logging` level number, a level name, or None), a
