@@ -40,33 +40,38 @@ pub(crate) fn fail(status: Status, message: impl Display) -> Status {
 
 /// Runs the body of entry point `function`: its status as a C int, `RINGLOG_PANIC` (with the
 /// panic's message as the last error) if it panicked.
+#[inline(always)]
 pub(crate) fn guard(function: &str, body: impl FnOnce() -> Result<(), Status>) -> c_int {
     match panic::catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => Status::RINGLOG_OK.code(),
         Ok(Err(status)) => status.code(),
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("(no message)");
-            let status = fail(
-                Status::RINGLOG_PANIC,
-                format_args!(
-                    "{function}: internal error (a bug in libringlog, please report it): {what}"
-                ),
-            );
-            // Dropping the payload could itself panic: keep it from unwinding into C.
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-            status.code()
-        }
+        Err(payload) => panicked(function, payload),
     }
+}
+
+/// `RINGLOG_PANIC`, with the panic's message as the last error.
+#[cold]
+#[inline(never)]
+fn panicked(function: &str, payload: Box<dyn std::any::Any + Send>) -> c_int {
+    let what = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    let status = fail(
+        Status::RINGLOG_PANIC,
+        format_args!("{function}: internal error (a bug in libringlog, please report it): {what}"),
+    );
+    // Dropping the payload could itself panic: keep it from unwinding into C.
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    status.code()
 }
 
 /// The pointee of a required pointer argument.
 ///
 /// # Safety
 /// `pointer` is NULL or valid for reads of a `T` for `'a`.
+#[inline(always)]
 pub(crate) unsafe fn arg<'a, T>(
     pointer: *const T,
     function: &str,
@@ -94,6 +99,7 @@ pub(crate) unsafe fn arg_mut<'a, T>(
 /// # Safety
 /// When `len > 0`, `pointer` is NULL or valid for reads of `len` bytes that nothing writes
 /// for `'a`.
+#[inline(always)]
 pub(crate) unsafe fn bytes<'a>(
     pointer: *const c_void,
     len: usize,

@@ -34,5 +34,5 @@ pub use options::{ringlog_options, ringlog_options_init, ringlog_policy};
 pub use status::Status;
 pub use writer::{
     ringlog_close, ringlog_drain_alive, ringlog_level, ringlog_open, ringlog_open_with,
-    ringlog_stats, ringlog_write, ringlog_write_record,
+    ringlog_stats, ringlog_write, ringlog_write_record, ringlog_writer,
 };
