@@ -245,6 +245,58 @@ fn every_status_for_its_bad_input(linkage: Linkage) {
     assert!(stdout.ends_with("all statuses as expected\n"), "{stdout}");
 }
 
+/// A 64 KiB tmpfs, unmounted when dropped.
+struct SmallTmpfs(tempfile::TempDir);
+
+impl SmallTmpfs {
+    /// Mounts one, or says why it cannot (only root may mount).
+    fn mount() -> Result<SmallTmpfs, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        Ok(SmallTmpfs(dir))
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn no_space_for_a_ring_on_a_full_filesystem() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let small = match SmallTmpfs::mount() {
+        Ok(small) => small,
+        Err(why) if !root => {
+            eprintln!("SKIPPED no_space_for_a_ring_on_a_full_filesystem: not root, cannot mount a small tmpfs ({why})");
+            return;
+        }
+        Err(why) => panic!("root, yet cannot mount a small tmpfs: {why}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    common::status_fixtures(dir.path());
+    let exe = compile("statuses.c", Linkage::Shared, dir.path());
+    let ring = unique_ring("c-nospace");
+    let _guard = RingGuard(ring.clone());
+    let output = run_ok(
+        Command::new(&exe)
+            .arg(&ring)
+            .arg(dir.path())
+            .arg(small.0.path()),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("checked RINGLOG_NO_SPACE:"), "{stdout}");
+}
+
 #[test]
 fn every_status_for_its_bad_input_shared() {
     every_status_for_its_bad_input(Linkage::Shared);

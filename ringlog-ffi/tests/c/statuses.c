@@ -1,10 +1,11 @@
 /* Every status libringlog returns for bad input, checked from C.
  *
- *   statuses RING DIR
+ *   statuses RING DIR [SMALLFS]
  *
  * RING is a ring name no one uses (the program derives more names from it); DIR is a scratch
  * directory holding `not-a-ring` (a file that is not a ring) and `other-version` (a ring with
- * another layout version), prepared by the test. For each case: the status, a non-empty
+ * another layout version), prepared by the test; SMALLFS, if given, is a directory on a filesystem too small for a
+ * 1 MiB ring (RINGLOG_NO_SPACE). For each case: the status, a non-empty
  * ringlog_last_error(), and outputs left untouched. Prints "checked NAME" for each status it
  * saw as expected; exits non-zero at the first surprise. */
 #define _GNU_SOURCE
@@ -62,8 +63,8 @@ static ringlog_options small_ring(const char *path, uint32_t policy) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: statuses RING DIR\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: statuses RING DIR [SMALLFS]\n");
         return 64;
     }
     const char *ring = argv[1], *dir = argv[2];
@@ -142,6 +143,14 @@ int main(int argc, char **argv) {
     o = small_ring(path, RINGLOG_POLICY_DROP);
     o.capacity = 0;
     open_expect(__LINE__, "other-version", &o, RINGLOG_VERSION_MISMATCH);
+
+    /* RINGLOG_NO_SPACE: a 1 MiB ring on a filesystem with less room. */
+    if (argc == 4) {
+        snprintf(path, sizeof path, "%s/ring", argv[3]);
+        o = small_ring(path, RINGLOG_POLICY_DROP);
+        o.capacity = 1024 * 1024;
+        open_expect(__LINE__, "no-space", &o, RINGLOG_NO_SPACE);
+    }
 
     /* RINGLOG_IO: a directory is no file to map. */
     o = small_ring(dir, RINGLOG_POLICY_DROP);
