@@ -1,0 +1,34 @@
+// Builds the native addon `ringlog.node` from this directory's Rust sources with @napi-rs/cli
+// (`napi build --release`). Run by npm as the package's install script, so that
+// `npm install /path/to/ringlog-node` builds it on the machine it is installed on; also
+// `npm run build`. Needs a Rust toolchain (cargo) and node >= 20.17.
+//
+// npm links a local directory dependency instead of copying it and installs none of its
+// dependencies, so @napi-rs/cli is not necessarily in node_modules here: `npm exec` uses the
+// local copy when there is one (a development checkout) and fetches the pinned version from
+// the registry otherwise.
+'use strict'
+const { spawnSync } = require('node:child_process')
+const path = require('node:path')
+
+const NAPI_CLI = '@napi-rs/cli@3.10.12'
+
+function run (command, args) {
+  const result = spawnSync(command, args, { cwd: __dirname, stdio: 'inherit', env: process.env })
+  if (result.error) return { ok: false, why: result.error.message }
+  return { ok: result.status === 0, why: `exit status ${result.status}` }
+}
+
+if (!run('cargo', ['--version']).ok) {
+  console.error('ringlog: building the native addon needs a Rust toolchain (cargo on PATH): ' +
+    'install one (https://rustup.rs), then run `npm run build` in ' + __dirname)
+  process.exit(1)
+}
+
+const built = run('npm', ['exec', '--yes', `--package=${NAPI_CLI}`, '--',
+  'napi', 'build', '--release', '--dts', 'native.d.ts'])
+if (!built.ok) {
+  console.error(`ringlog: napi build failed (${built.why}) in ${__dirname}`)
+  process.exit(1)
+}
+console.error(`ringlog: built ${path.join(__dirname, 'ringlog.node')}`)
