@@ -104,7 +104,7 @@ class Writer {
   /** One record with a level ('error' ... 'trace', or 0 to 5) and a target. */
   writeRecord (level, target, message) { return writeRecord(this.#handle, level, target, message) }
 
-  /** One record of `line` without its trailing newline; `level` 0 to 5. */
+  /** One record of `line` without its trailing newline (what pino writes). */
   writeLine (level, line) { return writeLine(this.#handle, level, line) }
 
   /** { written, dropped, blockedMs } of this process through this writer. */

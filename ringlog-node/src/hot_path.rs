@@ -75,12 +75,7 @@ unsafe extern "C" fn write_record(
             info,
             |state, [level, target, message]: [sys::napi_value; 3]| {
                 // SAFETY: live handles of this call.
-                let level = level::read(env, level).ok_or_else(|| {
-                Failure::new(
-                    Status::RINGLOG_BAD_ARGUMENT,
-                    "level must be 'error', 'warn', 'info', 'debug', 'trace', 'none' or a number 0 to 5",
-                )
-            })?;
+                let level = level::read(env, level).ok_or_else(bad_level)?;
                 write_bytes(env, state, level, Some(target), message, false)
             },
         )
@@ -88,7 +83,7 @@ unsafe extern "C" fn write_record(
 }
 
 /// `writeLine(handle, level, line)`: one record of `line` without its trailing newline (what
-/// pino hands a destination); `level` a number 0 to 5.
+/// pino hands a destination).
 unsafe extern "C" fn write_line(
     env: sys::napi_env,
     info: sys::napi_callback_info,
@@ -97,18 +92,17 @@ unsafe extern "C" fn write_line(
     unsafe {
         call(env, info, |state, [level, line]: [sys::napi_value; 2]| {
             // SAFETY: live handles of this call.
-            let level = match level::read(env, level) {
-                Some(level) => level,
-                None => {
-                    return Err(Failure::new(
-                        Status::RINGLOG_BAD_ARGUMENT,
-                        "level must be a number 0 to 5",
-                    ))
-                }
-            };
+            let level = level::read(env, level).ok_or_else(bad_level)?;
             write_bytes(env, state, level, None, line, true)
         })
     }
+}
+
+fn bad_level() -> Failure {
+    Failure::new(
+        Status::RINGLOG_BAD_ARGUMENT,
+        "level must be 'error', 'warn', 'info', 'debug', 'trace', 'none' or a number 0 to 5",
+    )
 }
 
 /// Reads the handle and `N` more arguments (missing ones are `undefined`), runs `body`, and

@@ -65,6 +65,10 @@ impl From<&OpenError> for Status {
         match e {
             OpenError::InvalidName { .. } => Status::RINGLOG_BAD_NAME,
             OpenError::NotFound { .. } => Status::RINGLOG_NOT_FOUND,
+            OpenError::Invalid {
+                reason: ringlog_core::LayoutError::VersionMismatch { .. },
+                ..
+            } => Status::RINGLOG_VERSION_MISMATCH,
             OpenError::Invalid { .. } | OpenError::CapacityMismatch { .. } => {
                 Status::RINGLOG_NOT_A_RING
             }

@@ -1,0 +1,235 @@
+// The Writer API against a real drain, and each error for its bad input: a JS Error with the
+// shared status `code` and `status` and the library's message, never a crash; nothing written
+// before or after the bad call is lost.
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert')
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { Writer, status } = require('..')
+const { uniqueRing, startDrain } = require('./drain.js')
+
+/** Asserts `fn` throws a ringlog Error with `code` and a message matching `message`. */
+function throwsRinglog (fn, code, message) {
+  assert.throws(fn, err => {
+    assert.ok(err instanceof Error, 'an Error')
+    assert.strictEqual(err.code, code)
+    assert.strictEqual(err.status, status[code])
+    assert.match(err.message, message)
+    return true
+  })
+}
+
+function tempPath (name) {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ringlog-node-')), name)
+}
+
+test('the status table is the shared one', () => {
+  assert.deepStrictEqual(status, {
+    RINGLOG_BAD_NAME: 2,
+    RINGLOG_BAD_ARGUMENT: 3,
+    RINGLOG_NOT_FOUND: 4,
+    RINGLOG_NOT_A_RING: 5,
+    RINGLOG_VERSION_MISMATCH: 6,
+    RINGLOG_PERMISSION: 7,
+    RINGLOG_NO_SPACE: 8,
+    RINGLOG_IO: 9,
+    RINGLOG_TOO_LARGE: 10,
+    RINGLOG_DROPPED: 11,
+    RINGLOG_WOULD_DEADLOCK: 12,
+    RINGLOG_CLOSED: 13,
+    RINGLOG_PANIC: 14
+  })
+})
+
+test('write, writeRecord and writeLine reach the drain as one record each, strings and Buffers', async () => {
+  const ring = uniqueRing('api')
+  const drain = await startDrain(ring)
+  const w = new Writer(ring)
+  assert.strictEqual(w.ring, ring)
+  assert.strictEqual(w.maxRecord, 1 << 20)
+  assert.strictEqual(w.drainAlive(), true)
+  assert.strictEqual(w.write('plain string'), true)
+  assert.strictEqual(w.write(Buffer.from('a Buffer')), true)
+  assert.strictEqual(w.write(new TextEncoder().encode('a Uint8Array')), true)
+  assert.strictEqual(w.write('naïve ünïcödé ✓ 🚀'), true)
+  assert.strictEqual(w.write('lone surrogate \ud800 replaced'), true)
+  assert.strictEqual(w.writeRecord('warn', 'svc.db', 'with level and target'), true)
+  assert.strictEqual(w.writeRecord(1, 'svc', Buffer.from('numeric level')), true)
+  assert.strictEqual(w.writeLine(3, 'a line\n'), true)
+  assert.strictEqual(w.write(''), true)
+  const multi = 'first\nsecond'
+  assert.strictEqual(w.write(multi), true)
+  assert.deepStrictEqual(w.stats(), { written: 10, dropped: 0, blockedMs: 0 })
+  w.close()
+  const { text } = await drain.stop()
+  assert.strictEqual(text, [
+    'plain string', 'a Buffer', 'a Uint8Array', 'naïve ünïcödé ✓ 🚀', 'lone surrogate \ufffd replaced',
+    // raw output: the message only (level and target are for the text and json formats)
+    'with level and target', 'numeric level', 'a line', '', 'first\nsecond', ''
+  ].join('\n'))
+})
+
+test('bad ring names: RINGLOG_BAD_NAME', () => {
+  throwsRinglog(() => new Writer('bad name!'), 'RINGLOG_BAD_NAME', /invalid ring name "bad name!"/)
+  throwsRinglog(() => new Writer(''), 'RINGLOG_BAD_NAME', /invalid ring name/)
+  throwsRinglog(() => new Writer('x'.repeat(65)), 'RINGLOG_BAD_NAME', /1 to 64 characters/)
+  throwsRinglog(() => new Writer(42), 'RINGLOG_BAD_NAME', /ring must be a string/)
+  throwsRinglog(() => new Writer(), 'RINGLOG_BAD_NAME', /ring must be a string/)
+})
+
+test('bad options: RINGLOG_BAD_ARGUMENT, and nothing is created', () => {
+  const ring = uniqueRing('badopt')
+  throwsRinglog(() => new Writer(ring, { capacity: 1000 }), 'RINGLOG_BAD_ARGUMENT', /power of two/)
+  throwsRinglog(() => new Writer(ring, { capacity: -4096 }), 'RINGLOG_BAD_ARGUMENT', /option capacity/)
+  throwsRinglog(() => new Writer(ring, { capacity: '12 parsecs' }), 'RINGLOG_BAD_ARGUMENT', /option capacity/)
+  throwsRinglog(() => new Writer(ring, { policy: 'sometimes' }), 'RINGLOG_BAD_ARGUMENT', /option policy/)
+  throwsRinglog(() => new Writer(ring, { policy: -5 }), 'RINGLOG_BAD_ARGUMENT', /option policy/)
+  throwsRinglog(() => new Writer(ring, { create: 'yes' }), 'RINGLOG_BAD_ARGUMENT', /option create/)
+  throwsRinglog(() => new Writer(ring, { mode: 'rw' }), 'RINGLOG_BAD_ARGUMENT', /option mode/)
+  throwsRinglog(() => new Writer(ring, { path: 7 }), 'RINGLOG_BAD_ARGUMENT', /option path/)
+  throwsRinglog(() => new Writer(ring, { capcity: 1 << 20 }), 'RINGLOG_BAD_ARGUMENT', /unknown option 'capcity'/)
+  throwsRinglog(() => new Writer(ring, 'drop'), 'RINGLOG_BAD_ARGUMENT', /options must be an object/)
+  assert.strictEqual(fs.existsSync(`/dev/shm/ringlog-${ring}`), false)
+})
+
+test('a missing ring with create: false: RINGLOG_NOT_FOUND', () => {
+  const ring = uniqueRing('missing')
+  throwsRinglog(() => new Writer(ring, { create: false }), 'RINGLOG_NOT_FOUND', /not found .* start `ringlog-drain --ring/)
+})
+
+test('a file that is no ring, or another capacity: RINGLOG_NOT_A_RING', () => {
+  const garbage = tempPath('garbage')
+  fs.writeFileSync(garbage, Buffer.alloc(1 << 16, 7))
+  throwsRinglog(() => new Writer('g', { path: garbage }), 'RINGLOG_NOT_A_RING', /not a ringlog segment/)
+  fs.writeFileSync(garbage, '')
+  throwsRinglog(() => new Writer('g', { path: garbage }), 'RINGLOG_NOT_A_RING', /truncated/)
+  const ring = uniqueRing('capacity')
+  const first = new Writer(ring, { capacity: 1 << 16 })
+  throwsRinglog(() => new Writer(ring, { capacity: 1 << 17 }), 'RINGLOG_NOT_A_RING', /already exists with capacity 65536/)
+  first.close()
+  fs.rmSync(`/dev/shm/ringlog-${ring}`)
+})
+
+test('a ring of another layout version: RINGLOG_VERSION_MISMATCH', () => {
+  const file = tempPath('ring')
+  new Writer('v', { path: file, capacity: 1 << 16 }).close()
+  const fd = fs.openSync(file, 'r+')
+  const version = Buffer.alloc(4)
+  version.writeUInt32LE(99)
+  fs.writeSync(fd, version, 0, 4, 8) // Header.version, after the 8-byte magic
+  fs.closeSync(fd)
+  throwsRinglog(() => new Writer('v', { path: file }), 'RINGLOG_VERSION_MISMATCH', /layout version 99/)
+})
+
+test('a ring this user may not open: RINGLOG_PERMISSION', () => {
+  const file = tempPath('ring')
+  new Writer('p', { path: file, capacity: 1 << 16 }).close()
+  const probe = `try { new (require(${JSON.stringify(path.resolve(__dirname, '..'))}).Writer)('p', { path: ${JSON.stringify(file)} }); console.log('opened') }` +
+    ' catch (e) { console.log(JSON.stringify({ code: e.code, status: e.status, message: e.message })) }'
+  let run
+  if (process.getuid() === 0) {
+    // root reads anything: ask as nobody, who may enter the directory but not open the 0600 file.
+    fs.chmodSync(path.dirname(file), 0o755)
+    run = spawnSync(process.execPath, ['-e', probe], { uid: 65534, gid: 65534, encoding: 'utf8' })
+  } else {
+    fs.chmodSync(file, 0)
+    run = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' })
+  }
+  assert.strictEqual(run.status, 0, run.stderr)
+  const err = JSON.parse(run.stdout)
+  assert.strictEqual(err.code, 'RINGLOG_PERMISSION')
+  assert.strictEqual(err.status, 7)
+  assert.match(err.message, /Permission denied.*check the file's owner and mode/)
+})
+
+test('bad write arguments throw, and every good record before and after arrives', async () => {
+  const ring = uniqueRing('badwrite')
+  const drain = await startDrain(ring, { capacity: 1 << 16 })
+  const w = new Writer(ring)
+  assert.strictEqual(w.maxRecord, 1 << 14)
+  assert.strictEqual(w.write('before'), true)
+  throwsRinglog(() => w.write(42), 'RINGLOG_BAD_ARGUMENT', /string or a Buffer/)
+  throwsRinglog(() => w.write({ toString: () => 'x' }), 'RINGLOG_BAD_ARGUMENT', /string or a Buffer/)
+  throwsRinglog(() => w.write(), 'RINGLOG_BAD_ARGUMENT', /string or a Buffer/)
+  throwsRinglog(() => w.write('x'.repeat((1 << 14) + 1)), 'RINGLOG_TOO_LARGE', /record of 16385 bytes is larger than the ring's max record size of 16384 bytes/)
+  throwsRinglog(() => w.write('é'.repeat(10000)), 'RINGLOG_TOO_LARGE', /record of 20000 bytes/)
+  throwsRinglog(() => w.write(Buffer.alloc(1 << 15)), 'RINGLOG_TOO_LARGE', /record of 32768 bytes/)
+  throwsRinglog(() => w.writeRecord('info', 't'.repeat(9000), 'm'.repeat(9000)), 'RINGLOG_TOO_LARGE', /record of 18000 bytes/)
+  throwsRinglog(() => w.writeRecord('loud', 't', 'm'), 'RINGLOG_BAD_ARGUMENT', /level must be/)
+  throwsRinglog(() => w.writeRecord(9, 't', 'm'), 'RINGLOG_BAD_ARGUMENT', /level must be/)
+  throwsRinglog(() => w.writeRecord(2.5, 't', 'm'), 'RINGLOG_BAD_ARGUMENT', /level must be/)
+  throwsRinglog(() => w.writeRecord('info', Buffer.from('t'), 'm'), 'RINGLOG_BAD_ARGUMENT', /target must be a string/)
+  throwsRinglog(() => w.writeLine('loud', 'm'), 'RINGLOG_BAD_ARGUMENT', /level must be/)
+  assert.strictEqual(w.write('x'.repeat(1 << 14)), true)
+  assert.strictEqual(w.write('after'), true)
+  assert.strictEqual(w.stats().written, 3)
+  w.close()
+  const { lines } = await drain.stop()
+  assert.deepStrictEqual(lines, ['before', 'x'.repeat(1 << 14), 'after'])
+})
+
+test('a closed writer: RINGLOG_CLOSED on every call, close twice is harmless', () => {
+  const ring = uniqueRing('closed')
+  const w = new Writer(ring, { capacity: 1 << 16, policy: 'drop' })
+  w.close()
+  w.close()
+  assert.strictEqual(w.closed, true)
+  throwsRinglog(() => w.write('x'), 'RINGLOG_CLOSED', /closed/)
+  throwsRinglog(() => w.writeRecord('info', 't', 'x'), 'RINGLOG_CLOSED', /closed/)
+  throwsRinglog(() => w.writeLine(3, 'x'), 'RINGLOG_CLOSED', /closed/)
+  throwsRinglog(() => w.stats(), 'RINGLOG_CLOSED', /closed/)
+  throwsRinglog(() => w.drainAlive(), 'RINGLOG_CLOSED', /closed/)
+  fs.rmSync(`/dev/shm/ringlog-${ring}`)
+})
+
+test('policy drop on a full ring: write returns false, counted, never throws', () => {
+  const ring = uniqueRing('drop')
+  const w = new Writer(ring, { capacity: 1 << 16, policy: 'drop' })
+  let written = 0
+  while (w.write('y'.repeat(100))) written++
+  assert.ok(written > 0)
+  assert.strictEqual(w.write('y'.repeat(100)), false)
+  assert.deepStrictEqual(w.stats(), { written, dropped: 2, blockedMs: 0 })
+  w.close()
+  fs.rmSync(`/dev/shm/ringlog-${ring}`)
+})
+
+test('policy block with no drain: a full ring drops after the grace period instead of blocking forever', () => {
+  const ring = uniqueRing('block')
+  const w = new Writer(ring, { capacity: 1 << 16 })
+  // No drain: each write on the full ring waits out the grace period once, then drops.
+  let written = 0
+  while (w.write('z'.repeat(100))) written++
+  assert.ok(written > 0)
+  const stats = w.stats()
+  assert.strictEqual(stats.written, written)
+  assert.strictEqual(stats.dropped, 1)
+  assert.ok(stats.blockedMs > 0)
+  w.close()
+  fs.rmSync(`/dev/shm/ringlog-${ring}`)
+})
+
+test('policy <ms> (block for a while, then drop) with no drain', () => {
+  const ring = uniqueRing('blockfor')
+  const w = new Writer(ring, { capacity: 1 << 16, policy: 20 })
+  while (w.write('z'.repeat(100)));
+  assert.strictEqual(w.write('z'.repeat(100)), false)
+  const stats = w.stats()
+  assert.strictEqual(stats.dropped, 2)
+  assert.ok(stats.blockedMs > 0)
+  w.close()
+  fs.rmSync(`/dev/shm/ringlog-${ring}`)
+})
+
+test('the event loop keeps turning around a blocked write: a timer set before it still fires', async () => {
+  const ring = uniqueRing('loop')
+  const w = new Writer(ring, { capacity: 1 << 16, policy: 50 })
+  const fired = new Promise(resolve => setTimeout(resolve, 1))
+  while (w.write('z'.repeat(100)));
+  await fired
+  w.close()
+  fs.rmSync(`/dev/shm/ringlog-${ring}`)
+})
