@@ -145,7 +145,8 @@ function ringlogLevel (pinoLevel) {
  * process, so `process.exit()` right after logging loses nothing.
  *
  * Errors (a line above the ring's max record, a closed destination) are emitted as 'error'
- * events; as with any Node stream, one with no listener throws from the log call. A record
+ * events; as with any Node stream, one with no listener throws from the log call. A line above
+ * the max record is also replaced in the log by a notice record saying so. A record
  * dropped on a full ring (policy 'drop' or a bounded block) is not an error: it is counted
  * (`stats().dropped`) and the drain writes the count into the log.
  */
@@ -164,6 +165,10 @@ class PinoDestination extends EventEmitter {
     try {
       this.writer.writeLine(ringlogLevel(this.lastLevel), line)
     } catch (err) {
+      if (err.code === 'RINGLOG_TOO_LARGE') {
+        // The log says what is missing, in the line's place.
+        this.writer.writeRecord(1, 'ringlog', `ringlog: a pino line was not logged: ${err.message}`)
+      }
       this.emit('error', err)
     }
     return true

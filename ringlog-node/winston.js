@@ -6,8 +6,11 @@
 //
 // Options: `ring` and the Writer options (capacity, maxRecord, policy, create, path, mode) go to
 // the Writer; the rest (level, format, silent, handleExceptions...) to winston-transport.
-// Errors (an entry above the ring's max record) are emitted as 'error' (winston forwards them
-// to the logger); a drop on a full ring is counted, not an error.
+// An entry the ring cannot take (above its max record) must not end the transport: an 'error'
+// event would make winston unpipe and close it, losing every later entry. So the error is
+// emitted as 'warn' (winston re-emits it on the logger: `logger.on('warn', err => ...)`) and a
+// notice record saying what was not logged takes the entry's place in the log. A drop on a
+// full ring is counted, not an error.
 'use strict'
 const path = require('node:path')
 const { Writer } = require('./index.js')
@@ -60,10 +63,16 @@ class RinglogTransport extends Transport {
 
   log (info, callback) {
     const message = info[MESSAGE] !== undefined ? info[MESSAGE] : JSON.stringify(info)
+    const level = LEVELS[info[LEVEL]] || 0
     try {
-      this.writer.writeRecord(LEVELS[info[LEVEL]] || 0, '', message)
+      this.writer.writeRecord(level, '', message)
     } catch (err) {
-      this.emit('error', err)
+      this.emit('warn', err)
+      try {
+        this.writer.writeRecord(1, 'ringlog', `ringlog: a winston entry was not logged: ${err.message}`)
+      } catch (_) {
+        // Closed: the 'warn' above is all that can be done.
+      }
     }
     this.emit('logged', info)
     callback()

@@ -28,17 +28,17 @@ async function until (what, condition, timeoutMs = 30000) {
 }
 
 /**
- * Starts `ringlog-drain --ring RING --out FILE --format raw [--capacity C]` and waits until it
+ * Starts `ringlog-drain --ring RING --out FILE --format raw|text|json [--capacity C]` and waits until it
  * holds the ring. `stop()` sends SIGTERM (the drain writes everything committed, then exits
  * 0), removes the ring, and returns the output's lines.
  */
-async function startDrain (ring, { capacity } = {}) {
+async function startDrain (ring, { capacity, format = 'raw' } = {}) {
   if (!fs.existsSync(DRAIN)) {
     throw new Error(`ringlog-drain not found at ${DRAIN}: run cargo build --release first, or set RINGLOG_DRAIN`)
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlog-node-'))
   const out = path.join(dir, 'out.log')
-  const args = ['--ring', ring, '--out', out, '--format', 'raw']
+  const args = ['--ring', ring, '--out', out, '--format', format]
   if (capacity) args.push('--capacity', String(capacity))
   const child = spawn(DRAIN, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
