@@ -46,6 +46,8 @@ export interface RinglogError extends Error {
 
 /** The shared status table: name -> number. */
 export declare const status: Readonly<{
+  RINGLOG_OK: 0
+  RINGLOG_NULL_ARGUMENT: 1
   RINGLOG_BAD_NAME: 2
   RINGLOG_BAD_ARGUMENT: 3
   RINGLOG_NOT_FOUND: 4

@@ -19,6 +19,7 @@ part() {
 part rust cargo test --workspace --release
 part python bash scripts/test-python.sh
 part python-bench bash benches/python/test.sh
+part node bash scripts/test-node.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "test-all: failed: ${failed[*]}"

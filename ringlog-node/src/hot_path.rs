@@ -7,9 +7,9 @@
 use crate::handle::{self, WriterState};
 use crate::js_bytes::{self, Bytes, NotBytes};
 use crate::js_error::{guard, Failure};
-use crate::status::Status;
 use crate::{level, not_a_handle, open_writer};
 use napi::{sys, Env};
+use ringlog::Status;
 use ringlog_writer::{Level, WriteError};
 use std::ptr;
 

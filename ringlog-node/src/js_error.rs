@@ -3,9 +3,9 @@
 //! the library's full sentence. Also the panic guard: a panic is caught here and becomes
 //! `RINGLOG_PANIC`, so nothing unwinds into node.
 
-use crate::status::Status;
 use napi::bindgen_prelude::JsObjectValue;
 use napi::Env;
+use ringlog::Status;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A failure on its way to JS: the status and the message.

@@ -15,15 +15,14 @@ mod hot_path;
 mod js_bytes;
 mod js_error;
 mod level;
-mod status;
 
 use handle::WriterState;
 use js_error::{guard, Failure};
 use napi::bindgen_prelude::{JsValue, Object};
 use napi::Env;
 use napi_derive::napi;
+use ringlog::Status;
 use ringlog_writer::{FullPolicy, Writer};
-use status::Status;
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -28,6 +28,8 @@ function tempPath (name) {
 
 test('the status table is the shared one', () => {
   assert.deepStrictEqual(status, {
+    RINGLOG_OK: 0,
+    RINGLOG_NULL_ARGUMENT: 1,
     RINGLOG_BAD_NAME: 2,
     RINGLOG_BAD_ARGUMENT: 3,
     RINGLOG_NOT_FOUND: 4,

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The Node part of the one test command (scripts/test-all.sh):
+#  1. installs ringlog-node's pinned dev dependencies from the npm registry (pino, winston,
+#     @napi-rs/cli) into ringlog-node/node_modules (gitignored) with `npm ci`, whose install
+#     step builds the addon (`napi build --release`, see ringlog-node/build.js);
+#  2. installs ringlog-node the way users do, `npm install <repo>/ringlog-node` into a new empty
+#     directory, and writes a record through it from there;
+#  3. runs the node:test suites against a real ringlog-drain: RINGLOG_DRAIN, by default
+#     target/release/ringlog-drain (built by the cargo part, which runs first; built here if
+#     missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+for tool in node npm cargo; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "test-node: $tool not found (needed for the Node tests)"; exit 1; }
+done
+echo "test-node: node $(node --version), npm $(npm --version)"
+
+export RINGLOG_DRAIN=${RINGLOG_DRAIN:-$repo/target/release/ringlog-drain}
+[ -x "$RINGLOG_DRAIN" ] || cargo build --release -p ringlog-drain --bin ringlog-drain
+
+(cd ringlog-node && npm ci --no-audit --no-fund)
+
+app=$(mktemp -d)
+trap 'rm -rf "$app"' EXIT
+(
+    cd "$app"
+    npm init -y >/dev/null
+    npm install --no-audit --no-fund "$repo/ringlog-node"
+    ring="node-install-$$"
+    node -e "
+        const { Writer } = require('ringlog')
+        const w = new Writer('$ring', { capacity: 1 << 16, policy: 'drop' })
+        if (w.write('installed') !== true) process.exit(1)
+        w.close()
+        console.log('test-node: npm install ./ringlog-node into a new directory: builds, loads, writes')
+    "
+    rm -f "/dev/shm/ringlog-$ring"
+)
+
+cd ringlog-node
+node --test test/*.test.js
