@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Node part of the one test command (scripts/test-all.sh):
 #  1. installs ringlog-node's pinned dev dependencies from the npm registry (pino, winston,
-#     @napi-rs/cli) into ringlog-node/node_modules (gitignored) with `npm ci`, whose install
-#     step builds the addon (`napi build --release`, see ringlog-node/build.js);
+#     @napi-rs/cli, typescript) into ringlog-node/node_modules (gitignored) with `npm ci`, then
+#     builds the addon (`npm run build`: `napi build --release`, see ringlog-node/build.js);
 #  2. installs ringlog-node the way users do, `npm install <repo>/ringlog-node` into a new empty
 #     directory, and writes a record through it from there;
 #  3. runs the node:test suites against a real ringlog-drain: RINGLOG_DRAIN, by default
@@ -20,7 +20,7 @@ echo "test-node: node $(node --version), npm $(npm --version)"
 export RINGLOG_DRAIN=${RINGLOG_DRAIN:-$repo/target/release/ringlog-drain}
 [ -x "$RINGLOG_DRAIN" ] || cargo build --release -p ringlog-drain --bin ringlog-drain
 
-(cd ringlog-node && npm ci --no-audit --no-fund)
+(cd ringlog-node && npm ci --no-audit --no-fund --ignore-scripts && npm run build)
 
 app=$(mktemp -d)
 trap 'rm -rf "$app"' EXIT
