@@ -38,6 +38,32 @@ pub(crate) fn fail(status: Status, message: impl Display) -> Status {
     status
 }
 
+/// An error's message followed by each cause in its `source()` chain that the message does not
+/// already include: the full story for `ringlog_last_error`, whichever way an error type
+/// splits it.
+pub(crate) struct WithCauses<'a>(pub &'a dyn std::error::Error);
+
+impl Display for WithCauses<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let Some(mut cause) = self.0.source() else {
+            return Ok(()); // The common case (a full ring, a record too large): no allocation.
+        };
+        let mut said = self.0.to_string();
+        loop {
+            let text = cause.to_string();
+            if !said.contains(&text) {
+                write!(f, ": {text}")?;
+                said.push_str(&text);
+            }
+            match cause.source() {
+                Some(next) => cause = next,
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
 /// Runs the body of entry point `function`: its status as a C int, `RINGLOG_PANIC` (with the
 /// panic's message as the last error) if it panicked.
 #[inline(always)]
@@ -196,6 +222,26 @@ mod tests {
         std::thread::spawn(|| assert_eq!(last_error(), ""))
             .join()
             .unwrap();
+    }
+
+    #[test]
+    fn causes_are_told_once() {
+        let io = std::io::Error::from_raw_os_error(libc::EACCES);
+        let open = ringlog_core::OpenError::Io {
+            ring: "r".into(),
+            context: "cannot open",
+            path: "/dev/shm/ringlog-r".into(),
+            source: io,
+        };
+        let told = WithCauses(&open).to_string();
+        assert_eq!(told.matches("Permission denied").count(), 1, "{told}");
+        let write = ::ringlog_writer::WriteError::Attach(open);
+        let told = WithCauses(&write).to_string();
+        assert!(
+            told.contains("attach") && told.contains("ring 'r'"),
+            "{told}"
+        );
+        assert_eq!(told.matches("Permission denied").count(), 1, "{told}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! in a child after `fork()` (the child writes with its own pid).
 
 use crate::claim;
-use crate::error::{arg, arg_mut, bytes, fail, guard};
+use crate::error::{arg, arg_mut, bytes, fail, guard, WithCauses};
 use crate::options::{self, ringlog_options};
 use crate::status::Status;
 use ::ringlog_writer::{Level, WriteError, Writer};
@@ -78,7 +78,10 @@ pub(crate) fn level(level: c_int, function: &str) -> Result<Level, Status> {
 /// Records a write failure as the last error.
 #[cold]
 pub(crate) fn write_failed(function: &str, error: &WriteError) -> Status {
-    fail(Status::from(error), format_args!("{function}: {error}"))
+    fail(
+        Status::from(error),
+        format_args!("{function}: {}", WithCauses(error)),
+    )
 }
 
 /// Writes one record: the one place the exported functions call the writer, so the compiler
@@ -127,9 +130,12 @@ unsafe fn open(
         // SAFETY: `path` is NULL or a readable C string, per the contract.
         builder = unsafe { options::apply(&options, builder) }?;
     }
-    let writer = builder
-        .open()
-        .map_err(|e| fail(Status::from(&e), format_args!("{function}: {e}")))?;
+    let writer = builder.open().map_err(|e| {
+        fail(
+            Status::from(&e),
+            format_args!("{function}: {}", WithCauses(&e)),
+        )
+    })?;
     claim::watch_forks();
     *out = Box::into_raw(Box::new(ringlog_writer { writer }));
     Ok(())
