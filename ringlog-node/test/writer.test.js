@@ -129,17 +129,22 @@ test('a ring of another layout version: RINGLOG_VERSION_MISMATCH', () => {
 test('a ring this user may not open: RINGLOG_PERMISSION', () => {
   const file = tempPath('ring')
   new Writer('p', { path: file, capacity: 1 << 16 }).close()
-  const probe = `try { new (require(${JSON.stringify(path.resolve(__dirname, '..'))}).Writer)('p', { path: ${JSON.stringify(file)} }); console.log('opened') }` +
+  // The probe loads a copy of the package from a directory anyone may read (the repository may
+  // sit where another user cannot).
+  const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlog-node-pkg-'))
+  for (const f of ['index.js', 'ringlog.node']) fs.copyFileSync(path.join(__dirname, '..', f), path.join(pkg, f))
+  const probe = `try { new (require(${JSON.stringify(pkg)}).Writer)('p', { path: ${JSON.stringify(file)} }); console.log('opened') }` +
     ' catch (e) { console.log(JSON.stringify({ code: e.code, status: e.status, message: e.message })) }'
   let run
   if (process.getuid() === 0) {
-    // root reads anything: ask as nobody, who may enter the directory but not open the 0600 file.
-    fs.chmodSync(path.dirname(file), 0o755)
-    run = spawnSync(process.execPath, ['-e', probe], { uid: 65534, gid: 65534, encoding: 'utf8' })
+    // root reads anything: ask as nobody, who may enter the directories but not open the 0600 file.
+    for (const dir of [pkg, path.dirname(file)]) fs.chmodSync(dir, 0o755)
+    run = spawnSync(process.execPath, ['-e', probe], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: pkg })
   } else {
     fs.chmodSync(file, 0)
     run = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8' })
   }
+  fs.rmSync(pkg, { recursive: true, force: true })
   assert.strictEqual(run.status, 0, run.stderr)
   const err = JSON.parse(run.stdout)
   assert.strictEqual(err.code, 'RINGLOG_PERMISSION')
