@@ -152,6 +152,32 @@ test('a ring this user may not open: RINGLOG_PERMISSION', () => {
   assert.match(err.message, /Permission denied.*check the file's owner and mode/)
 })
 
+test('no room for the ring on its filesystem: RINGLOG_NO_SPACE, nothing left behind', t => {
+  // A 1 MiB tmpfs of our own (mounting needs root; anyone else gets a counted skip).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlog-node-small-'))
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { encoding: 'utf8' })
+  if (mount.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true })
+    if (process.getuid() === 0) assert.fail(`root, yet cannot mount a small tmpfs: ${mount.stderr}`)
+    t.skip(`SKIPPED: not root, cannot mount a small tmpfs (${mount.stderr.trim()})`)
+    return
+  }
+  try {
+    const file = path.join(dir, 'ring')
+    throwsRinglog(() => new Writer('big', { path: file, capacity: '4M' }), 'RINGLOG_NO_SPACE', /no space to create ring/)
+    assert.deepStrictEqual(fs.readdirSync(dir), [])
+  } finally {
+    spawnSync('umount', [dir])
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('any other OS error: RINGLOG_IO with the OS message', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringlog-node-'))
+  throwsRinglog(() => new Writer('d', { path: dir }), 'RINGLOG_IO', /Is a directory/)
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
 test('bad write arguments throw, and every good record before and after arrives', async () => {
   const ring = uniqueRing('badwrite')
   const drain = await startDrain(ring, { capacity: 1 << 16 })
