@@ -20,6 +20,7 @@ part rust cargo test --workspace --release
 part python bash scripts/test-python.sh
 part python-bench bash benches/python/test.sh
 part node bash scripts/test-node.sh
+part node-bench bash benches/node/test.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "test-all: failed: ${failed[*]}"
