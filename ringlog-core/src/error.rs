@@ -122,12 +122,21 @@ impl fmt::Display for OpenError {
                  for: drop the capacity option to use it as it is, or stop its users and remove \
                  it to recreate"
             ),
-            OpenError::NoSpace { ring, path, needed } => write!(
-                f,
-                "no space to create ring '{ring}' ({needed} bytes) at {}: free space in that \
-                 filesystem (df -h /dev/shm), enlarge it, or ask for a smaller capacity",
-                path.display()
-            ),
+            OpenError::NoSpace { ring, path, needed } => {
+                // The hint names the filesystem the segment is on: /dev/shm for a named ring,
+                // the directory of an explicit path otherwise.
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                write!(
+                    f,
+                    "no space to create ring '{ring}' ({needed} bytes) at {}: free space in that \
+                     filesystem (df -h {}), enlarge it, or ask for a smaller capacity",
+                    path.display(),
+                    dir.display()
+                )
+            }
             OpenError::RegistryFull { ring, slots } => write!(
                 f,
                 "ring '{ring}' has all {slots} producer slots in use: fewer producer threads, or \
@@ -161,5 +170,28 @@ impl std::error::Error for OpenError {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_no_space_hint_names_the_filesystem_the_ring_is_on() {
+        let named = OpenError::NoSpace {
+            ring: "app".into(),
+            path: PathBuf::from("/dev/shm/ringlog-app"),
+            needed: 1 << 20,
+        };
+        assert!(named.to_string().contains("(df -h /dev/shm)"), "{named}");
+        let explicit = OpenError::NoSpace {
+            ring: "/srv/rings/app".into(),
+            path: PathBuf::from("/srv/rings/app"),
+            needed: 1 << 20,
+        };
+        let text = explicit.to_string();
+        assert!(text.contains("(df -h /srv/rings)"), "{text}");
+        assert!(!text.contains("/dev/shm"), "{text}");
     }
 }

@@ -15,7 +15,7 @@
 //! Layers: [`layout`] (where every word lives), [`frame`] (record header encoding), [`memory`]
 //! (where the bytes live: mapping, heap or loom), [`ring`] (the protocol), `registry`
 //! (producer slots), [`lock`] (liveness by OFD locks), [`segment`] (the file under /dev/shm),
-//! [`futex`] (waiting and waking across processes).
+//! [`futex`] (waiting and waking across processes), [`size`] (sizes on command lines).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
     clippy::undocumented_unsafe_blocks,
@@ -38,6 +38,7 @@ mod registry;
 pub mod ring;
 #[cfg(not(loom))]
 pub mod segment;
+pub mod size;
 mod sync;
 
 pub use error::OpenError;

@@ -142,44 +142,96 @@ enum Command {
     },
 }
 
-/// Parses sizes like `4096`, `64K`, `64M`, `1G` (binary units).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (digits, shift) = match s.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&s[..i], 10),
-        Some((i, 'm' | 'M')) => (&s[..i], 20),
-        Some((i, 'g' | 'G')) => (&s[..i], 30),
-        _ => (s, 0),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .ok_or_else(|| {
-            format!("invalid size {s:?}: use a number with an optional K, M or G suffix")
-        })
-}
+/// The one size parser of every ringlog binary (re-exported for the benches).
+pub use ringlog_core::size::parse_size;
 
 fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s, 8).map_err(|_| format!("invalid mode {s:?}: use octal, e.g. 600 or 660"))
 }
 
+/// The drain's signal flags: SIGTERM and SIGINT ask it to stop cleanly, SIGHUP to reopen its
+/// output.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    reopen: Arc<AtomicBool>,
+    ids: Vec<signal_hook::SigId>,
+}
+
+const STOP_SIGNALS: [i32; 2] = [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT];
+
+impl Signals {
+    /// Installs the handlers, then unblocks the signals: a parent may have started us with them
+    /// blocked (a drain that cannot be stopped), and one already pending is delivered now, to
+    /// the handler, so it too becomes a clean stop.
+    fn install() -> std::io::Result<Signals> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let reopen = Arc::new(AtomicBool::new(false));
+        let mut ids = Vec::with_capacity(3);
+        for sig in STOP_SIGNALS {
+            ids.push(signal_hook::flag::register(sig, stop.clone())?);
+        }
+        ids.push(signal_hook::flag::register(
+            signal_hook::consts::SIGHUP,
+            reopen.clone(),
+        )?);
+        // SAFETY: sigset_t is plain data that sigemptyset initialises; pthread_sigmask only
+        // changes this thread's mask (the only thread: nothing has been spawned yet).
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in STOP_SIGNALS.into_iter().chain([libc::SIGHUP]) {
+                libc::sigaddset(&mut set, sig);
+            }
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        }
+        Ok(Signals { stop, reopen, ids })
+    }
+
+    /// For the commands that are not the drain (`stat --watch`, `demo`): the signals kill the
+    /// process again, as they would without us.
+    fn restore_defaults(self) {
+        for id in self.ids {
+            signal_hook::low_level::unregister(id);
+        }
+        for sig in STOP_SIGNALS.into_iter().chain([libc::SIGHUP]) {
+            // SAFETY: resetting a disposition to SIG_DFL; signal-hook no longer acts on it.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
+    // Before anything else, argument parsing included: from its first moment on, a SIGTERM
+    // asks the drain to stop cleanly (exit 0) instead of killing it.
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Stat { ring, json, watch }) => {
+        None => run(cli.run, signals),
+        Some(command) => {
+            signals.restore_defaults();
+            other_command(command)
+        }
+    }
+}
+
+fn other_command(command: Command) -> ExitCode {
+    match command {
+        Command::Stat { ring, json, watch } => {
             let interval = watch.map(|s| std::time::Duration::from_secs_f64(s.max(0.05)));
             match stat::run(&ring.location(), json, interval) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }
         }
-        Some(Command::Demo {
+        Command::Demo {
             records,
             producers,
             dir,
-        }) => {
+        } => {
             match demo::run(&demo::DemoOptions {
                 records,
                 producers,
@@ -192,7 +244,7 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Some(Command::DemoProducer { ring, id, records }) => {
+        Command::DemoProducer { ring, id, records } => {
             match demo::run_producer(&ring, id, records) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -201,30 +253,34 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Some(Command::DemoAppend { path, id, records }) => {
-            match demo::run_append(&path, id, records) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("demo O_APPEND writer {id}: {e}");
-                    ExitCode::from(1)
-                }
+        Command::DemoAppend { path, id, records } => match demo::run_append(&path, id, records) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("demo O_APPEND writer {id}: {e}");
+                ExitCode::from(1)
             }
-        }
-        None => run(cli.run),
+        },
     }
 }
 
+/// Prints `e` and its causes, each once: a cause whose words were already printed (an error
+/// that repeats its cause in its own sentence, or wraps it transparently) is not printed again.
 fn fail(e: &dyn std::error::Error) -> ExitCode {
-    eprintln!("ringlog-drain: {e}");
+    let mut said = e.to_string();
+    eprintln!("ringlog-drain: {said}");
     let mut source = e.source();
     while let Some(s) = source {
-        eprintln!("  caused by: {s}");
+        let cause = s.to_string();
+        if !said.contains(&cause) {
+            eprintln!("  caused by: {cause}");
+            said.push_str(&cause);
+        }
         source = s.source();
     }
     ExitCode::from(2)
 }
 
-fn run(args: RunArgs) -> ExitCode {
+fn run(args: RunArgs, signals: Signals) -> ExitCode {
     // Test builds only: crash the drain at a named point (see ringlog_core::fault).
     if let Ok(spec) = std::env::var("RINGLOG_FAULT") {
         if let Err(e) = ringlog_core::fault::arm(&spec) {
@@ -249,21 +305,11 @@ fn run(args: RunArgs) -> ExitCode {
         interval: args.rotate_interval,
         keep: args.rotate_keep,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let reopen = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
-            return fail(&e);
-        }
-    }
-    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, reopen.clone()) {
-        return fail(&e);
-    }
     let mut drain = match Drain::open(options) {
         Ok(d) => d,
         Err(e) => return fail(&e),
     };
-    let summary = drain.run(&stop, &reopen);
+    let summary = drain.run(&signals.stop, &signals.reopen);
     eprintln!(
         "ringlog-drain: ring '{}' stopped: {} records, {} bytes in {} batches; {} abandoned claims skipped, {} corrupt stretches",
         drain.ring_name(),
@@ -279,16 +325,6 @@ fn run(args: RunArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse_with_binary_suffixes() {
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("64K"), Ok(64 << 10));
-        assert_eq!(parse_size("64m"), Ok(64 << 20));
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert!(parse_size("12Q").unwrap_err().contains("K, M or G"));
-        assert!(parse_size("").is_err());
-    }
 
     #[test]
     fn command_line_parses() {

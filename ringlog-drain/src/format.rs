@@ -1,7 +1,8 @@
 //! Output formats: how one record (header fields + payload) becomes bytes in the log.
 //! `raw`: the message verbatim plus a newline if it lacks one. `text`: RFC 3339 UTC time,
-//! level, pid, target, message, with newlines and control characters escaped so a message can
-//! never forge a line. `json`: one object per line, strings escaped by serde_json.
+//! level, pid, target, message, with newlines, control characters and the Unicode line
+//! separators escaped so a message can never forge a line. `json`: one object per line, strings
+//! escaped as serde_json escapes them, and the Unicode line separators too.
 //! Pure functions over buffers; no I/O.
 
 use ringlog_core::{Level, RecordMeta};
@@ -168,12 +169,19 @@ fn strip_newline(message: &[u8]) -> &[u8] {
     message.strip_suffix(b"\n").unwrap_or(message)
 }
 
-/// Escapes `\`, control characters and DEL so the bytes stay on one line.
+/// Escapes `\`, control characters, DEL and the Unicode line separators (U+0085, U+2028,
+/// U+2029, which Python's `splitlines` and JavaScript treat as line ends) so the bytes stay on
+/// one line whoever reads them.
 pub fn escape_text(out: &mut Vec<u8>, bytes: &[u8]) {
     escape_with(
         out,
         bytes,
-        |w| !any_below(w, 0x20) && !any_equal(w, 0x7f) && !any_equal(w, b'\\'),
+        |w| {
+            !any_below(w, 0x20)
+                && !any_equal(w, 0x7f)
+                && !any_equal(w, b'\\')
+                && !any_line_separator_lead(w)
+        },
         |b| b < 0x20 || b == 0x7f || b == b'\\',
         |out, b| match b {
             b'\n' => out.extend_from_slice(b"\\n"),
@@ -205,7 +213,12 @@ fn json_escape(out: &mut Vec<u8>, text: &[u8]) {
     escape_with(
         out,
         text,
-        |w| !any_below(w, 0x20) && !any_equal(w, b'"') && !any_equal(w, b'\\'),
+        |w| {
+            !any_below(w, 0x20)
+                && !any_equal(w, b'"')
+                && !any_equal(w, b'\\')
+                && !any_line_separator_lead(w)
+        },
         |b| b < 0x20 || b == b'"' || b == b'\\',
         |out, b| match b {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -230,9 +243,10 @@ fn json_escape(out: &mut Vec<u8>, text: &[u8]) {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `bytes` to `out`, each byte for which `special` holds replaced by what `escape`
-/// writes. Most log text has nothing to escape, so it is scanned eight bytes at a time:
-/// `word_is_clean` says a whole little-endian word has no special byte, and runs of clean bytes
-/// are copied in one go.
+/// writes, and each Unicode line separator (see [`line_separator_at`]) by its `\uXXXX` escape
+/// (the same in text and JSON). Most log text has nothing to escape, so it is scanned eight
+/// bytes at a time: `word_is_clean` says a whole little-endian word has no special byte and no
+/// first byte of a separator, and runs of clean bytes are copied in one go.
 #[inline(always)]
 fn escape_with(
     out: &mut Vec<u8>,
@@ -253,16 +267,53 @@ fn escape_with(
             }
         }
         let end = (i + 8).min(bytes.len());
-        for (j, &b) in bytes.iter().enumerate().take(end).skip(i) {
+        // A separator starting in this word may end in the next: `j` can pass `end`.
+        let mut j = i.max(run);
+        while j < end {
+            let b = bytes[j];
             if special(b) {
                 out.extend_from_slice(&bytes[run..j]);
                 escape(out, b);
                 run = j + 1;
+            } else if let Some((len, escaped)) = line_separator_at(&bytes[j..]) {
+                out.extend_from_slice(&bytes[run..j]);
+                out.extend_from_slice(escaped);
+                run = j + len;
+                j = run;
+                continue;
             }
+            j += 1;
         }
-        i = end;
+        i = end.max(run);
     }
     out.extend_from_slice(&bytes[run..]);
+}
+
+/// The Unicode line separators some readers split lines at although they are not `\n`: NEL
+/// (U+0085), LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029), as UTF-8, with the
+/// escape each is written as.
+const LINE_SEPARATORS: [(&[u8], &[u8]); 3] = [
+    (b"\xc2\x85", b"\\u0085"),
+    (b"\xe2\x80\xa8", b"\\u2028"),
+    (b"\xe2\x80\xa9", b"\\u2029"),
+];
+
+/// If `bytes` starts with a Unicode line separator: its length and its escape.
+#[inline(always)]
+fn line_separator_at(bytes: &[u8]) -> Option<(usize, &'static [u8])> {
+    if !matches!(bytes.first(), Some(0xc2 | 0xe2)) {
+        return None;
+    }
+    LINE_SEPARATORS
+        .iter()
+        .find(|(utf8, _)| bytes.starts_with(utf8))
+        .map(|(utf8, escaped)| (utf8.len(), *escaped))
+}
+
+/// Whether any byte of `w` could start a Unicode line separator (0xC2 or 0xE2).
+#[inline(always)]
+const fn any_line_separator_lead(w: u64) -> bool {
+    any_equal(w, 0xc2) || any_equal(w, 0xe2)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -340,30 +391,68 @@ mod tests {
         assert_eq!(v["ts"], "2023-11-14T22:13:20.123456789Z");
     }
 
-    /// The escaper before the word-at-a-time scan: one byte at a time.
+    /// The text escaping rule, one byte at a time (what the word-at-a-time scan must equal).
     fn escape_text_bytewise(bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        for &b in bytes {
-            match b {
+        let mut i = 0;
+        while i < bytes.len() {
+            if let Some((len, escaped)) = separator_bytewise(&bytes[i..]) {
+                out.extend_from_slice(escaped.as_bytes());
+                i += len;
+                continue;
+            }
+            match bytes[i] {
                 b'\n' => out.extend_from_slice(b"\\n"),
                 b'\r' => out.extend_from_slice(b"\\r"),
                 b'\t' => out.extend_from_slice(b"\\t"),
                 b'\\' => out.extend_from_slice(b"\\\\"),
-                0..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-                _ => out.push(b),
+                b @ (0..=0x1f | 0x7f) => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                b => out.push(b),
             }
+            i += 1;
         }
         out
     }
 
-    /// Bytes where special ones are common, at every offset within a word.
+    /// U+0085, U+2028, U+2029 at the start of `bytes`, written out independently of the code
+    /// under test.
+    fn separator_bytewise(bytes: &[u8]) -> Option<(usize, &'static str)> {
+        ['\u{85}', '\u{2028}', '\u{2029}']
+            .into_iter()
+            .find_map(|c| {
+                let mut utf8 = [0u8; 4];
+                let utf8 = c.encode_utf8(&mut utf8).as_bytes();
+                let escaped = match c {
+                    '\u{85}' => "\\u0085",
+                    '\u{2028}' => "\\u2028",
+                    _ => "\\u2029",
+                };
+                bytes.starts_with(utf8).then_some((utf8.len(), escaped))
+            })
+    }
+
+    /// Bytes where special ones are common, at every offset within a word, including the
+    /// Unicode line separators whole and in pieces.
     fn log_bytes() -> impl Strategy<Value = Vec<u8>> {
-        let byte = prop_oneof![
-            4 => b' '..=b'~',
-            1 => 0u8..0x20,
-            1 => prop::sample::select(vec![b'\\', b'"', 0x7f, 0x80, 0xc3, 0xa9, 0xff]),
+        let piece = prop_oneof![
+            8 => (b' '..=b'~').prop_map(|b| vec![b]),
+            2 => (0u8..0x20).prop_map(|b| vec![b]),
+            2 => prop::sample::select(vec![b'\\', b'"', 0x7f, 0x80, 0xc3, 0xa9, 0xff, 0xc2, 0x85, 0xe2, 0xa8])
+                .prop_map(|b| vec![b]),
+            2 => prop::sample::select(vec!["\u{85}", "\u{2028}", "\u{2029}", "\u{2027}", "\u{a0}", "\u{e9}"])
+                .prop_map(|s| s.as_bytes().to_vec()),
         ];
-        prop::collection::vec(byte, 0..80)
+        prop::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
+    }
+
+    /// serde_json's string, with the Unicode line separators escaped as well.
+    fn serde_json_with_separators_escaped(bytes: &[u8]) -> Vec<u8> {
+        serde_json::to_string(&String::from_utf8_lossy(bytes))
+            .unwrap()
+            .replace('\u{85}', "\\u0085")
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{2029}', "\\u2029")
+            .into_bytes()
     }
 
     proptest! {
@@ -375,12 +464,34 @@ mod tests {
         }
 
         #[test]
-        fn json_strings_match_serde_json(bytes in log_bytes()) {
+        fn json_strings_match_serde_json_with_separators_escaped(bytes in log_bytes()) {
             let mut out = Vec::new();
             json_string(&mut out, &bytes);
-            let expected = serde_json::to_vec(&String::from_utf8_lossy(&bytes)).unwrap();
-            prop_assert_eq!(out, expected);
+            prop_assert_eq!(&out, &serde_json_with_separators_escaped(&bytes));
+            let back: String = serde_json::from_slice(&out).unwrap();
+            prop_assert_eq!(back, String::from_utf8_lossy(&bytes));
         }
+    }
+
+    #[test]
+    fn unicode_line_separators_are_escaped_in_text_and_json() {
+        let msg = "a\u{85}b\u{2028}c\u{2029}d".as_bytes();
+        for format in [Format::Text, Format::Json] {
+            let line = one(format, b"", msg);
+            assert_eq!(line.lines().count(), 1, "{format:?}: {line:?}");
+            // What Python's str.splitlines and JavaScript split on, besides \n.
+            assert!(
+                !line.contains(['\u{85}', '\u{2028}', '\u{2029}']),
+                "{format:?}: {line:?}"
+            );
+            assert!(
+                line.contains("a\\u0085b\\u2028c\\u2029d"),
+                "{format:?}: {line:?}"
+            );
+        }
+        let json = one(Format::Json, b"", msg);
+        let v: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
+        assert_eq!(v["msg"], "a\u{85}b\u{2028}c\u{2029}d");
     }
 
     #[test]

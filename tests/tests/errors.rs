@@ -4,6 +4,7 @@ use ringlog_core::OpenError;
 use ringlog_tests::*;
 use ringlog_writer::{WriteError, Writer};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn run(bin_name: &str, args: &[&str]) -> (i32, String) {
     let out = Command::new(bin(bin_name))
@@ -190,4 +191,134 @@ fn an_unwritable_output_and_a_second_drain_are_start_up_errors() {
     assert!(err.contains("already has a drain (pid"), "{err}");
     let (status, _) = first.stop();
     assert!(status.success());
+}
+
+/// One size parser for every size option: what `ringlog-drain --capacity` takes,
+/// `ringlog-pipe --capacity` takes too.
+#[test]
+fn ringlog_pipe_and_the_drain_take_the_same_sizes() {
+    for (size, bytes) in [("64K", 64u64 << 10), ("1M", 1 << 20), ("131072", 128 << 10)] {
+        let ring = unique_ring("pipesize");
+        let _guard = RingGuard(ring.clone());
+        let mut pipe = Command::new(bin("ringlog-pipe"))
+            .args(["--ring", &ring, "--capacity", size])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        pipe.stdin.take().unwrap().write_all(b"one line\n").unwrap();
+        let out = pipe.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ringlog-pipe --capacity {size}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let location = ringlog_core::Location::Name(ring.clone());
+        let stat = ringlog_drain::stat::snapshot(&location).unwrap();
+        assert_eq!(stat["capacity"], bytes, "{size}");
+        // The drain reads the same spelling as the same capacity.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.log");
+        let drain = DrainProcess::start(&ring, &out, &["--capacity", size]);
+        let (status, err) = drain.stop();
+        assert!(status.success(), "{err}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "one line\n");
+    }
+}
+
+/// The messages of a failed start-up without the prefixes, one per printed line.
+fn sentences(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .map(|l| l.trim_start())
+        .map(|l| l.strip_prefix("ringlog-drain: ").unwrap_or(l))
+        .map(|l| l.strip_prefix("caused by: ").unwrap_or(l))
+        .collect()
+}
+
+#[test]
+fn start_up_errors_say_each_thing_once() {
+    let ring = unique_ring("onceerr");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let cases: Vec<Vec<String>> = vec![
+        // An output directory that does not exist.
+        vec![
+            "--ring".into(),
+            ring.clone(),
+            "--out".into(),
+            missing.join("x.log").display().to_string(),
+        ],
+        // A ring at an explicit path in a directory that does not exist.
+        vec![
+            "--ring-path".into(),
+            missing.join("seg").display().to_string(),
+            "--out".into(),
+            dir.path().join("y.log").display().to_string(),
+        ],
+    ];
+    for args in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, err) = run("ringlog-drain", &args);
+        assert_eq!(code, 2, "{err}");
+        let said = sentences(&err);
+        assert!(!said.is_empty(), "{args:?}: nothing said");
+        for (i, later) in said.iter().enumerate() {
+            for earlier in &said[..i] {
+                assert!(
+                    !earlier.contains(later),
+                    "{args:?}: {later:?} was already said in {earlier:?}:\n{err}"
+                );
+            }
+        }
+        assert!(err.contains("No such file or directory"), "{err}");
+    }
+}
+
+/// A SIGTERM that reaches the drain before it could possibly be ready (it is pending when the
+/// drain's code starts, because its parent blocked it) is a clean stop, exit 0, not a kill
+/// with status 143 and not a drain that can no longer be stopped.
+#[test]
+fn a_sigterm_at_the_drains_first_instant_is_a_clean_stop() {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let ring = unique_ring("earlyterm");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let mut cmd = Command::new(bin("ringlog-drain"));
+    cmd.args(["--ring", &ring, "--out"])
+        .arg(&out)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only async-signal-safe calls: sigprocmask and raise. The
+    // blocked SIGTERM stays pending across exec, so it is there from the drain's first
+    // instruction on.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::raise(libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let exited = wait_until(Duration::from_secs(20), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        exited,
+        "the drain ignored a SIGTERM that came at its start: {err}"
+    );
+    assert_eq!(status.signal(), None, "killed by a signal: {err}");
+    assert!(status.success(), "{status}: {err}");
 }

@@ -712,6 +712,8 @@ fn messages_cannot_forge_lines_in_text_or_json_output() {
             "cr\rreturn and \x1b[2J escape",
             "{\"ts\":\"x\",\"msg\":\"forged\"}\n{\"also\":1}",
             "nul\0 and \x7f del\\",
+            // Line ends to Python's splitlines and to JavaScript, though not to `lines()`.
+            "nel\u{85}ls\u{2028}ps\u{2029}forged",
         ];
         for e in evil {
             writer
@@ -725,8 +727,8 @@ fn messages_cannot_forge_lines_in_text_or_json_output() {
         assert_eq!(lines.len(), evil.len(), "{format}: {log}");
         for (line, e) in lines.iter().zip(evil) {
             assert!(
-                !line.contains('\r'),
-                "{format}: carriage return in {line:?}"
+                !line.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}']),
+                "{format}: a line end other than the last in {line:?}"
             );
             if format == "json" {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
