@@ -140,7 +140,8 @@ impl fmt::Display for OpenError {
             OpenError::RegistryFull { ring, slots } => write!(
                 f,
                 "ring '{ring}' has all {slots} producer slots in use: fewer producer threads, or \
-                 make sure a drain runs (it frees the slots of dead producers)"
+                 make sure a drain runs (the slot of a producer that exited is free once the \
+                 drain has reported its drops)"
             ),
             OpenError::Io {
                 ring,

@@ -35,6 +35,7 @@ pub mod layout;
 pub mod lock;
 pub mod memory;
 mod registry;
+pub use registry::UnreportedDrops;
 pub mod ring;
 #[cfg(not(loom))]
 pub mod segment;

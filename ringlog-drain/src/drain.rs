@@ -789,16 +789,14 @@ impl Drain {
             return;
         }
         for slot in 0..ring.slots() as u16 {
-            let info = ring.slot_info(slot);
-            if info.dropped > info.dropped_reported {
-                let n = info.dropped - info.dropped_reported;
+            if let Some(drops) = ring.unreported_drops(slot) {
                 let text = format!(
-                    "ringlog: dropped {n} records from pid {} (ring full)",
-                    info.pid
+                    "ringlog: dropped {} records from pid {} (ring full)",
+                    drops.count, drops.pid
                 );
                 self.formatter
                     .notice(self.batch.buf(), clock::now_ns(), &text);
-                effects.drop_reports.push((slot, info.dropped));
+                effects.drop_reports.push((slot, drops.reported_after));
             }
         }
         effects.drop_events = Some(events);

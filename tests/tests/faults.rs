@@ -828,3 +828,70 @@ fn drop_reports_stay_exact_when_the_drain_dies_around_the_batch_that_carries_the
         );
     }
 }
+
+/// Sums the drop notices of a log by pid.
+fn drops_by_pid(v: &Verdict) -> std::collections::BTreeMap<u32, u64> {
+    let mut by_pid = std::collections::BTreeMap::new();
+    for (n, pid) in notices(v, "records from pid") {
+        *by_pid.entry(pid).or_insert(0) += n;
+    }
+    by_pid
+}
+
+/// Many short-lived producers drop on a full ring while no drain runs; each exits and gives its
+/// registry slot back, and later ones take the same slots (300 producers hash into 1,024
+/// slots: dozens of reuses). Every drop line must still name the process that dropped, with
+/// exactly its count.
+#[test]
+fn drop_reports_name_each_process_even_after_its_slot_was_reused() {
+    let ring = unique_ring("dropnames");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drop = || vec!["--policy".to_owned(), "drop".to_owned()];
+    // The smallest ring, filled by the first producer; every later record is dropped.
+    let mut first = ProducerSpec::new(&ring, 0, 400, 64).capacity(4096);
+    first.extra.extend(drop());
+    let mut reports = reports_of(vec![first.spawn()]);
+    for wave in 0..50u32 {
+        let children = (0..6u32)
+            .map(|k| {
+                let id = 1 + wave * 6 + k;
+                let mut spec = ProducerSpec::new(&ring, id, 1 + (id as u64 * 7) % 23, 64);
+                spec.extra = drop();
+                spec.spawn()
+            })
+            .collect();
+        reports.extend(reports_of(children));
+    }
+    let expected: std::collections::BTreeMap<u32, u64> = reports
+        .iter()
+        .filter(|r| r.dropped > 0)
+        .map(|r| (r.pid, r.dropped))
+        .collect();
+    assert_eq!(expected.len(), 301, "every producer dropped records");
+    let (status, err) = DrainProcess::start(&ring, &out, &["--format", "json"]).stop();
+    assert!(status.success(), "{err}");
+    // Only the first producer wrote records (the ring was full for the others).
+    assert_eq!(
+        verify_subsequence(&out, reports[0].tid, 0, 400, 64),
+        reports[0].written
+    );
+    assert!(reports[1..].iter().all(|r| r.written == 0), "{reports:?}");
+    let v = verify_json_log(&out, &tid_map(&reports), 64);
+    assert!(v.bad.is_empty(), "{:?}", v.bad.first());
+    let reported = drops_by_pid(&v);
+    let misnamed: Vec<_> = expected
+        .iter()
+        .filter(|(pid, n)| reported.get(pid) != Some(n))
+        .map(|(pid, n)| (pid, n, reported.get(pid)))
+        .collect();
+    assert!(
+        misnamed.is_empty(),
+        "{} of {} producers not named with their own drops (pid, dropped, reported): {:?}",
+        misnamed.len(),
+        expected.len(),
+        &misnamed[..misnamed.len().min(10)]
+    );
+    assert_eq!(reported, expected, "no drop charged to anyone else");
+}
