@@ -3,9 +3,10 @@
 //! usage or start-up error (bad ring, output not writable, another drain running).
 
 use crate::demo;
-use crate::drain::{Drain, DrainOptions, FsyncPolicy};
+use crate::drain::{Drain, DrainError, DrainOptions, FsyncPolicy};
 use crate::format::Format;
 use crate::output::{Interval, OutputSpec, Rotation};
+use crate::segment_name;
 use crate::stat;
 use clap::{Parser, Subcommand};
 use ringlog_core::Location;
@@ -305,10 +306,56 @@ fn run(args: RunArgs, signals: Signals) -> ExitCode {
         interval: args.rotate_interval,
         keep: args.rotate_keep,
     };
-    let mut drain = match Drain::open(options) {
-        Ok(d) => d,
+    let path = match options.location.path() {
+        Ok(p) => p,
         Err(e) => return fail(&e),
     };
+    // A drain ends its run early only when its segment lost its name and was emptied: then the
+    // segment now at the path is next.
+    loop {
+        if let Some(spare) = segment_name::left_behind(&path) {
+            drain_left_behind(&options, spare, &signals);
+        }
+        let mut drain = match Drain::open(options.clone()) {
+            Ok(d) => d,
+            Err(e) => return fail(&e),
+        };
+        run_one(&mut drain, &signals);
+        if !drain.finished_orphan() {
+            return ExitCode::SUCCESS;
+        }
+        drain.forget_spare();
+    }
+}
+
+/// Empties a segment a previous drain left behind (see [`segment_name`]) before the ring's
+/// current one, and forgets it once its producers are gone.
+fn drain_left_behind(options: &DrainOptions, spare: PathBuf, signals: &Signals) {
+    let mut options = options.clone();
+    options.location = Location::Path(spare.clone());
+    options.segment.create = false;
+    options.segment.capacity = None;
+    options.left_behind = true;
+    match Drain::open(options) {
+        Ok(mut drain) => {
+            run_one(&mut drain, signals);
+            if drain.finished_orphan() {
+                drain.forget_spare();
+            }
+        }
+        // Another drain is emptying it.
+        Err(DrainError::AlreadyDrained { .. }) => {}
+        Err(e) => {
+            eprintln!(
+                "ringlog-drain: cannot drain the segment left at {}: {e}; forgetting it",
+                spare.display()
+            );
+            segment_name::forget(&spare);
+        }
+    }
+}
+
+fn run_one(drain: &mut Drain, signals: &Signals) {
     let summary = drain.run(&signals.stop, &signals.reopen);
     eprintln!(
         "ringlog-drain: ring '{}' stopped: {} records, {} bytes in {} batches; {} abandoned claims skipped, {} corrupt stretches",
@@ -319,7 +366,6 @@ fn run(args: RunArgs, signals: Signals) -> ExitCode {
         summary.abandoned,
         summary.corrupt
     );
-    ExitCode::SUCCESS
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use crate::batch::{Batch, ZERO_COPY_MIN};
 use crate::format::{Format, Formatter};
 use crate::output::{Output, OutputSpec, Rotation};
+use crate::segment_name::{NameCheck, SegmentName};
 use ringlog_core::clock::TickClock;
 use ringlog_core::fault::{self, Point};
 use ringlog_core::frame::FLAG_TICKS;
@@ -63,6 +64,9 @@ const QUIET_NAPS: u32 = 8;
 /// Length of one quiet nap: QUIET_NAPS of them bound the extra latency of the first record
 /// after a pause at about 2 ms.
 const QUIET_NAP: Duration = Duration::from_micros(250);
+/// How often the drain looks at its segment's name (a `stat` and an `fstat`): a removed name is
+/// put back within this, before a new producer is likely to create another segment there.
+const NAME_CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// Everything the drain needs to run.
 #[derive(Clone, Debug)]
@@ -90,6 +94,9 @@ pub struct DrainOptions {
     pub stall_report_after: Duration,
     /// Longest idle sleep between checks (a safety net: producers wake the drain).
     pub idle_timeout: Duration,
+    /// True when `location` is a segment a previous drain left behind (see
+    /// [`crate::segment_name`]): it is drained until its producers are gone, then `run` returns.
+    pub left_behind: bool,
 }
 
 impl DrainOptions {
@@ -107,6 +114,7 @@ impl DrainOptions {
             abandon_check_after: Duration::from_millis(20),
             stall_report_after: Duration::from_secs(1),
             idle_timeout: Duration::from_millis(100),
+            left_behind: false,
         }
     }
 }
@@ -236,6 +244,18 @@ pub struct Drain {
     output_error_reported: bool,
     /// Converts tick stamps; the flag says it was refreshed during the current pass.
     ticks: Option<(TickClock, bool)>,
+    /// The spare link that lets a removed segment name be put back (not for a segment left
+    /// behind: its name is already lost).
+    name: Option<SegmentName>,
+    /// When the segment's name (or, once orphaned, its producers) was last looked at.
+    last_name_check: Instant,
+    /// Set once the segment lost its name for good (replaced, or removed and not restorable):
+    /// it is drained until its producers are gone, then `run` returns.
+    orphaned: bool,
+    /// Set when an orphaned segment is empty and its producers are gone.
+    orphan_done: bool,
+    /// Lines for the log that wait for the next batch (cleared once written).
+    notices: Vec<String>,
 }
 
 impl Drain {
@@ -289,10 +309,34 @@ impl Drain {
             summary: DrainSummary::default(),
             output_error_reported: false,
             ticks: None,
+            name: None,
+            last_name_check: Instant::now(),
+            orphaned: options.left_behind,
+            orphan_done: false,
+            notices: Vec::new(),
             segment,
             output,
             options,
         };
+        if drain.options.left_behind {
+            drain.notices.push(format!(
+                "ringlog: ring '{}': a segment a previous drain was draining was removed or \
+                 replaced while no drain ran; draining it (kept as {}) until its producers are \
+                 gone, then the segment at the ring's path",
+                drain.segment.name(),
+                drain.segment.path().display()
+            ));
+        } else {
+            // Without the spare link a removed name cannot be put back, but the drain works.
+            match SegmentName::hold(drain.segment.path(), drain.segment.file()) {
+                Ok(name) => drain.name = Some(name),
+                Err(e) => eprintln!(
+                    "ringlog-drain: ring '{}': cannot keep a spare link to the segment ({e}): a \
+                     removed segment name could not be put back",
+                    drain.segment.name()
+                ),
+            }
+        }
         drain.recover().map_err(|source| DrainError::Output {
             path: options_path(&drain.options.output),
             source,
@@ -401,6 +445,7 @@ impl Drain {
                     eprintln!("ringlog-drain: cannot reopen output: {e}; retrying");
                 }
             }
+            self.watch_name();
             let stopping = stop.load(Ordering::Relaxed);
             match self.pass() {
                 Pass::Wrote => {
@@ -409,6 +454,17 @@ impl Drain {
                     continue;
                 }
                 Pass::Idle if stopping => break,
+                Pass::Idle if self.orphan_finished() => {
+                    self.notices.push(format!(
+                        "ringlog: ring '{}': the segment that lost its name is drained and its \
+                         producers are gone; switching to the segment at the ring's path",
+                        self.segment.name()
+                    ));
+                    // Writes the notice (and anything that came meanwhile), then returns.
+                    while self.pass() == Pass::Wrote {}
+                    self.orphan_done = true;
+                    break;
+                }
                 // Out of work: first nap quietly (producers are not asked to wake us, so they
                 // make no syscall while records keep coming), and announce a real sleep only
                 // after QUIET_NAPS naps found nothing.
@@ -459,6 +515,88 @@ impl Drain {
         self.summary
     }
 
+    /// True once this drain emptied a segment that lost its name (or one left behind) and its
+    /// producers are gone: the caller goes on with the segment at the ring's path.
+    pub fn finished_orphan(&self) -> bool {
+        self.orphan_done
+    }
+
+    /// Once [`Drain::finished_orphan`]: removes the spare link that kept this segment (see
+    /// [`crate::segment_name`]), if it still names it, so no later drain looks at it again.
+    pub fn forget_spare(mut self) {
+        use std::os::unix::fs::MetadataExt;
+        let spare = match self.name.take() {
+            Some(name) => crate::segment_name::spare_path(name.path()),
+            // A segment left behind is opened at its spare link.
+            None => self.segment.path().to_owned(),
+        };
+        let ours = self.segment.file().metadata();
+        if let (Ok(a), Ok(b)) = (ours, std::fs::metadata(&spare)) {
+            if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+                crate::segment_name::forget(&spare);
+            }
+        }
+    }
+
+    /// Every [`NAME_CHECK_EVERY`]: is the segment still at its path? Puts it back if it was
+    /// removed; if it cannot, the segment is an orphan (drained until its producers are gone).
+    /// Says in the log what happened.
+    fn watch_name(&mut self) {
+        if self.orphaned || self.last_name_check.elapsed() < NAME_CHECK_EVERY {
+            return;
+        }
+        self.last_name_check = Instant::now();
+        let Some(name) = &self.name else { return };
+        let path = name.path().display().to_string();
+        let ring = self.segment.name().to_owned();
+        let (text, orphaned) = match name.check(self.segment.file()) {
+            NameCheck::Intact => return,
+            NameCheck::PutBack => (
+                format!(
+                    "ringlog: ring '{ring}': its segment {path} was removed while in use; the \
+                     drain put it back (nothing lost)"
+                ),
+                false,
+            ),
+            NameCheck::Replaced => (
+                format!(
+                    "ringlog: ring '{ring}': its segment {path} was replaced by another file while \
+                     in use; draining the old segment until its producers are gone, then the new \
+                     one (records written to the new one wait there)"
+                ),
+                true,
+            ),
+            NameCheck::Lost(e) => (
+                format!(
+                    "ringlog: ring '{ring}': its segment {path} was removed while in use and \
+                     cannot be put back ({e}); draining it until its producers are gone, then the \
+                     segment at that path"
+                ),
+                true,
+            ),
+        };
+        self.orphaned = orphaned;
+        self.notices.push(text);
+    }
+
+    /// In an orphaned segment: true once no producer is attached (every attached slot's lock
+    /// is free) and nothing is left to drain. Looked at every [`NAME_CHECK_EVERY`].
+    fn orphan_finished(&mut self) -> bool {
+        if !self.orphaned || self.last_name_check.elapsed() < NAME_CHECK_EVERY {
+            return false;
+        }
+        self.last_name_check = Instant::now();
+        let ring = self.segment.ring();
+        if ring.tail() != self.head {
+            return false;
+        }
+        let fd = self.segment.file().as_fd();
+        !(0..ring.slots() as u16).any(|slot| {
+            ring.slot_info(slot).state == layout::SLOT_ATTACHED
+                && lock::is_locked(fd, slot_lock_byte(slot as u32)).unwrap_or(true)
+        })
+    }
+
     /// Processes at most one batch without waiting. Public for tests and embedding.
     pub fn pump(&mut self) -> bool {
         self.pass() == Pass::Wrote
@@ -479,6 +617,11 @@ impl Drain {
             (room as usize).clamp(1, self.options.batch_bytes)
         });
         self.collect_drop_reports(&mut effects);
+        for text in &self.notices {
+            eprintln!("ringlog-drain: {text}");
+            self.formatter
+                .notice(self.batch.buf(), clock::now_ns(), text);
+        }
         let mut outcome = Pass::Idle;
         while self.batch.len() < limit && pos - start < capacity / 2 {
             match self.segment.ring().next(pos, &mut self.tail_cache) {
@@ -576,6 +719,7 @@ impl Drain {
         }
         if self.write_batch(start, pos, &effects) {
             self.head = pos;
+            self.notices.clear();
             self.apply(effects);
             Pass::Wrote
         } else {
@@ -993,6 +1137,13 @@ impl Drop for Drain {
             .ring()
             .word32(off::DRAIN_PID)
             .store(0, Ordering::Relaxed);
+        // A clean stop leaves no spare link behind, unless the segment lost its name (then the
+        // spare is how the next drain finds it).
+        if let Some(name) = self.name.take() {
+            if !self.orphaned {
+                name.release();
+            }
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod drain;
 pub mod format;
 pub mod output;
 pub mod preallocate;
+pub mod segment_name;
 pub mod stat;
 pub mod syslog;
 

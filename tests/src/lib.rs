@@ -36,7 +36,10 @@ pub struct RingGuard(pub String);
 
 impl Drop for RingGuard {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(ring_path(&self.0));
+        let path = ring_path(&self.0);
+        // And the spare link a drain killed by the test may have left beside it.
+        let _ = std::fs::remove_file(ringlog_drain::segment_name::spare_path(&path));
+        let _ = std::fs::remove_file(path);
     }
 }
 

@@ -895,3 +895,103 @@ fn drop_reports_name_each_process_even_after_its_slot_was_reused() {
     );
     assert_eq!(reported, expected, "no drop charged to anyone else");
 }
+
+fn inode(path: &std::path::Path) -> Option<u64> {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).ok()?).into()
+}
+
+/// `rm /dev/shm/ringlog-NAME` while the drain and a producer run (a cleanup script, an
+/// operator): the drain puts the segment back under its name and says so in the log, so a
+/// producer that opens the ring afterwards writes into the same segment, and every record of
+/// both reaches the log exactly once.
+#[test]
+fn a_segment_removed_under_a_running_ring_is_put_back_and_nothing_is_lost() {
+    let ring = unique_ring("segremoved");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "64K"]);
+    let first = ProducerSpec::new(&ring, 1, 300_000, 200).spawn();
+    let path = ring_path(&ring);
+    let original = inode(&path).expect("the segment exists");
+    let started = wait_until(Duration::from_secs(20), || {
+        std::fs::metadata(&out).is_ok_and(|m| m.len() > 0)
+    });
+    assert!(started, "nothing reached the log");
+    std::fs::remove_file(&path).unwrap();
+    let put_back = wait_until(Duration::from_secs(10), || inode(&path) == Some(original));
+    assert!(put_back, "the drain did not put the removed segment back");
+    let second = ProducerSpec::new(&ring, 2, 5_000, 200).spawn();
+    let reports = reports_of(vec![first, second]);
+    assert!(reports.iter().all(|r| r.dropped == 0), "{reports:?}");
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let ids = tid_map(&reports);
+    let v = verify_json_log(&out, &ids, 200);
+    assert!(v.bad.is_empty() && v.mismatched == 0, "{:?}", v.bad.first());
+    let counts: Vec<u64> = reports.iter().map(|r| v.per_tid[&r.tid]).collect();
+    assert_eq!(counts, [300_000, 5_000], "records in the log, per producer");
+    assert!(
+        v.notices
+            .iter()
+            .any(|n| n.contains("was removed while in use; the drain put it back")),
+        "no line in the log says what happened: {:?}",
+        v.notices
+    );
+}
+
+/// The scenario with the drain down: the drain is killed, a producer fills the ring
+/// and waits, the segment is removed, a new producer re-creates the name, and the drain is
+/// restarted. The restarted drain finds the old segment (through the spare link its killed
+/// predecessor left), drains it until its producer is done, says so, then drains the new one:
+/// every record of both producers reaches the log exactly once.
+#[test]
+fn a_segment_replaced_while_the_drain_was_down_is_drained_before_the_new_one() {
+    let ring = unique_ring("segreplaced");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let path = ring_path(&ring);
+    // The drain creates the ring, then dies.
+    DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "64K"]).kill();
+    let mut spec = ProducerSpec::new(&ring, 1, 20_000, 200);
+    spec.extra = vec!["--drain-grace-ms".into(), "20000".into()];
+    let first = spec.spawn();
+    let full = wait_until(Duration::from_secs(20), || {
+        ringlog_drain::stat::snapshot(&ringlog_core::Location::Name(ring.clone()))
+            .is_ok_and(|v| v["used"].as_u64().unwrap() + 300 > v["capacity"].as_u64().unwrap())
+    });
+    assert!(full, "the ring never filled");
+    std::fs::remove_file(&path).unwrap();
+    // A new producer creates a new segment under the name and writes into it.
+    let second = reports_of(vec![ProducerSpec::new(&ring, 2, 2_000, 200)
+        .capacity(1 << 20)
+        .spawn()]);
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let mut reports = reports_of(vec![first]);
+    reports.extend(second);
+    let switched = wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&out).is_ok_and(|log| log.contains("switching to the segment"))
+    });
+    assert!(switched, "the drain never went on to the new segment");
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    assert!(reports.iter().all(|r| r.dropped == 0), "{reports:?}");
+    let ids = tid_map(&reports);
+    let v = verify_json_log(&out, &ids, 200);
+    assert!(v.bad.is_empty() && v.mismatched == 0, "{:?}", v.bad.first());
+    let counts: Vec<u64> = reports.iter().map(|r| v.per_tid[&r.tid]).collect();
+    assert_eq!(counts, [20_000, 2_000], "records in the log, per producer");
+    assert!(
+        v.notices
+            .iter()
+            .any(|n| n.contains("removed or replaced while no drain ran")),
+        "{:?}",
+        v.notices
+    );
+    assert!(
+        !ringlog_drain::segment_name::spare_path(&path).exists()
+            || inode(&ringlog_drain::segment_name::spare_path(&path)) == inode(&path),
+        "the old segment's spare link is gone once it is drained"
+    );
+}
