@@ -17,6 +17,8 @@ export interface WriterOptions {
   maxRecord?: number | string
   /** Full-ring policy (default 'block'). */
   policy?: FullPolicy
+  /** How long 'block' waits for a drain that is not running before it drops (default 1000 ms). */
+  drainGraceMs?: number
   /** Create the ring if it does not exist (default true: start order does not matter). */
   create?: boolean
   /** An explicit segment file instead of /dev/shm/ringlog-<ring>. */

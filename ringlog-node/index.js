@@ -19,7 +19,7 @@ function ringlogError (code, message) {
   return err
 }
 
-const WRITER_OPTIONS = ['capacity', 'maxRecord', 'policy', 'create', 'path', 'mode']
+const WRITER_OPTIONS = ['capacity', 'maxRecord', 'policy', 'drainGraceMs', 'create', 'path', 'mode']
 const SIZE = /^(\d+)\s*([kmg]?)(i?b)?$/i
 const UNIT = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 30 }
 
@@ -54,7 +54,7 @@ function openArguments (ring, options) {
         `unknown option '${key}': a Writer takes ${WRITER_OPTIONS.join(', ')}`)
     }
   }
-  const { policy = 'block', create = true, path, mode } = options
+  const { policy = 'block', drainGraceMs, create = true, path, mode } = options
   let policyKind, blockMs
   if (policy === 'block') {
     policyKind = 0; blockMs = 0
@@ -66,6 +66,10 @@ function openArguments (ring, options) {
     throw ringlogError('RINGLOG_BAD_ARGUMENT',
       `option policy must be 'block', 'drop' or a number of milliseconds to block then drop, not ${String(policy)}`)
   }
+  if (drainGraceMs !== undefined && !(typeof drainGraceMs === 'number' && Number.isFinite(drainGraceMs) && drainGraceMs >= 0)) {
+    throw ringlogError('RINGLOG_BAD_ARGUMENT',
+      `option drainGraceMs must be a number of milliseconds, not ${String(drainGraceMs)}`)
+  }
   if (typeof create !== 'boolean') {
     throw ringlogError('RINGLOG_BAD_ARGUMENT', `option create must be true or false, not ${String(create)}`)
   }
@@ -76,7 +80,7 @@ function openArguments (ring, options) {
     throw ringlogError('RINGLOG_BAD_ARGUMENT', `option mode must be a file mode such as 0o660, not ${String(mode)}`)
   }
   return [ring, path, size('capacity', options.capacity), size('maxRecord', options.maxRecord),
-    create, policyKind, blockMs, mode]
+    create, policyKind, blockMs, drainGraceMs, mode]
 }
 
 const { open, write, writeRecord, writeLine, stats, drainAlive, maxRecord, ringName, close, release } = native

@@ -4,7 +4,8 @@
 //   const RinglogTransport = require('ringlog/winston')
 //   winston.createLogger({ transports: [new RinglogTransport({ ring: 'svc' })] })
 //
-// Options: `ring` and the Writer options (capacity, maxRecord, policy, create, path, mode) go to
+// Options: `ring` and the Writer options (capacity, maxRecord, policy, drainGraceMs, create,
+// path, mode) go to
 // the Writer; the rest (level, format, silent, handleExceptions...) to winston-transport.
 // An entry the ring cannot take (above its max record) must not end the transport: an 'error'
 // event would make winston unpipe and close it, losing every later entry. So the error is
@@ -17,7 +18,7 @@ const { Writer } = require('./index.js')
 
 const LEVEL = Symbol.for('level')
 const MESSAGE = Symbol.for('message')
-const WRITER_OPTIONS = ['capacity', 'maxRecord', 'policy', 'create', 'path', 'mode']
+const WRITER_OPTIONS = ['capacity', 'maxRecord', 'policy', 'drainGraceMs', 'create', 'path', 'mode']
 
 /**
  * winston-transport, from wherever the application installed winston. A local directory

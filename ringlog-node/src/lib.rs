@@ -54,6 +54,7 @@ pub fn open(
     create: bool,
     policy_kind: u32,
     block_ms: f64,
+    drain_grace_ms: Option<f64>,
     mode: Option<u32>,
 ) -> napi::Result<u32> {
     guard(&env, || {
@@ -77,6 +78,9 @@ pub fn open(
         }
         if let Some(max_record) = max_record {
             builder = builder.max_record(max_record as u64);
+        }
+        if let Some(grace) = drain_grace_ms {
+            builder = builder.drain_grace(Duration::from_secs_f64(grace / 1e3));
         }
         if let Some(mode) = mode {
             builder = builder.mode(mode);

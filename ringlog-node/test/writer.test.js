@@ -92,7 +92,7 @@ test('bad options: RINGLOG_BAD_ARGUMENT, and nothing is created', () => {
   throwsRinglog(() => new Writer(ring, { create: 'yes' }), 'RINGLOG_BAD_ARGUMENT', /option create/)
   throwsRinglog(() => new Writer(ring, { mode: 'rw' }), 'RINGLOG_BAD_ARGUMENT', /option mode/)
   throwsRinglog(() => new Writer(ring, { path: 7 }), 'RINGLOG_BAD_ARGUMENT', /option path/)
-  throwsRinglog(() => new Writer(ring, { capcity: 1 << 20 }), 'RINGLOG_BAD_ARGUMENT', /unknown option 'capcity'/)
+  throwsRinglog(() => new Writer(ring, { capcity: 1 << 20 }), 'RINGLOG_BAD_ARGUMENT', /unknown option 'capcity': a Writer takes capacity, maxRecord, policy, drainGraceMs, create, path, mode/)
   throwsRinglog(() => new Writer(ring, 'drop'), 'RINGLOG_BAD_ARGUMENT', /options must be an object/)
   assert.strictEqual(fs.existsSync(`/dev/shm/ringlog-${ring}`), false)
 })
@@ -239,6 +239,18 @@ test('policy block with no drain: a full ring drops after the grace period inste
   assert.ok(written > 0)
   const stats = w.stats()
   assert.strictEqual(stats.written, written)
+  assert.strictEqual(stats.dropped, 1)
+  assert.ok(stats.blockedMs > 0)
+  w.close()
+  fs.rmSync(`/dev/shm/ringlog-${ring}`)
+})
+
+test('policy block with drainGraceMs: the grace period is the one asked for', () => {
+  const ring = uniqueRing('grace')
+  throwsRinglog(() => new Writer(ring, { drainGraceMs: -1 }), 'RINGLOG_BAD_ARGUMENT', /option drainGraceMs/)
+  const w = new Writer(ring, { capacity: 1 << 16, drainGraceMs: 5 })
+  while (w.write('z'.repeat(100)));
+  const stats = w.stats()
   assert.strictEqual(stats.dropped, 1)
   assert.ok(stats.blockedMs > 0)
   w.close()
