@@ -5,6 +5,7 @@ import io
 import logging
 import logging.config
 import pickle
+import subprocess
 import sys
 
 import pytest
@@ -166,3 +167,18 @@ def test_closed_handler_reports_through_handle_error(ring, logger, monkeypatch):
     monkeypatch.setattr(sys, "stderr", stderr)
     logger.info("after close")
     assert "ClosedError" in stderr.getvalue()
+
+
+def test_a_handler_whose_ring_cannot_be_opened_leaves_nothing_for_logging_shutdown():
+    # A caller that keeps the exception keeps the half-made handler reachable; logging.shutdown
+    # at exit then closes every handler it registered, and must not trip over this one.
+    program = (
+        "import ringlog\n"
+        "try:\n"
+        "    ringlog.Handler('a/b')\n"
+        "except ringlog.BadNameError as e:\n"
+        "    kept = e\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

@@ -29,8 +29,11 @@ class Handler(logging.Handler):
     """
 
     def __init__(self, ring, level=logging.NOTSET, **writer_options):
+        # The writer first: logging.Handler.__init__ registers the handler for
+        # logging.shutdown, which must never find one without its writer.
+        writer = Writer(ring, **writer_options)
         super().__init__(level)
-        self.writer = Writer(ring, **writer_options)
+        self.writer = writer
 
     def createLock(self):
         # See the module doc: the ring is the only synchronisation a record needs.
