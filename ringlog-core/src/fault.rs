@@ -24,11 +24,13 @@ pub enum Point {
     DrainHalfWritten,
     /// Drain: batch written, space not released.
     DrainWrittenBeforeRelease,
+    /// Drain: batch written and its space released, the counters and checkpoint not updated.
+    DrainReleased,
 }
 
 impl Point {
     /// All points, for parsing and test matrices.
-    pub const ALL: [Point; 8] = [
+    pub const ALL: [Point; 9] = [
         Point::AfterClaimCas,
         Point::BeforePadding,
         Point::BeforeCopy,
@@ -37,6 +39,7 @@ impl Point {
         Point::DrainIntentStored,
         Point::DrainHalfWritten,
         Point::DrainWrittenBeforeRelease,
+        Point::DrainReleased,
     ];
 
     /// Kebab-case name, as used on command lines (`after-claim-cas`).
@@ -50,6 +53,7 @@ impl Point {
             Point::DrainIntentStored => "drain-intent-stored",
             Point::DrainHalfWritten => "drain-half-written",
             Point::DrainWrittenBeforeRelease => "drain-written-before-release",
+            Point::DrainReleased => "drain-released",
         }
     }
 

@@ -129,7 +129,12 @@ pub struct Header {
     pub ckpt_dev: u64,
     pub ckpt_ino: u64,
     pub ckpt_records: u64,
-    pub _pad6: [u64; 8],
+    /// What the counters `records_out`, `bytes_out`, `abandoned`, `abandoned_bytes` and
+    /// `corrupt` become once the batch in flight is written: stored with its intent, so a
+    /// restarted drain sets them exactly (whether or not the dead one got to), and they count
+    /// every batch in the output once, across any crash.
+    pub ckpt_counters_after: [u64; 5],
+    pub _pad6: [u64; 3],
     pub _reserved: [u64; 512 - 7 * 16],
 }
 
@@ -175,6 +180,10 @@ pub mod off {
     pub const CKPT_DEV: usize = offset_of!(Header, ckpt_dev);
     pub const CKPT_INO: usize = offset_of!(Header, ckpt_ino);
     pub const CKPT_RECORDS: usize = offset_of!(Header, ckpt_records);
+    pub const CKPT_COUNTERS_AFTER: usize = offset_of!(Header, ckpt_counters_after);
+    /// The counters the checkpoint carries, in the order of `ckpt_counters_after`.
+    pub const CHECKPOINTED_COUNTERS: [usize; 5] =
+        [RECORDS_OUT, BYTES_OUT, ABANDONED, ABANDONED_BYTES, CORRUPT];
 }
 
 /// One producer registry slot: a producer (one thread of one process) owns it while attached.

@@ -389,8 +389,6 @@ impl Drain {
                         && end - start <= ring.geometry().capacity =>
                 {
                     ring.release(start, end);
-                    ring.add_counter(off::RECORDS_OUT, w(off::CKPT_RECORDS));
-                    ring.add_counter(off::BYTES_OUT, bytes);
                     self.head = end;
                     self.tail_cache = end;
                     finished = true;
@@ -410,6 +408,16 @@ impl Drain {
                     );
                 }
                 _ => {}
+            }
+        }
+        // The counters ride with their batch too: set to what the intent says they become, if
+        // the dead drain had not got to it (a value below the current one means it had).
+        if finished {
+            for (i, &counter) in off::CHECKPOINTED_COUNTERS.iter().enumerate() {
+                let after = w(off::CKPT_COUNTERS_AFTER + 8 * i);
+                if after > w(counter) {
+                    ring.word(counter).store(after, Ordering::Relaxed);
+                }
             }
         }
         // Drop reports ride with their batch: kept if it was written, forgotten (and so made
@@ -814,6 +822,14 @@ impl Drain {
             w(off::CKPT_DEV, s.dev);
             w(off::CKPT_INO, s.ino);
             w(off::CKPT_RECORDS, effects.records);
+            for (i, (counter, n)) in checkpointed_counts(effects, self.batch.len() as u64)
+                .into_iter()
+                .enumerate()
+            {
+                // Relaxed: only the drain writes its counters.
+                let after = ring.word(counter).load(Ordering::Relaxed) + n;
+                w(off::CKPT_COUNTERS_AFTER + 8 * i, after);
+            }
             // The drop reports this batch carries are part of its intent.
             for &(slot, reported) in &effects.drop_reports {
                 ring.set_slot_drain_word(slot, slot_off::DROPPED_PENDING, reported);
@@ -873,8 +889,10 @@ impl Drain {
             seq.fetch_add(1, Ordering::Release);
             futex::wake(seq, u32::MAX);
         }
-        ring.add_counter(off::RECORDS_OUT, effects.records);
-        ring.add_counter(off::BYTES_OUT, self.batch.len() as u64);
+        fault::hit(Point::DrainReleased);
+        for (counter, n) in checkpointed_counts(effects, self.batch.len() as u64) {
+            ring.add_counter(counter, n);
+        }
         // The drops this batch reported are now in the output: record that before the intent
         // is void, so a crash in between cannot report them twice.
         for &(slot, reported) in &effects.drop_reports {
@@ -891,9 +909,6 @@ impl Drain {
 
     fn apply(&mut self, effects: BatchEffects) {
         let ring = self.segment.ring();
-        ring.add_counter(off::ABANDONED, effects.abandoned);
-        ring.add_counter(off::ABANDONED_BYTES, effects.abandoned_bytes);
-        ring.add_counter(off::CORRUPT, effects.corrupt);
         for slot in effects.abandoned_slots {
             let n = ring.slot_info(slot).abandoned + 1;
             ring.set_slot_drain_word(slot, slot_off::ABANDONED, n);
@@ -1145,6 +1160,19 @@ impl Drop for Drain {
             }
         }
     }
+}
+
+/// What a written batch adds to each of the header's checkpointed counters, in the order of
+/// [`off::CHECKPOINTED_COUNTERS`].
+fn checkpointed_counts(effects: &BatchEffects, bytes: u64) -> [(usize, u64); 5] {
+    let n = [
+        effects.records,
+        bytes,
+        effects.abandoned,
+        effects.abandoned_bytes,
+        effects.corrupt,
+    ];
+    std::array::from_fn(|i| (off::CHECKPOINTED_COUNTERS[i], n[i]))
 }
 
 fn options_path(spec: &OutputSpec) -> PathBuf {

@@ -243,6 +243,7 @@ fn a_drain_killed_at_random_moments_of_a_long_run_loses_and_duplicates_nothing()
     assert!(status.success(), "{err}");
     let ids = tid_map(&reports);
     assert_exact(&verify_json_log(&out, &ids, 1024), &ids, 100_000);
+    assert_counters_match_the_log(&ring, &out, 400_000);
 }
 
 /// Runs one producer of `records` records into a 64 KiB ring with `policy`, optionally with a
@@ -994,4 +995,64 @@ fn a_segment_replaced_while_the_drain_was_down_is_drained_before_the_new_one() {
             || inode(&ringlog_drain::segment_name::spare_path(&path)) == inode(&path),
         "the old segment's spare link is gone once it is drained"
     );
+}
+
+/// `stat`'s records and bytes out equal what the log holds.
+fn assert_counters_match_the_log(ring: &str, out: &std::path::Path, records: u64) {
+    let v = stat(ring);
+    let bytes = std::fs::metadata(out).unwrap().len();
+    assert_eq!(
+        (v["records_out"].as_u64(), v["bytes_out"].as_u64()),
+        (Some(records), Some(bytes)),
+        "stat's records and bytes out against the log's {records} records and {bytes} bytes"
+    );
+}
+
+/// The drain killed after a batch is written and its space released but before the checkpoint
+/// is cleared, at a different batch each round: `stat` must still count every record and byte
+/// in the log (the counters are part of the checkpoint).
+#[test]
+fn stat_counts_stay_exact_across_drain_kills_at_every_step_of_a_batch() {
+    for (round, point) in [
+        Point::DrainReleased,
+        Point::DrainWrittenBeforeRelease,
+        Point::DrainHalfWritten,
+        Point::DrainIntentStored,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ring = unique_ring(&format!("statkill{}", point.name()));
+        let _guard = RingGuard(ring.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.log");
+        let args = ["--format", "json", "--capacity", "16M"];
+        let reports = reports_of(
+            (0..2)
+                .map(|id| {
+                    ProducerSpec::new(&ring, id, 20_000, 512)
+                        .capacity(16 << 20)
+                        .spawn()
+                })
+                .collect(),
+        );
+        assert!(reports.iter().all(|r| r.dropped == 0), "{reports:?}");
+        // Three kills in a row, each at its drain's second batch (or first, for round 0).
+        for nth in [1 + (round as u64).min(1), 2, 2] {
+            let fault = format!("{}:kill:{nth}", point.name());
+            let (status, _) =
+                DrainProcess::start_doomed(&ring, &out, &["--format", "json"], &fault).wait_exit();
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&status),
+                Some(libc::SIGKILL),
+                "{}",
+                point.name()
+            );
+        }
+        let (status, err) = DrainProcess::start(&ring, &out, &args).stop();
+        assert!(status.success(), "{err}");
+        let ids = tid_map(&reports);
+        assert_exact(&verify_json_log(&out, &ids, 512), &ids, 20_000);
+        assert_counters_match_the_log(&ring, &out, 40_000);
+    }
 }
