@@ -378,13 +378,25 @@ impl Drain {
         // Whether the batch in flight reached the output whole (then its drop reports count).
         let mut finished = head == end && head != start;
         if head == start {
-            let same_file = self
-                .output
-                .probe()?
-                .filter(|s| s.dev == w(off::CKPT_DEV) && s.ino == w(off::CKPT_INO));
-            match same_file {
-                Some(s)
-                    if s.len == out_len + bytes
+            // The file the batch went to: at the path, or renamed beside it (logrotate ran while
+            // no drain did).
+            let (dev, ino) = (w(off::CKPT_DEV), w(off::CKPT_INO));
+            let found = match self.output.probe()? {
+                Some(s) if (s.dev, s.ino) == (dev, ino) => Some((s.len, None)),
+                _ => self
+                    .output
+                    .path()
+                    .and_then(|p| crate::output::find_renamed(p, dev, ino))
+                    .map(|(path, len)| (len, Some(path))),
+            };
+            let renamed = found
+                .as_ref()
+                .and_then(|(_, p)| p.as_ref())
+                .map(|p| format!(" (in {}, renamed since)", p.display()))
+                .unwrap_or_default();
+            match found {
+                Some((len, _))
+                    if len == out_len + bytes
                         && end >= start
                         && end - start <= ring.geometry().capacity =>
                 {
@@ -394,17 +406,23 @@ impl Drain {
                     finished = true;
                     eprintln!(
                         "ringlog-drain: ring '{}': the previous drain's last batch ({bytes} bytes) was \
-                         fully written; resuming after it",
+                         fully written{renamed}; resuming after it",
                         self.segment.name()
                     );
                 }
-                Some(s) if s.len > out_len && s.len < out_len + bytes => {
-                    self.output.truncate_to(out_len)?;
+                Some((len, renamed_to)) if len > out_len && len < out_len + bytes => {
+                    match renamed_to {
+                        None => self.output.truncate_to(out_len)?,
+                        Some(p) => std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(p)?
+                            .set_len(out_len)?,
+                    }
                     eprintln!(
                         "ringlog-drain: ring '{}': removed a half-written batch ({} of {bytes} bytes) \
-                         left by a crashed drain; writing it again",
+                         left by a crashed drain{renamed}; writing it again",
                         self.segment.name(),
-                        s.len - out_len
+                        len - out_len
                     );
                 }
                 _ => {}

@@ -357,3 +357,16 @@ impl Drop for Output {
         self.give_back_reservation();
     }
 }
+
+/// The file with identity `dev`/`ino` among the entries of `path`'s directory, with its
+/// length: where a file that was at `path` went when it was renamed beside it (logrotate's
+/// `app.log.1`, `app.log-20261202`). `None` if it is not there (moved elsewhere, compressed
+/// into a new file, removed).
+pub fn find_renamed(path: &Path, dev: u64, ino: u64) -> Option<(PathBuf, u64)> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|entry| {
+        let meta = entry.metadata().ok()?;
+        (meta.is_file() && (meta.dev(), meta.ino()) == (dev, ino))
+            .then(|| (entry.path(), meta.len()))
+    })
+}

@@ -1056,3 +1056,64 @@ fn stat_counts_stay_exact_across_drain_kills_at_every_step_of_a_batch() {
         assert_counters_match_the_log(&ring, &out, 40_000);
     }
 }
+
+/// The drain dies after a batch reached the file (or half of it) and before it released it;
+/// logrotate (create mode) renames the file while no drain runs; the restarted drain must find
+/// its batch in the renamed file: not write it again (whole), or cut it there and write it
+/// anew (half). Every record is in app.log.1 + app.log exactly once.
+#[test]
+fn a_batch_in_a_file_logrotate_renamed_while_the_drain_was_down_is_not_written_twice() {
+    for point in [Point::DrainWrittenBeforeRelease, Point::DrainHalfWritten] {
+        let ring = unique_ring(&format!("rotdown{}", point.name()));
+        let _guard = RingGuard(ring.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("app.log");
+        let args = ["--format", "json", "--capacity", "16M"];
+        let reports = reports_of(
+            (0..2)
+                .map(|id| {
+                    ProducerSpec::new(&ring, id, 20_000, 512)
+                        .capacity(16 << 20)
+                        .spawn()
+                })
+                .collect(),
+        );
+        let fault = format!("{}:kill:3", point.name());
+        let (status, _) = DrainProcess::start_doomed(&ring, &out, &args, &fault).wait_exit();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+        logrotate(
+            dir.path(),
+            &format!("{} {{\n  rotate 3\n  create 0644\n}}\n", out.display()),
+        );
+        let rotated = dir.path().join("app.log.1");
+        assert!(rotated.exists(), "logrotate renamed the log");
+        let (status, err) = DrainProcess::start(&ring, &out, &args).stop();
+        assert!(status.success(), "{err}");
+        let both = dir.path().join("both.log");
+        let mut all = std::fs::read(&rotated).unwrap();
+        all.extend(std::fs::read(&out).unwrap());
+        std::fs::write(&both, all).unwrap();
+        let ids = tid_map(&reports);
+        assert_exact(&verify_json_log(&both, &ids, 512), &ids, 20_000);
+        assert!(err.contains("app.log.1"), "{}: {err}", point.name());
+    }
+}
+
+fn logrotate(dir: &std::path::Path, config: &str) {
+    let conf = dir.join("logrotate.conf");
+    std::fs::write(&conf, config).unwrap();
+    let out = Command::new(tool("logrotate", "logrotate"))
+        .args(["-f", "-s"])
+        .arg(dir.join("logrotate.state"))
+        .arg(&conf)
+        .output()
+        .expect("this test needs logrotate (apt-get install logrotate; .ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "logrotate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
