@@ -1,6 +1,5 @@
-//! What a harness invocation prints and saves: the table on stdout, the JSON document, and the
-//! check against the targets of issue 4. Everything here reads verified results; nothing here
-//! measures.
+//! What a harness invocation prints and saves: the tables on stdout and the JSON document.
+//! Everything here reads verified results; nothing here measures.
 
 use crate::drain_probe::{DrainAlone, IdleReport, PageCacheProbe, Sink};
 use crate::latency::{self, fmt_ns, Percentiles};
@@ -122,9 +121,15 @@ impl Results<'_> {
         if !self.drain_alone.is_empty() {
             let _ = writeln!(
                 t,
-                "drain alone (a full ring emptied by an in-process Drain; file: in {} ({}), page \
-                 cache warmed; /dev/null: no filesystem):",
-                self.machine.dir, self.machine.dir_fs
+                "drain alone (a full ring emptied by an in-process Drain; file: in {} ({}){}; \
+                 /dev/null: no filesystem):",
+                self.machine.dir,
+                self.machine.dir_fs,
+                if self.plan.warm {
+                    ", page cache warmed"
+                } else {
+                    ""
+                }
             );
             for d in self.drain_alone {
                 let _ = writeln!(
@@ -201,208 +206,6 @@ impl Results<'_> {
                     fmt_ns(b.max)
                 );
             }
-        }
-        t
-    }
-
-    /// The targets of issue 4, each measured, met, missed or not measured.
-    pub fn targets(&self) -> Vec<Target> {
-        let s = self.summaries;
-        let mut out = Vec::new();
-        let b128 = SizeSpec::Fixed(128);
-        let one = find(s, Contender::Ringlog, b128, 1).map(|x| x.percentiles());
-        let floor = self.timer_floor_ns;
-        out.push(Target::check(
-            "1 producer, 128 B: producer latency p50 <= 40 ns (net of the timer)",
-            one.map(|p| {
-                (
-                    format!(
-                        "~{} ns net of the timer: p50 {} as measured, minus the ~{floor} ns a \
-                         {} reading of nothing takes",
-                        p.p50.saturating_sub(floor),
-                        fmt_ns(p.p50),
-                        self.timer_source
-                    ),
-                    p.p50.saturating_sub(floor) <= 40,
-                )
-            }),
-        ));
-        out.push(Target::check(
-            "1 producer, 128 B: producer latency p99.9 <= 1 us",
-            one.map(|p| {
-                (
-                    format!(
-                        "p99.9 {}, p99 {}, max {}",
-                        fmt_ns(p.p999),
-                        fmt_ns(p.p99),
-                        fmt_ns(p.max)
-                    ),
-                    p.p999 <= 1000,
-                )
-            }),
-        ));
-        let pair = |size, n| {
-            Some((
-                find(s, Contender::Ringlog, size, n)?,
-                find(s, Contender::Append, size, n)?,
-            ))
-        };
-        out.push(Target::check(
-            "4 producers x 128 B: ringlog records/s >= 10x O_APPEND",
-            pair(b128, 4).map(|(r, a)| {
-                let x = r.records_per_sec() / a.records_per_sec();
-                (
-                    format!(
-                        "{:.2}x ({} vs {} records/s)",
-                        x,
-                        si(r.records_per_sec()),
-                        si(a.records_per_sec())
-                    ),
-                    x >= 10.0,
-                )
-            }),
-        ));
-        let raw: Vec<&DrainAlone> = self
-            .drain_alone
-            .iter()
-            .filter(|d| d.format == ringlog_drain::Format::Raw && d.sink == Sink::File)
-            .collect();
-        if raw.is_empty() {
-            out.push(Target::check(
-                "drain alone, raw: >= 2 GB/s into the page cache",
-                None,
-            ));
-        }
-        for d in raw {
-            out.push(Target::check(
-                &format!(
-                    "drain alone, raw, {} B records: >= 2 GB/s into the page cache",
-                    d.size
-                ),
-                Some((
-                    format!(
-                        "{:.2} GB/s median of {} laps (best {:.2}, first lap {:.2}; plain 1 MiB writes of the same bytes: {:.2} GB/s, {:.2} into reserved blocks; the same drain into /dev/null: {})",
-                        d.gb_per_sec(),
-                        d.laps.len(),
-                        d.best_gb_per_sec(),
-                        d.cold_gb_per_sec(),
-                        d.plain_gb_per_sec().unwrap_or(f64::NAN),
-                        d.plain_reserved_gb_per_sec().unwrap_or(f64::NAN),
-                        self.drain_alone
-                            .iter()
-                            .find(|x| x.sink == Sink::DevNull && x.size == d.size && x.format == d.format)
-                            .map_or("not measured".to_owned(), |x| format!("{:.2} GB/s", x.gb_per_sec()))
-                    ),
-                    d.gb_per_sec() >= 2.0,
-                )),
-            ));
-        }
-        let big = SizeSpec::Fixed(65536);
-        let ns: Vec<u32> = self.plan.producers.clone();
-        let big_pairs: Vec<_> = ns
-            .iter()
-            .filter_map(|&n| Some((n, pair(big, n)?)))
-            .collect();
-        if big_pairs.is_empty() {
-            out.push(Target::check(
-                "64 KiB records: ringlog end to end >= O_APPEND",
-                None,
-            ));
-        }
-        for (n, (r, a)) in big_pairs {
-            let x = r.records_per_sec() / a.records_per_sec();
-            out.push(Target::check(
-                &format!("64 KiB records, {n} producers: ringlog end to end >= O_APPEND (verified untorn)"),
-                Some((format!("{x:.2}x"), x >= 1.0)),
-            ));
-        }
-        out.push(Target::check(
-            "4 producers x 128 B: CPU per record (all processes) <= 1/5 of O_APPEND's",
-            pair(b128, 4).map(|(r, a)| {
-                let x = r.cpu_per_record_ns() / a.cpu_per_record_ns();
-                (
-                    format!(
-                        "{:.3}x ({:.0} vs {:.0} ns/record)",
-                        x,
-                        r.cpu_per_record_ns(),
-                        a.cpu_per_record_ns()
-                    ),
-                    x <= 0.2,
-                )
-            }),
-        ));
-        let all: Vec<f64> = s
-            .iter()
-            .filter(|x| x.contender == Contender::Ringlog)
-            .filter_map(|r| {
-                let a = find(s, Contender::Append, r.config.size, r.config.producers)?;
-                Some(r.cpu_per_record_ns() / a.cpu_per_record_ns())
-            })
-            .collect();
-        if !all.is_empty() {
-            let met = all.iter().filter(|&&x| x <= 0.2).count();
-            let worst = all.iter().copied().fold(0.0, f64::max);
-            out.push(Target::check(
-                "every configuration: CPU per record <= 1/5 of O_APPEND's",
-                Some((
-                    format!("{met} of {} configurations; worst {worst:.2}x", all.len()),
-                    met == all.len(),
-                )),
-            ));
-        }
-        out.push(Target::check(
-            "idle: the drain uses ~0% CPU (< 1% of one CPU)",
-            self.idle.map(|i| {
-                (
-                    format!("{:.3}%", i.idle_cpu_percent),
-                    i.idle_cpu_percent < 1.0,
-                )
-            }),
-        ));
-        out.push(Target::check(
-            "idle: a record reaches the file within 5 ms",
-            self.idle.map(|i| {
-                let worst = i
-                    .gaps
-                    .iter()
-                    .map(|g| g.percentiles().max)
-                    .max()
-                    .unwrap_or(0);
-                let p50s: Vec<String> = i
-                    .gaps
-                    .iter()
-                    .map(|g| {
-                        format!(
-                            "{} ms pause: p50 {}",
-                            g.gap.as_millis(),
-                            fmt_ns(g.percentiles().p50)
-                        )
-                    })
-                    .collect();
-                (
-                    format!("max {}; {}", fmt_ns(worst), p50s.join(", ")),
-                    worst <= 5_000_000,
-                )
-            }),
-        ));
-        out
-    }
-
-    /// The targets as text.
-    pub fn targets_text(&self) -> String {
-        let mut t = String::from("targets (issue 4):\n");
-        for x in self.targets() {
-            let _ = writeln!(
-                t,
-                "  [{}] {}: {}",
-                match x.met {
-                    Some(true) => "met   ",
-                    Some(false) => "MISSED",
-                    None => "  --  ",
-                },
-                x.target,
-                x.measured
-            );
         }
         t
     }
@@ -497,11 +300,6 @@ impl Results<'_> {
                 }).collect::<Vec<_>>(),
             })
         });
-        let targets: Vec<Value> = self
-            .targets()
-            .into_iter()
-            .map(|t| json!({"target": t.target, "measured": t.measured, "met": t.met}))
-            .collect();
         json!({
             "tool": "ringlog-bench",
             "version": env!("CARGO_PKG_VERSION"),
@@ -532,36 +330,6 @@ impl Results<'_> {
                 "gb_per_sec": p.gb_per_sec(),
             })).collect::<Vec<_>>(),
             "idle": idle,
-            "targets": targets,
         })
-    }
-}
-
-/// One target of issue 4.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// What it asks.
-    pub target: String,
-    /// What was measured.
-    pub measured: String,
-    /// Met, missed, or not measured in this invocation.
-    pub met: Option<bool>,
-}
-
-impl Target {
-    fn check(target: &str, m: Option<(String, bool)>) -> Target {
-        match m {
-            Some((measured, met)) => Target {
-                target: target.to_owned(),
-                measured,
-                met: Some(met),
-            },
-            None => Target {
-                target: target.to_owned(),
-                measured: "not measured in this run (see --sizes/--producers/--contenders)"
-                    .to_owned(),
-                met: None,
-            },
-        }
     }
 }

@@ -107,11 +107,13 @@ struct BenchArgs {
     /// Longest one run may take, in seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
-    /// Delete each run's log at once instead of just before the next run starts, and warm
-    /// nothing: page-cache pages are then often fresh guest memory, which on a VM with free
-    /// page reporting costs a host fault per page (see PageRecycler in src/run.rs).
+    /// Also the probes about this machine's memory rather than about loggers: say whether the
+    /// VM hands free memory back to its host (free page reporting), warm the page cache before
+    /// timed runs (recycling page-cache pages from run to run, see PageRecycler in src/run.rs),
+    /// and time plain writes to a fresh file after a pause. Off by default: without it, every
+    /// run deletes its log at once and nothing is warmed.
     #[arg(long)]
-    no_warm: bool,
+    vm_memory_probes: bool,
     /// The in-process drain's target bytes per write(2) in the drain-alone runs [default: the
     /// drain's default]. (The contender runs use the ringlog-drain binary and its default.)
     #[arg(long, value_parser = parse_size)]
@@ -350,7 +352,7 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
             .max_bytes
             .unwrap_or(if quick { 32 << 20 } else { 128 << 20 }),
         reps: args.reps.unwrap_or(if quick { 1 } else { 5 }).max(1),
-        warm: !args.no_warm,
+        warm: args.vm_memory_probes,
     };
     if plan
         .sizes
@@ -403,8 +405,8 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
     let started = Instant::now();
     eprintln!("ringlog-bench ({mode}): {}", machine.line());
     eprintln!("  machine now: {}", load_start.line());
-    if let Some(warning) = machine.memory_warning() {
-        eprintln!("  {warning}");
+    if let Some(note) = machine.memory_note().filter(|_| args.vm_memory_probes) {
+        eprintln!("  {note}");
     }
     let busy = match load_start.cpu_pressure10 {
         Some(p) => p > 20.0,
@@ -464,7 +466,7 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
         };
         let knobs = drain_probe::DrainAloneKnobs {
             capacity: if quick { 64 << 20 } else { 128 << 20 },
-            warm: !args.no_warm,
+            warm: args.vm_memory_probes,
             batch_bytes: args.drain_batch.map(|b| b as usize),
         };
         for &(size, format, sink) in runs {
@@ -482,7 +484,12 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
         } else {
             (Duration::from_secs(3), 128 << 20)
         };
-        for write_size in [4096, 65536, 1 << 20] {
+        let page_cache_sizes: &[usize] = if args.vm_memory_probes {
+            &[4096, 65536, 1 << 20]
+        } else {
+            &[]
+        };
+        for &write_size in page_cache_sizes {
             let p = drain_probe::page_cache_probe(&dir, write_size, probe_bytes, pause)?;
             eprintln!(
                 "page cache: {write_size} B writes after a {:.1} s pause: {:.2} GB/s",
@@ -533,8 +540,8 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
         load_start.line(),
         load_end.line()
     )?;
-    if let Some(warning) = machine.memory_warning() {
-        writeln!(out, "{warning}")?;
+    if let Some(note) = machine.memory_note().filter(|_| args.vm_memory_probes) {
+        writeln!(out, "{note}")?;
     }
     writeln!(
         out,
@@ -559,7 +566,6 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
         writeln!(out, "{}", results.table())?;
     }
     writeln!(out, "{}", results.drain_table())?;
-    writeln!(out, "{}", results.targets_text())?;
 
     let command: Vec<String> = std::env::args().collect();
     if let Some(path) = &args.json {
