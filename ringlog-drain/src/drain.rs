@@ -241,7 +241,9 @@ pub struct Drain {
     last_sync: Instant,
     unsynced: bool,
     summary: DrainSummary,
-    output_error_reported: bool,
+    /// Since when the output fails, while it does: each failing spell is reported once when it
+    /// starts and once when it ends, whatever fails (open, path check, rotation, write).
+    output_failing_since: Option<Instant>,
     /// Converts tick stamps; the flag says it was refreshed during the current pass.
     ticks: Option<(TickClock, bool)>,
     /// The spare link that lets a removed segment name be put back (not for a segment left
@@ -307,7 +309,7 @@ impl Drain {
             last_sync: Instant::now(),
             unsynced: false,
             summary: DrainSummary::default(),
-            output_error_reported: false,
+            output_failing_since: None,
             ticks: None,
             name: None,
             last_name_check: Instant::now(),
@@ -468,7 +470,7 @@ impl Drain {
                 .store(clock::now_ns(), Ordering::Relaxed);
             if reopen.swap(false, Ordering::Relaxed) {
                 if let Err(e) = self.output.reopen() {
-                    eprintln!("ringlog-drain: cannot reopen output: {e}; retrying");
+                    self.output_failed(&format!("cannot reopen it: {e}"));
                 }
             }
             self.watch_name();
@@ -814,12 +816,12 @@ impl Drain {
             ),
             Ok(false) => {}
             Err(e) => {
-                eprintln!("ringlog-drain: cannot check the output path: {e}; retrying");
+                self.output_failed(&format!("cannot open the file at its path: {e}"));
                 return false;
             }
         }
         if let Err(e) = self.output.rotate_if_due(self.batch.len() as u64) {
-            eprintln!("ringlog-drain: cannot rotate the output: {e}; retrying");
+            self.output_failed(&format!("cannot rotate it: {e}"));
             return false;
         }
         true
@@ -868,15 +870,11 @@ impl Drain {
             _ => self.output.append_batch(&mut self.batch),
         };
         if let Err(e) = written {
-            let where_ = self.output.describe();
-            if !self.output_error_reported {
-                eprintln!(
-                    "ringlog-drain: cannot write to {where_}: {e}; keeping {} bytes of records in the \
-                     ring and retrying (producers see backpressure meanwhile)",
-                    end - start
-                );
-                self.output_error_reported = true;
-            }
+            self.output_failed(&format!(
+                "cannot write {} bytes of records: {e}",
+                end - start
+            ));
+            let ring = self.segment.ring();
             if let Some(s) = before {
                 if self.output.truncate_to(s.len).is_err() {
                     // The intent stays: a restarted drain repairs the file.
@@ -893,9 +891,22 @@ impl Drain {
             ring.word(off::CKPT_STATE).store(0, Ordering::Relaxed);
             return false;
         }
-        if self.output_error_reported {
-            eprintln!("ringlog-drain: output works again; resuming");
-            self.output_error_reported = false;
+        if let Some(since) = self.output_failing_since.take() {
+            // Records committed and not yet written, this batch's included (producers count
+            // what they commit per slot; the drain what it wrote).
+            let ring = self.segment.ring();
+            let committed: u64 = (0..ring.slots() as u16)
+                .map(|s| ring.slot_info(s).written)
+                .sum();
+            // Relaxed: the drain's own counter.
+            let written = ring.word(off::RECORDS_OUT).load(Ordering::Relaxed);
+            eprintln!(
+                "ringlog-drain: output {} works again after {:.1} s; {} records waited in the \
+                 ring; resuming",
+                self.output.describe(),
+                since.elapsed().as_secs_f64(),
+                committed.saturating_sub(written)
+            );
         }
         self.unsynced = true;
         self.sync_if_due(false);
@@ -923,6 +934,19 @@ impl Drain {
         self.summary.batches += 1;
         self.summary.bytes += self.batch.len() as u64;
         true
+    }
+
+    /// Reports a failing output once per spell (the first failure, with its cause); later
+    /// failures of the same spell are retried silently.
+    fn output_failed(&mut self, cause: &str) {
+        if self.output_failing_since.is_none() {
+            self.output_failing_since = Some(Instant::now());
+            eprintln!(
+                "ringlog-drain: cannot write to {}: {cause}; keeping records in the ring and \
+                 retrying (producers see backpressure meanwhile)",
+                self.output.describe()
+            );
+        }
     }
 
     fn apply(&mut self, effects: BatchEffects) {

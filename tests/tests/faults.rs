@@ -365,7 +365,7 @@ fn all_written_once_space_returns(
     let (status, err) = drain.stop();
     assert!(status.success(), "{err}");
     assert!(
-        err.contains("No space left on device") && err.contains("output works again"),
+        err.contains("No space left on device") && err.contains("works again"),
         "{err}"
     );
     let ids = tid_map(&[report]);
@@ -1115,5 +1115,104 @@ fn logrotate(dir: &std::path::Path, config: &str) {
         out.status.success(),
         "logrotate: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Lines of the drain's stderr about its output failing and working again.
+fn output_trouble_lines(err: &str) -> (Vec<&str>, Vec<&str>) {
+    let failing = err
+        .lines()
+        .filter(|l| l.contains("cannot") && !l.contains("stopped"))
+        .collect();
+    let working = err.lines().filter(|l| l.contains("works again")).collect();
+    (failing, working)
+}
+
+/// One outage of the output, made by `break_it` and ended by `fix_it`, while a producer writes
+/// 2,000 records: the drain must say once that it fails (with the cause `cause`), once that it
+/// works again (how long, how many records waited), nothing in between, and lose nothing.
+fn one_outage(
+    test: &str,
+    out: &std::path::Path,
+    break_it: impl FnOnce(),
+    fix_it: impl FnOnce(),
+    cause: &str,
+) {
+    let ring = unique_ring(test);
+    let _guard = RingGuard(ring.clone());
+    let drain = DrainProcess::start(&ring, out, &["--format", "json", "--capacity", "1M"]);
+    break_it();
+    let report = reports_of(vec![ProducerSpec::new(&ring, 1, 2_000, 200).spawn()])[0];
+    assert_eq!(report.dropped, 0);
+    // The outage lasts while the drain retries (every 50 ms, backing off to 1 s) for two
+    // seconds of its own heartbeat: several attempts, each of which used to print the error.
+    let stuck_at = stat(&ring)["drain"]["heartbeat_ns"].as_u64().unwrap();
+    assert!(wait_until(Duration::from_secs(30), || {
+        let v = stat(&ring);
+        v["drain"]["heartbeat_ns"].as_u64().unwrap() > stuck_at + 2_000_000_000
+            && v["used"].as_u64() > Some(0)
+    }));
+    fix_it();
+    assert!(wait_until(Duration::from_secs(20), || stat(&ring)
+        ["records_out"]
+        .as_u64()
+        == Some(report.written)));
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let (failing, working) = output_trouble_lines(&err);
+    assert_eq!(failing.len(), 1, "{test}: said once when it starts:\n{err}");
+    assert!(failing[0].contains(cause), "{test}: with its cause:\n{err}");
+    assert_eq!(working.len(), 1, "{test}: said once when it ends:\n{err}");
+    assert!(
+        working[0].contains("2000 records waited"),
+        "{test}: how many records waited:\n{err}"
+    );
+    let ids = tid_map(&[report]);
+    assert_exact(&verify_json_log(out, &ids, 200), &ids, 2_000);
+}
+
+#[test]
+fn a_missing_log_directory_is_reported_once_when_it_starts_and_once_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("logs");
+    std::fs::create_dir(&sub).unwrap();
+    let out = sub.join("out.log");
+    one_outage(
+        "missingdir",
+        &out,
+        || std::fs::remove_dir_all(&sub).unwrap(),
+        || std::fs::create_dir(&sub).unwrap(),
+        "No such file or directory",
+    );
+}
+
+#[test]
+fn a_read_only_filesystem_is_reported_once_when_it_starts_and_once_when_it_ends() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED a_read_only_filesystem_...: needs root to mount a tmpfs");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let out = logs.join("out.log");
+    // A file system cannot be remounted read-only while the drain holds a file open for
+    // writing on it; a read-only one mounted over the log directory makes the path read-only
+    // all the same (the file there is gone, and creating it fails with EROFS).
+    let run = |args: &[&str]| {
+        let status = Command::new(args[0])
+            .args(&args[1..])
+            .arg(&logs)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{args:?}");
+    };
+    one_outage(
+        "readonlyfs",
+        &out,
+        || run(&["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"]),
+        || run(&["umount"]),
+        "Read-only file system",
     );
 }
