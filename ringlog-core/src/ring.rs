@@ -642,6 +642,18 @@ impl<M: Memory> Ring<M> {
         self.word(off::HEAD).load(Ordering::Acquire)
     }
 
+    /// The registry slot whose claim holds the consumer up: the frame at `head` is a claimed,
+    /// uncommitted record whose header names `slot`. `None` when the frame at `head` is anything
+    /// else, or `head` moved while we looked. A producer that owns this slot and waits for
+    /// space waits for itself: only its own commit or abort can move `head`.
+    pub fn head_held_by(&self) -> Option<u16> {
+        let head = self.head();
+        // Acquire: uniform with the consumer's load of word 0; the slot bits are all we use.
+        let w0 = Word0::decode(self.frame_word(head, 0).load(Ordering::Acquire))?;
+        let held = !w0.committed && w0.kind == Kind::Data as u8 && (w0.slot as u32) < self.slots;
+        (held && self.head() == head).then_some(w0.slot)
+    }
+
     /// The producers' position.
     pub fn tail(&self) -> u64 {
         // SYNC POINT: Acquire pairs with the Release half of the producers' CAS: intents

@@ -16,6 +16,13 @@ pub enum WriteError {
     /// The ring was full and the full policy dropped the record (it is counted, and the drain
     /// reports the count in the log).
     Dropped,
+    /// The ring is full and the record it waits for space behind is one this thread holds
+    /// (an uncommitted [`RecordClaim`](crate::RecordClaim) on the same ring): waiting could
+    /// never end, since only this thread's commit or abort frees that space. Returned instead
+    /// of blocking forever under [`FullPolicy::Block`](crate::FullPolicy::Block) (and instead
+    /// of waiting out `BlockFor`). The record is counted as dropped, so the drain reports it;
+    /// commit or drop the claim first, then write again.
+    WouldDeadlock,
     /// This thread could not attach to the ring (no free producer slot, or an I/O error).
     Attach(OpenError),
 }
@@ -32,7 +39,12 @@ impl fmt::Display for WriteError {
                 f,
                 "ring full: record dropped and counted (is ringlog-drain running and keeping up?)"
             ),
-            WriteError::Attach(e) => write!(f, "cannot attach this thread to the ring: {e}"),
+            WriteError::WouldDeadlock => write!(
+                f,
+                "ring full behind a record this thread has claimed and not committed: waiting \
+                 would deadlock; record dropped and counted (commit or drop the claim first)"
+            ),
+            WriteError::Attach(_) => write!(f, "cannot attach this thread to the ring"),
         }
     }
 }

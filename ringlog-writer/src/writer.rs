@@ -35,6 +35,8 @@ pub enum FullPolicy {
     /// Wait for the drain to free space: spin briefly, then sleep on a futex until woken. If no
     /// drain is running (dead, or not started) for [`DRAIN_GRACE`], drop and count instead of
     /// hanging the service; while it stays absent, later records on a full ring drop at once.
+    /// A thread that waits behind its own uncommitted [`RecordClaim`] gets
+    /// [`WriteError::WouldDeadlock`] instead of waiting forever.
     #[default]
     Block,
     /// Drop the record at once and count it; the drain writes the exact count into the log.
@@ -124,6 +126,8 @@ struct Shared {
     policy: FullPolicy,
     /// Identity for the thread-local slot cache.
     id: u64,
+    /// The segment file's device and inode: which `Shared`s of this process are one ring.
+    file_id: (u64, u64),
     /// The lock descriptor and the fork generation it belongs to, packed as
     /// `generation << 32 | fd` so a child can swap in its own with one CAS.
     lock: AtomicU64,
@@ -308,7 +312,18 @@ impl Shared {
         drain_grace: Duration,
     ) -> Result<Shared, OpenError> {
         let slots = segment.ring().slots();
+        let file_id = {
+            use std::os::unix::fs::MetadataExt;
+            let meta = segment.file().metadata().map_err(|e| OpenError::Io {
+                ring: segment.name().to_owned(),
+                context: "cannot stat",
+                path: segment.path().to_owned(),
+                source: e,
+            })?;
+            (meta.dev(), meta.ino())
+        };
         let shared = Shared {
+            file_id,
             head_cache: AtomicU64::new(segment.ring().head()),
             policy,
             // Relaxed: a unique number, nothing to order.
@@ -785,6 +800,12 @@ impl Writer {
                 ring.end_space_wait();
                 return claimed(c);
             }
+            if self.waits_for_itself(slot) {
+                ring.end_space_wait();
+                ring.count_blocked(slot, started.elapsed().as_nanos() as u64);
+                ring.count_drop(slot);
+                return Err(WriteError::WouldDeadlock);
+            }
             let now = Instant::now();
             let timed_out = deadline.is_some_and(|d| now >= d);
             if timed_out || self.shared.drain_gone() {
@@ -800,6 +821,31 @@ impl Writer {
             futex::wait(space_seq, seq, nap);
             ring.end_space_wait();
         }
+    }
+
+    /// True when the drain stands at a claim this thread holds (through this `Writer` or another
+    /// one on the same ring): no space can come free until the thread commits or aborts it, which
+    /// it cannot do while it waits here. Cold: only asked on a full ring, between naps.
+    #[cold]
+    fn waits_for_itself(&self, slot: u16) -> bool {
+        let Some(holder) = self.shared.ring().head_held_by() else {
+            return false;
+        };
+        if holder == slot {
+            return true;
+        }
+        let generation = fork::generation();
+        ATTACHED.with(|attached| {
+            // Not borrowed here in practice (no write happens inside `thread_slot_slow`); if it
+            // were, "unknown" keeps the old behaviour: wait.
+            attached.try_borrow().is_ok_and(|attached| {
+                attached.iter().any(|t| {
+                    t.generation == generation
+                        && t.slot == holder
+                        && t.shared.file_id == self.shared.file_id
+                })
+            })
+        })
     }
 
     /// The calling thread's slot, attaching it on first use (or first use after a fork).

@@ -321,4 +321,70 @@ fn a_sigterm_at_the_drains_first_instant_is_a_clean_stop() {
     );
     assert_eq!(status.signal(), None, "killed by a signal: {err}");
     assert!(status.success(), "{status}: {err}");
+#[test]
+fn writing_behind_a_claim_the_same_thread_holds_on_a_full_ring_is_an_error_not_a_deadlock() {
+    use std::io::Write as _;
+    let ring = unique_ring("selfdeadlock");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    // Block, the default: with a drain running it would wait for as long as the drain lives.
+    let writer = Writer::builder(&ring).capacity(1 << 16).open().unwrap();
+    // A second handle on the same ring: its own slot for this thread, the same deadlock.
+    let other = Writer::builder(&ring).open().unwrap();
+    let drain = DrainProcess::start(&ring, &out, &[]);
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut written = 0u64;
+        for (round, through) in [(1, &writer), (2, &other)] {
+            let mut claim = writer.claim(64).unwrap();
+            write!(claim, "held {round}").unwrap();
+            loop {
+                match through.write(&[b'x'; 1000]) {
+                    Ok(()) => written += 1,
+                    Err(WriteError::WouldDeadlock) => break,
+                    Err(e) => {
+                        let _ = done.send(Err(format!("round {round}: {e}")));
+                        return;
+                    }
+                }
+                assert!(written < 10_000, "a 64 KiB ring never filled");
+            }
+            claim.commit();
+        }
+        let _ = done.send(Ok((written, writer.stats(), other.stats())));
+    });
+    // Generous: the writes take milliseconds; only a thread waiting for itself takes longer.
+    let (written, mine, theirs) = result
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the writing thread is still blocked behind its own claim (self-deadlock)")
+        .unwrap();
+    assert_eq!(
+        mine.dropped + theirs.dropped,
+        2,
+        "each refused write is counted"
+    );
+    assert_eq!(mine.written + theirs.written, written + 2);
+    let e = WriteError::WouldDeadlock.to_string();
+    assert!(e.contains("commit or drop the claim first"), "{e}");
+
+    let log_has_everything = || {
+        let log = std::fs::read_to_string(&out).unwrap_or_default();
+        log.lines().filter(|l| l.starts_with('x')).count() as u64 == written
+            && log.contains("held 1\n")
+            && log.contains("held 2\n")
+    };
+    assert!(wait_until(
+        std::time::Duration::from_secs(30),
+        log_has_everything
+    ));
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let log = std::fs::read_to_string(&out).unwrap();
+    let reported: u64 = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("ringlog: dropped "))
+        .map(|l| l.split(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(reported, 2, "the drain names both lost records:\n{log}");
 }
