@@ -21,8 +21,9 @@
 //!   attaches with its own pid).
 //!
 //! Integrations, behind cargo features: `log` (a `log::Log` implementation and
-//! `ringlog_writer::log::init`) and `tracing` (a `MakeWriter` for `tracing_subscriber::fmt` and
-//! a structured `Layer`, in `ringlog_writer::tracing`). [`Writer::stats`] and
+//! `ringlog_writer::log::init`) and `tracing` ([`Writer`] is a `MakeWriter` for
+//! `tracing_subscriber::fmt().with_writer(writer)`, and a structured `Layer` is in
+//! `ringlog_writer::tracing`). [`Writer::stats`] and
 //! [`Writer::drain_alive`] tell a service how its logging fares.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(

@@ -1,7 +1,7 @@
 //! [`tracing`] integrations (cargo feature `tracing`), two ways:
 //!
-//! - [`RingMakeWriter`]: a `MakeWriter` for `tracing_subscriber::fmt`, which keeps formatting
-//!   events as it always does; each event becomes exactly one record (the writer it makes
+//! - [`Writer`] itself is a `MakeWriter` for `tracing_subscriber::fmt`
+//!   (`fmt().with_writer(writer)`), which keeps formatting events as it always does; each event becomes exactly one record (the writer it makes
 //!   buffers what the fmt layer writes and commits it as one record when dropped), with the
 //!   event's level and target in the record header.
 //! - [`RingLayer`]: a `Layer` that writes each event as one structured record itself: level and
@@ -12,17 +12,17 @@
 //!
 //! ```no_run
 //! use tracing_subscriber::prelude::*;
-//! use ringlog_writer::tracing::{RingLayer, RingMakeWriter};
+//! use ringlog_writer::tracing::RingLayer;
 //!
 //! // The structured layer:
 //! tracing_subscriber::registry().with(RingLayer::open("myservice")?).init();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //! ```no_run
-//! # use ringlog_writer::tracing::RingMakeWriter;
 //! // Or the fmt layer's own formatting (the drain adds time, level and target):
+//! let writer = ringlog_writer::Writer::open("myservice")?;
 //! tracing_subscriber::fmt()
-//!     .with_writer(RingMakeWriter::open("myservice")?)
+//!     .with_writer(writer.clone()) // keep `writer` for stats() and drain_alive()
 //!     .with_ansi(false)
 //!     .without_time()
 //!     .with_level(false)
@@ -62,47 +62,31 @@ pub fn level(level: ::tracing::Level) -> Level {
     }
 }
 
-/// A `tracing_subscriber::fmt::MakeWriter` writing into a ring: one event, one record.
+/// `Writer` is a `tracing_subscriber::fmt::MakeWriter`: one event, one record.
 ///
 /// Each writer it makes collects the bytes written to it in a reused thread-local buffer and
 /// writes them as one record when dropped (the fmt layer makes one writer per event, writes the
 /// formatted event, drops it). `flush` does not end the record. One trailing newline is
 /// removed (the drain ends every record's line itself). Writers made for an event
 /// (`make_writer_for`) carry its level and target into the record header.
-#[derive(Debug, Clone)]
-pub struct RingMakeWriter {
-    writer: Writer,
-}
-
-impl RingMakeWriter {
-    /// Writes through `writer`.
-    pub fn new(writer: Writer) -> RingMakeWriter {
-        RingMakeWriter { writer }
-    }
-    /// Opens (or creates) ring `name` with default options.
-    pub fn open(name: &str) -> Result<RingMakeWriter, OpenError> {
-        Ok(RingMakeWriter::new(Writer::open(name)?))
-    }
-    /// The writer it writes through (for [`Writer::stats`]).
-    pub fn writer(&self) -> &Writer {
-        &self.writer
-    }
-}
-
-impl<'a> MakeWriter<'a> for RingMakeWriter {
+impl<'a> MakeWriter<'a> for Writer {
     type Writer = EventWriter<'a>;
 
     fn make_writer(&'a self) -> EventWriter<'a> {
-        EventWriter::new(&self.writer, Level::None, "")
+        EventWriter::new(self, Level::None, "")
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> EventWriter<'a> {
-        EventWriter::new(&self.writer, level(*meta.level()), meta.target())
+        EventWriter::new(self, level(*meta.level()), meta.target())
     }
 }
 
+/// The name the `MakeWriter` had before [`Writer`] became one itself:
+/// `RingMakeWriter::open(name)` is `Writer::open(name)`.
+pub type RingMakeWriter = Writer;
+
 /// Collects one event's bytes and writes them as one record when dropped. Made by
-/// [`RingMakeWriter`].
+/// [`Writer`]'s `MakeWriter` implementation.
 #[derive(Debug)]
 pub struct EventWriter<'a> {
     writer: &'a Writer,
@@ -371,7 +355,7 @@ mod tests {
     #[test]
     fn one_writer_with_many_writes_makes_exactly_one_record() {
         let (_dir, path, writer) = ring();
-        let make = RingMakeWriter::new(writer);
+        let make = writer;
         {
             let mut w = make.make_writer();
             w.write_all(b"part one, ").unwrap();
@@ -394,7 +378,7 @@ mod tests {
     fn the_fmt_layer_writes_each_event_as_one_record_with_its_level_and_target() {
         let (_dir, path, writer) = ring();
         let subscriber = tracing_subscriber::fmt()
-            .with_writer(RingMakeWriter::new(writer))
+            .with_writer(writer)
             .with_ansi(false)
             .without_time()
             .with_level(false)

@@ -1,6 +1,6 @@
 //! The `log` and `tracing` integrations with real processes: several `ringlog-test-service`
 //! processes (each a small service using the public API as a user would: `log::init`,
-//! `tracing_subscriber::fmt().with_writer(RingMakeWriter)`, `registry().with(RingLayer)`)
+//! `tracing_subscriber::fmt().with_writer(writer)`, `registry().with(RingLayer)`)
 //! log at once into one ring while a real drain writes the file; the file must hold every
 //! event exactly once, one line each, in each thread's order, with its level, target, fields
 //! and span context.

@@ -8,7 +8,7 @@
 pub enum Mode {
     /// `ringlog_writer::log::init` and the `log` macros.
     Log,
-    /// `tracing_subscriber::fmt()` with `RingMakeWriter`.
+    /// `tracing_subscriber::fmt().with_writer(writer)`.
     TracingFmt,
     /// `tracing_subscriber::registry()` with `RingLayer`.
     TracingLayer,

@@ -1,7 +1,7 @@
 //! A small service written against ringlog-writer's public integrations, as a new user would:
 //! `ringlog-test-service log|tracing-fmt|tracing-layer --ring NAME --id ID --events N
 //! [--threads T]` logs `events::expected(mode, id, t, 0..N)` from each of T threads through
-//! `log`, `tracing_subscriber::fmt` + `RingMakeWriter`, or `RingLayer`.
+//! `log`, `tracing_subscriber::fmt().with_writer(writer)`, or `RingLayer`.
 //!
 //! Prints one `pid=P tid=T id=I thread=K` line per thread, then
 //! `stats written=W dropped=D blocked_ns=B drain_alive=A` from `Writer::stats()`.
@@ -10,7 +10,8 @@ mod events;
 
 use clap::{Parser, ValueEnum};
 use events::Mode;
-use ringlog_writer::tracing::{RingLayer, RingMakeWriter};
+use ringlog_writer::tracing::RingLayer;
+use ringlog_writer::Writer;
 use std::fmt;
 use tracing_subscriber::prelude::*;
 
@@ -50,10 +51,9 @@ fn main() {
             (Mode::Log, writer)
         }
         Command::TracingFmt => {
-            let make = RingMakeWriter::open(&args.ring).unwrap_or_else(|e| fail(&e));
-            let writer = make.writer().clone();
+            let writer = Writer::open(&args.ring).unwrap_or_else(|e| fail(&e));
             tracing_subscriber::fmt()
-                .with_writer(make)
+                .with_writer(writer.clone())
                 .with_max_level(tracing::Level::TRACE)
                 .with_ansi(false)
                 .without_time()
