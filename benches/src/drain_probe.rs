@@ -155,9 +155,10 @@ pub fn drain_alone(
     // others find it mapped (a drain that has been running).
     let mut lap = || -> Result<(Duration, u64), BoxError> {
         for _ in 0..records {
-            writer
-                .write(rec.make(seq))
-                .map_err(|e| format!("filling the ring for the drain-alone run: {e}"))?;
+            writer.write(rec.make(seq)).map_err(|e| {
+                let e = ringlog_core::ErrorChain(&e);
+                format!("filling the ring for the drain-alone run: {e}")
+            })?;
             seq += 1;
         }
         let before = drain.summary();

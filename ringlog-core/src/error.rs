@@ -1,12 +1,14 @@
 //! Errors of opening or creating a ring. Each message names the ring and says what to do.
 
-use crate::ring::LayoutError;
+use crate::ring::{GeometryError, LayoutError};
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-/// Why a ring could not be opened or created.
+/// Why a ring could not be opened or created. Each message says what to do; the cause, where
+/// there is one, comes from [`source`](std::error::Error::source) (print the chain).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum OpenError {
     /// The name is not `[A-Za-z0-9._-]{1,64}`.
     InvalidName {
@@ -34,7 +36,7 @@ pub enum OpenError {
         /// The ring's display name.
         ring: String,
         /// What is wrong.
-        reason: LayoutError,
+        reason: GeometryError,
     },
     /// The ring exists with another capacity than the one asked for.
     CapacityMismatch {
@@ -100,22 +102,16 @@ impl fmt::Display for OpenError {
                 path.display(),
                 crate::layout::LAYOUT_VERSION
             ),
-            OpenError::Invalid { ring, path, reason } => write!(
+            OpenError::Invalid { ring, path, .. } => write!(
                 f,
-                "ring '{ring}' at {} is not usable: {reason}; remove the file (nothing in it \
-                 can be read) or choose another ring name",
+                "ring '{ring}' at {} is not usable: remove the file (nothing in it can be read) \
+                 or choose another ring name",
                 path.display()
             ),
-            OpenError::BadOptions {
-                ring,
-                reason: LayoutError::BadGeometry(why),
-            } => write!(f, "cannot create ring '{ring}': {why}; nothing was created"),
-            OpenError::BadOptions { ring, reason } => {
-                write!(
-                    f,
-                    "cannot create ring '{ring}': {reason}; nothing was created"
-                )
-            }
+            OpenError::BadOptions { ring, .. } => write!(
+                f,
+                "cannot create ring '{ring}' with the sizes asked for; nothing was created"
+            ),
             OpenError::CapacityMismatch { ring, found, asked } => write!(
                 f,
                 "ring '{ring}' already exists with capacity {found} bytes, not the {asked} asked \
@@ -149,7 +145,7 @@ impl fmt::Display for OpenError {
                 path,
                 source,
             } => {
-                write!(f, "ring '{ring}': {context} {}: {source}", path.display())?;
+                write!(f, "ring '{ring}': {context} {}", path.display())?;
                 if source.kind() == io::ErrorKind::PermissionDenied {
                     write!(
                         f,
@@ -166,11 +162,32 @@ impl std::error::Error for OpenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             OpenError::Io { source, .. } => Some(source),
-            OpenError::Invalid { reason, .. } | OpenError::BadOptions { reason, .. } => {
-                Some(reason)
-            }
+            // Its message already says which version it found.
+            OpenError::Invalid {
+                reason: LayoutError::VersionMismatch { .. },
+                ..
+            } => None,
+            OpenError::Invalid { reason, .. } => Some(reason),
+            OpenError::BadOptions { reason, .. } => Some(reason),
             _ => None,
         }
+    }
+}
+
+/// Displays an error and its causes on one line, joined by `: ` (for callers that have one line
+/// to show, such as a binding's exception message or a test's assertion).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a dyn std::error::Error);
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
 }
 
@@ -194,5 +211,73 @@ mod tests {
         let text = explicit.to_string();
         assert!(text.contains("(df -h /srv/rings)"), "{text}");
         assert!(!text.contains("/dev/shm"), "{text}");
+    }
+    use std::error::Error;
+
+    /// Every error either says its cause or hands it on, never both: a printed chain would
+    /// repeat it.
+    fn assert_cause_said_once(e: &dyn Error) {
+        let mut current = e;
+        while let Some(cause) = current.source() {
+            let (outer, inner) = (current.to_string(), cause.to_string());
+            assert!(
+                !outer.contains(&inner),
+                "{outer:?} repeats its source {inner:?}"
+            );
+            current = cause;
+        }
+    }
+
+    #[test]
+    fn open_errors_display_their_own_sentence_and_hand_on_the_cause() {
+        let ring = || "r".to_owned();
+        let path = || PathBuf::from("/dev/shm/ringlog-r");
+        let denied = OpenError::Io {
+            ring: ring(),
+            context: "cannot open",
+            path: path(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        let geometry = GeometryError::Capacity { capacity: 3 };
+        let errors = [
+            denied,
+            OpenError::Invalid {
+                ring: ring(),
+                path: path(),
+                reason: LayoutError::BadGeometry(geometry),
+            },
+            OpenError::Invalid {
+                ring: ring(),
+                path: path(),
+                reason: LayoutError::TooShort { len: 1, need: 2 },
+            },
+            OpenError::Invalid {
+                ring: ring(),
+                path: path(),
+                reason: LayoutError::VersionMismatch { found: 9 },
+            },
+            OpenError::BadOptions {
+                ring: ring(),
+                reason: geometry,
+            },
+        ];
+        for e in &errors {
+            assert_cause_said_once(e);
+        }
+        // Nothing is lost: the chain still carries every cause.
+        let chain = ErrorChain(&errors[0]).to_string();
+        assert!(
+            chain.contains("owner and mode") && chain.contains("permission denied"),
+            "{chain}"
+        );
+        let chain = ErrorChain(&errors[1]).to_string();
+        assert!(
+            chain.contains("inconsistent segment header: capacity 3 must be"),
+            "{chain}"
+        );
+        assert!(ErrorChain(&errors[3])
+            .to_string()
+            .contains("layout version 9"));
+        assert!(ErrorChain(&errors[4]).to_string().contains("capacity 3"));
     }
 }

@@ -42,10 +42,11 @@ pub mod segment;
 pub mod size;
 mod sync;
 
-pub use error::OpenError;
+pub use error::{ErrorChain, OpenError};
 pub use frame::{Kind, Level, FRAME_HEADER_SIZE};
 pub use ring::{
-    Claim, ClaimError, Corruption, Geometry, LayoutError, Next, RecordMeta, Ring, SlotInfo,
+    Claim, ClaimError, Corruption, Geometry, GeometryError, LayoutError, Next, RecordMeta, Ring,
+    SlotInfo,
 };
 #[cfg(not(loom))]
 pub use segment::{Location, Segment, SegmentOptions};

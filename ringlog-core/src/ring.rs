@@ -50,28 +50,21 @@ impl Geometry {
     }
 
     /// Checks the invariants the protocol relies on.
-    pub fn validate(&self) -> Result<(), LayoutError> {
+    pub fn validate(&self) -> Result<(), GeometryError> {
         let c = self.capacity;
         if !c.is_power_of_two() || !(layout::MIN_CAPACITY..=layout::MAX_CAPACITY).contains(&c) {
-            return Err(LayoutError::BadGeometry(format!(
-                "capacity {c} must be a power of two between {} and {}",
-                layout::MIN_CAPACITY,
-                layout::MAX_CAPACITY
-            )));
+            return Err(GeometryError::Capacity { capacity: c });
         }
         let max_allowed = c / 2 - FRAME_HEADER_SIZE as u64;
         if self.max_record == 0 || self.max_record > max_allowed {
-            return Err(LayoutError::BadGeometry(format!(
-                "max record size {} must be between 1 and {max_allowed} for a {c}-byte ring",
-                self.max_record
-            )));
+            return Err(GeometryError::MaxRecord {
+                max_record: self.max_record,
+                allowed: max_allowed,
+                capacity: c,
+            });
         }
         if self.slots == 0 || self.slots > u16::MAX as u32 {
-            return Err(LayoutError::BadGeometry(format!(
-                "registry slots {} must be between 1 and {}",
-                self.slots,
-                u16::MAX
-            )));
+            return Err(GeometryError::Slots { slots: self.slots });
         }
         Ok(())
     }
@@ -84,6 +77,7 @@ impl Geometry {
 
 /// Why a region is not a usable ring.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LayoutError {
     /// Shorter than its own header says.
     TooShort {
@@ -101,8 +95,82 @@ pub enum LayoutError {
         /// Version in the segment.
         found: u32,
     },
-    /// Header fields that contradict each other.
-    BadGeometry(String),
+    /// Sizes that break the protocol's rules, asked for or found in a header.
+    BadGeometry(GeometryError),
+}
+
+/// Which rule a ring's sizes break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GeometryError {
+    /// The capacity is not a power of two in
+    /// [`MIN_CAPACITY`](layout::MIN_CAPACITY)..=[`MAX_CAPACITY`](layout::MAX_CAPACITY).
+    Capacity {
+        /// The capacity asked for or found.
+        capacity: u64,
+    },
+    /// The max record size is 0 or more than `allowed` (half the ring, less a frame header).
+    MaxRecord {
+        /// The max record size asked for or found.
+        max_record: u64,
+        /// The largest allowed for `capacity`.
+        allowed: u64,
+        /// The ring's capacity.
+        capacity: u64,
+    },
+    /// The registry has 0 or more than 65535 slots.
+    Slots {
+        /// The slot count asked for or found.
+        slots: u32,
+    },
+    /// The header's data offset is not where `slots` registry slots end.
+    DataOffset {
+        /// The offset found.
+        offset: usize,
+        /// The header's slot count.
+        slots: u32,
+    },
+    /// The file is longer than the header describes.
+    Length {
+        /// Bytes present.
+        len: u64,
+        /// Bytes the header describes.
+        need: u64,
+    },
+}
+
+impl std::fmt::Display for GeometryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            GeometryError::Capacity { capacity } => write!(
+                f,
+                "capacity {capacity} must be a power of two between {} and {}",
+                layout::MIN_CAPACITY,
+                layout::MAX_CAPACITY
+            ),
+            GeometryError::MaxRecord {
+                max_record,
+                allowed,
+                capacity,
+            } => write!(
+                f,
+                "max record size {max_record} must be between 1 and {allowed} for a \
+                 {capacity}-byte ring"
+            ),
+            GeometryError::Slots { slots } => write!(
+                f,
+                "registry slots {slots} must be between 1 and {}",
+                u16::MAX
+            ),
+            GeometryError::DataOffset { offset, slots } => write!(
+                f,
+                "data offset {offset} does not match {slots} registry slots"
+            ),
+            GeometryError::Length { len, need } => {
+                write!(f, "segment is {len} bytes but its header describes {need}")
+            }
+        }
+    }
 }
 
 impl std::fmt::Display for LayoutError {
@@ -120,12 +188,27 @@ impl std::fmt::Display for LayoutError {
                 f,
                 "segment layout version {found}, this build understands version {LAYOUT_VERSION}"
             ),
-            LayoutError::BadGeometry(why) => write!(f, "inconsistent segment header: {why}"),
+            LayoutError::BadGeometry(_) => write!(f, "inconsistent segment header"),
         }
     }
 }
 
-impl std::error::Error for LayoutError {}
+impl std::error::Error for LayoutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LayoutError::BadGeometry(why) => Some(why),
+            _ => None,
+        }
+    }
+}
+
+impl std::error::Error for GeometryError {}
+
+impl From<GeometryError> for LayoutError {
+    fn from(e: GeometryError) -> LayoutError {
+        LayoutError::BadGeometry(e)
+    }
+}
 
 /// A producer's reservation: `len` bytes of frame (header included) at position `pos`.
 #[derive(Debug, PartialEq, Eq)]
@@ -364,19 +447,20 @@ impl<M: Memory> Ring<M> {
         };
         geometry.validate()?;
         if data != layout::data_offset(geometry.slots) {
-            return Err(LayoutError::BadGeometry(format!(
-                "data offset {data} does not match {} registry slots",
-                geometry.slots
-            )));
+            return Err(LayoutError::BadGeometry(GeometryError::DataOffset {
+                offset: data,
+                slots: geometry.slots,
+            }));
         }
         let need = geometry.segment_len();
         if len < need {
             return Err(LayoutError::TooShort { len, need });
         }
         if len > need {
-            return Err(LayoutError::BadGeometry(format!(
-                "segment is {len} bytes but its header describes {need}"
-            )));
+            return Err(LayoutError::BadGeometry(GeometryError::Length {
+                len,
+                need,
+            }));
         }
         Ok(Ring {
             mem,

@@ -121,6 +121,7 @@ impl DrainOptions {
 
 /// Why the drain could not start or stopped.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum DrainError {
     /// The ring could not be opened or created.
     Open(OpenError),
@@ -145,18 +146,19 @@ pub enum DrainError {
 impl fmt::Display for DrainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // Transparent: the ring's own message, and its cause as ours.
             DrainError::Open(e) => write!(f, "{e}"),
             DrainError::AlreadyDrained { ring, pid } => write!(
                 f,
                 "ring '{ring}' already has a drain (pid {pid}): one drain per ring; stop it first \
                  or use another ring name"
             ),
-            DrainError::Output { path, source } => write!(
+            DrainError::Output { path, .. } => write!(
                 f,
-                "cannot open output {}: {source} (check the directory exists and is writable)",
+                "cannot open output {} (check the directory exists and is writable)",
                 path.display()
             ),
-            DrainError::Lock(e) => write!(f, "cannot lock the ring's segment file: {e}"),
+            DrainError::Lock(_) => write!(f, "cannot lock the ring's segment file"),
         }
     }
 }
@@ -164,7 +166,7 @@ impl fmt::Display for DrainError {
 impl std::error::Error for DrainError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            DrainError::Open(e) => Some(e),
+            DrainError::Open(e) => e.source(),
             DrainError::Output { source, .. } | DrainError::Lock(source) => Some(source),
             DrainError::AlreadyDrained { .. } => None,
         }

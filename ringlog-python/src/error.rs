@@ -21,13 +21,14 @@ pub fn exception(py: Python<'_>, status: Status, message: impl Display) -> PyErr
     }
 }
 
-/// A Rust error with a status mapping (`OpenError`, `WriteError`) as its Python exception.
+/// A Rust error with a status mapping (`OpenError`, `WriteError`) as its Python exception; its
+/// message is the error with its causes.
 pub fn from_error<E>(py: Python<'_>, error: &E) -> PyErr
 where
-    E: Display,
+    E: std::error::Error,
     for<'e> Status: From<&'e E>,
 {
-    exception(py, Status::from(error), error)
+    exception(py, Status::from(error), ringlog_writer::ErrorChain(error))
 }
 
 /// An argument the library would reject: `ringlog.BadArgumentError` (a ValueError).

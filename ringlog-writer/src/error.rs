@@ -5,6 +5,7 @@ use std::fmt;
 
 /// Why a record was not written. In every case nothing of it reached the ring.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum WriteError {
     /// The record is larger than the ring's max record size: it can never be written whole.
     TooLarge {

@@ -44,5 +44,5 @@ pub mod tracing;
 mod writer;
 
 pub use error::WriteError;
-pub use ringlog_core::{Level, OpenError};
+pub use ringlog_core::{ErrorChain, Level, OpenError};
 pub use writer::{FullPolicy, RecordClaim, Writer, WriterBuilder, WriterStats, DRAIN_GRACE};

@@ -56,7 +56,7 @@ pub enum InitError {
 impl fmt::Display for InitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            InitError::Open(e) => write!(f, "cannot start logging to ringlog: {e}"),
+            InitError::Open(_) => write!(f, "cannot start logging to ringlog"),
             InitError::AlreadySet => f.write_str(
                 "cannot start logging to ringlog: a `log` logger is already installed in this \
                  process (install one logger, once, at start-up)",

@@ -70,6 +70,9 @@ fn a_file_that_is_not_a_ring_is_refused_not_mapped_blindly() {
     let (code, err) = run("ringlog-drain", &["--ring", &ring, "--out", "-"]);
     assert_eq!(code, 2);
     assert!(err.contains("is not usable"), "{err}");
+    // Each sentence once: the drain's error is the ring's, whose cause follows it.
+    assert_eq!(err.matches("is not usable").count(), 1, "{err}");
+    assert_eq!(err.matches("caused by:").count(), 1, "{err}");
 }
 
 #[test]
@@ -182,6 +185,12 @@ fn an_unwritable_output_and_a_second_drain_are_start_up_errors() {
     assert_eq!(code, 2);
     assert!(
         err.contains("cannot open output /nonexistent-dir/x.log"),
+        "{err}"
+    );
+    // The cause is printed once, as the error's cause, not also inside its sentence.
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(
+        err.contains("caused by: No such file or directory"),
         "{err}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -321,6 +330,8 @@ fn a_sigterm_at_the_drains_first_instant_is_a_clean_stop() {
     );
     assert_eq!(status.signal(), None, "killed by a signal: {err}");
     assert!(status.success(), "{status}: {err}");
+}
+
 #[test]
 fn writing_behind_a_claim_the_same_thread_holds_on_a_full_ring_is_an_error_not_a_deadlock() {
     use std::io::Write as _;

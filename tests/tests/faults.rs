@@ -641,7 +641,8 @@ fn a_truncated_segment_is_an_error_not_a_sigbus() {
         .unwrap()
         .set_len(len / 2)
         .unwrap();
-    let e = ringlog_writer::Writer::open(&ring).unwrap_err().to_string();
+    let e = ringlog_writer::Writer::open(&ring).unwrap_err();
+    let e = ringlog_core::ErrorChain(&e).to_string();
     assert!(
         e.contains("truncated?") && e.contains("remove the file"),
         "{e}"

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     let writer = match builder.open() {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("ringlog-pipe: {e}");
+            eprintln!("ringlog-pipe: {}", ringlog_core::ErrorChain(&e));
             return ExitCode::from(2);
         }
     };
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("ringlog-pipe: {e}");
+            eprintln!("ringlog-pipe: {}", ringlog_core::ErrorChain(&e));
             ExitCode::from(2)
         }
     }

@@ -57,7 +57,7 @@ fn main() {
         b = b.drain_grace(std::time::Duration::from_millis(ms));
     }
     let writer = b.open().unwrap_or_else(|e| {
-        eprintln!("open: {e}");
+        eprintln!("open: {}", ringlog_core::ErrorChain(&e));
         std::process::exit(2)
     });
     let mut id = args.id;
@@ -103,7 +103,7 @@ fn run(writer: &Writer, id: u32, args: &Args) {
             Ok(()) => written += 1,
             Err(WriteError::Dropped) => dropped += 1,
             Err(e) => {
-                eprintln!("write: {e}");
+                eprintln!("write: {}", ringlog_core::ErrorChain(&e));
                 std::process::exit(3)
             }
         }

@@ -39,7 +39,7 @@ struct Args {
 fn main() {
     let args = Args::parse();
     let fail = |e: &dyn std::error::Error| -> ! {
-        eprintln!("ringlog-test-service: {e}");
+        eprintln!("ringlog-test-service: {}", ringlog_core::ErrorChain(e));
         std::process::exit(2)
     };
     let (mode, writer) = match args.command {
