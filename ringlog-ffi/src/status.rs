@@ -150,6 +150,7 @@ impl From<&WriteError> for Status {
         match e {
             WriteError::TooLarge { .. } => Status::RINGLOG_TOO_LARGE,
             WriteError::Dropped => Status::RINGLOG_DROPPED,
+            WriteError::WouldDeadlock => Status::RINGLOG_WOULD_DEADLOCK,
             WriteError::Attach(open) => Status::from(open),
             _ => Status::RINGLOG_IO,
         }
@@ -276,6 +277,10 @@ mod tests {
             Status::RINGLOG_TOO_LARGE
         );
         assert_eq!(Status::from(&WriteError::Dropped), Status::RINGLOG_DROPPED);
+        assert_eq!(
+            Status::from(&WriteError::WouldDeadlock),
+            Status::RINGLOG_WOULD_DEADLOCK
+        );
         let attach = WriteError::Attach(OpenError::RegistryFull {
             ring: "r".into(),
             slots: 1,
