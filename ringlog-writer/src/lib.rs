@@ -38,7 +38,6 @@ mod fork;
 mod formatted;
 #[cfg(feature = "log")]
 pub mod log;
-pub mod pipe;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 mod writer;

@@ -3,7 +3,8 @@
 //! `pid=<pid> written=<n> dropped=<n>` per process on stdout.
 
 use clap::Parser;
-use ringlog_writer::{pipe::parse_policy, FullPolicy, WriteError, Writer};
+use ringlog_pipe::parse_policy;
+use ringlog_writer::{FullPolicy, WriteError, Writer};
 
 #[derive(Parser, Debug)]
 struct Args {

@@ -1,8 +1,9 @@
-//! `ringlog-pipe`: every line of standard input becomes one record. Input is read in large
+//! `ringlog-pipe`: every line of standard input becomes one record. Its own crate, so services
+//! that link `ringlog-writer` do not compile its command line (clap). Input is read in large
 //! chunks (one `read` per MiB, not per line); a line longer than the ring's max record size is
 //! reported with its line number and skipped without buffering it whole.
 
-use crate::{FullPolicy, Level, WriteError, Writer};
+use ringlog_writer::{FullPolicy, Level, WriteError, Writer};
 use std::io::{self, BufRead};
 
 /// What a pipe run did.

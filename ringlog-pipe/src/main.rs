@@ -1,7 +1,8 @@
 //! `ringlog-pipe --ring NAME [--level LEVEL]`: each line of standard input becomes one record.
 
 use clap::Parser;
-use ringlog_writer::{pipe, Level, Writer};
+use ringlog_pipe as pipe;
+use ringlog_writer::{Level, Writer};
 use std::process::ExitCode;
 
 /// Send each line of standard input to a ringlog ring as one record.
@@ -24,8 +25,8 @@ struct Args {
     /// When the ring is full: block (default), drop, or block-for=MS.
     #[arg(long, default_value = "block", value_parser = pipe::parse_policy)]
     policy: ringlog_writer::FullPolicy,
-    /// Capacity if this creates the ring (e.g. 4M; a power of two). Must match an existing ring.
-    #[arg(long, value_parser = ringlog_core::size::parse_size)]
+    /// Capacity in bytes if this creates the ring.
+    #[arg(long)]
     capacity: Option<u64>,
 }
 
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
     let writer = match builder.open() {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("ringlog-pipe: {}", ringlog_core::ErrorChain(&e));
+            eprintln!("ringlog-pipe: {}", ringlog_writer::ErrorChain(&e));
             return ExitCode::from(2);
         }
     };
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("ringlog-pipe: {}", ringlog_core::ErrorChain(&e));
+            eprintln!("ringlog-pipe: {}", ringlog_writer::ErrorChain(&e));
             ExitCode::from(2)
         }
     }
