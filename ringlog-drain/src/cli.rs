@@ -5,9 +5,13 @@
 use crate::demo;
 use crate::drain::{Drain, DrainError, DrainOptions, FsyncPolicy};
 use crate::format::Format;
+use crate::forward_status::{self, StatusBoard};
+use crate::forwarder::{ForwardOptions, Forwarder};
 use crate::output::{Interval, OutputSpec, Rotation};
 use crate::segment_name;
 use crate::stat;
+use crate::syslog::Destination;
+use crate::tls::TlsOptions;
 use clap::{Parser, Subcommand};
 use ringlog_core::Location;
 use std::path::PathBuf;
@@ -21,7 +25,8 @@ use std::sync::Arc;
 ///   ringlog-drain --ring myservice --out /var/log/myservice.log
 ///   ringlog-drain --ring myservice --out - --format json
 ///   ringlog-drain --ring myservice --out app.log --format text --rotate-size 100M --rotate-keep 10
-///   ringlog-drain --ring myservice --out syslog+tcp://logs.internal:6514
+///   ringlog-drain --ring myservice --out syslog+tcp://logs.internal:514
+///   ringlog-drain --ring myservice --out app.log --format text --forward relp+tls://logs.internal:2514 --tls-ca ca.pem
 ///   ringlog-drain stat --ring myservice --watch
 ///   ringlog-drain demo
 ///
@@ -65,10 +70,13 @@ impl RingArgs {
 struct RunArgs {
     #[command(flatten)]
     ring: Option<RingArgs>,
-    /// Output: a file (appended to), - for standard output, or syslog+tcp://HOST:PORT /
-    /// syslog+udp://HOST:PORT (RFC 5424; --format is then ignored).
+    /// Output: a file (appended to), - for standard output, or a receiver (RFC 5424; --format
+    /// is then ignored): relp://HOST:PORT or relp+tls:// (acknowledged: nothing lost),
+    /// syslog+tcp://, syslog+tls:// or syslog+udp:// (best effort).
     #[arg(long)]
     out: Option<String>,
+    #[command(flatten)]
+    forwarding: ForwardArgs,
     /// Capacity when creating the ring (default 4M; power of two). Must match an existing ring.
     #[arg(long, value_parser = parse_size)]
     capacity: Option<u64>,
@@ -95,6 +103,45 @@ struct RunArgs {
     /// file's length never includes them; they are given back at rotation and exit. 0: off.
     #[arg(long, value_parser = parse_size, default_value = "8M")]
     preallocate: u64,
+}
+
+#[derive(clap::Args, Debug)]
+struct ForwardArgs {
+    /// Also forward the log file's lines to a RELP receiver (relp://HOST:PORT or
+    /// relp+tls://HOST:PORT), with a checkpoint of its own beside the log: a receiver that is
+    /// down never stops the file, and gets everything it missed when it returns. Repeatable.
+    #[arg(long, value_name = "URL")]
+    forward: Vec<String>,
+    /// TLS: CA certificates (PEM) the receiver's certificate must chain to (required for
+    /// relp+tls:// and syslog+tls://).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// TLS: client certificate chain (PEM), for receivers that demand one (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS: the client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// TLS: the name the receiver's certificate must carry (default: the URL's host).
+    #[arg(long, value_name = "NAME")]
+    tls_name: Option<String>,
+    /// RELP: messages sent ahead of their acknowledgements.
+    #[arg(long, value_name = "N", default_value_t = crate::delivery::DEFAULT_WINDOW)]
+    relp_window: usize,
+}
+
+impl ForwardArgs {
+    /// Applies the TLS and RELP settings to a destination.
+    fn configure(&self, mut d: Destination) -> Destination {
+        d.tls = TlsOptions {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            name: self.tls_name.clone(),
+        };
+        d.window = self.relp_window.max(1);
+        d
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -281,6 +328,41 @@ fn fail(e: &dyn std::error::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// How long forwarders may go on delivering after SIGTERM once the file is complete: what they
+/// cannot deliver by then waits in their checkpoints for the next drain.
+const FORWARD_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The forwarders `--forward` asks for: RELP only, and only beside a file output (they read it
+/// back).
+fn forward_options(
+    args: &ForwardArgs,
+    output: &OutputSpec,
+    ring: &RingArgs,
+) -> Result<Vec<ForwardOptions>, String> {
+    if args.forward.is_empty() {
+        return Ok(Vec::new());
+    }
+    let OutputSpec::File(log) = output else {
+        return Err(
+            "--forward reads back the log the drain writes: give --out a file path".to_owned(),
+        );
+    };
+    args.forward
+        .iter()
+        .map(|url| {
+            let d = Destination::parse(url).ok_or_else(|| {
+                format!("--forward {url:?}: use relp://HOST:PORT or relp+tls://HOST:PORT")
+            })?;
+            Ok(ForwardOptions {
+                destination: args.configure(d),
+                log: log.clone(),
+                keep: 0,
+                app_name: ring.ring.clone().unwrap_or_else(|| "ringlog".to_owned()),
+            })
+        })
+        .collect()
+}
+
 fn run(args: RunArgs, signals: Signals) -> ExitCode {
     // Test builds only: crash the drain at a named point (see ringlog_core::fault).
     if let Ok(spec) = std::env::var("RINGLOG_FAULT") {
@@ -293,7 +375,18 @@ fn run(args: RunArgs, signals: Signals) -> ExitCode {
         eprintln!("ringlog-drain: --ring NAME and --out PATH|- are required (see --help)");
         return ExitCode::from(2);
     };
-    let mut options = DrainOptions::new(ring.location(), OutputSpec::parse(&out));
+    let output = match OutputSpec::parse(&out) {
+        OutputSpec::Syslog(d) => OutputSpec::Syslog(args.forwarding.configure(d)),
+        other => other,
+    };
+    let forwards = match forward_options(&args.forwarding, &output, &ring) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ringlog-drain: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut options = DrainOptions::new(ring.location(), output);
     options.segment.capacity = args.capacity;
     if let Some(mode) = args.mode {
         options.segment.mode = mode;
@@ -312,6 +405,7 @@ fn run(args: RunArgs, signals: Signals) -> ExitCode {
     };
     // A drain ends its run early only when its segment lost its name and was emptied: then the
     // segment now at the path is next.
+    let board = Arc::new(StatusBoard::new(forward_status::path_for(&path)));
     loop {
         if let Some(spare) = segment_name::left_behind(&path) {
             drain_left_behind(&options, spare, &signals);
@@ -320,7 +414,21 @@ fn run(args: RunArgs, signals: Signals) -> ExitCode {
             Ok(d) => d,
             Err(e) => return fail(&e),
         };
+        // Forwarders read the file this drain writes; they start once it recovered.
+        let mut forwarders = Vec::new();
+        for mut f in forwards.iter().cloned() {
+            f.app_name = drain.ring_name().to_owned();
+            f.keep = args.rotate_keep;
+            match Forwarder::start(f, board.clone()) {
+                Ok(f) => forwarders.push(f),
+                Err(e) => return fail(&e),
+            }
+        }
         run_one(&mut drain, &signals);
+        for f in forwarders {
+            f.finish(FORWARD_GRACE);
+        }
+        board.withdraw();
         if !drain.finished_orphan() {
             return ExitCode::SUCCESS;
         }

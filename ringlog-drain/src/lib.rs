@@ -13,14 +13,21 @@
 
 pub mod batch;
 pub mod cli;
+pub mod connection;
+pub mod delivery;
 pub mod demo;
 pub mod drain;
 pub mod format;
+pub mod forward_checkpoint;
+pub mod forward_status;
+pub mod forwarder;
 pub mod output;
 pub mod preallocate;
+pub mod relp;
 pub mod segment_name;
 pub mod stat;
 pub mod syslog;
+pub mod tls;
 
 pub use drain::{Drain, DrainError, DrainOptions, DrainSummary, FsyncPolicy};
 pub use format::Format;

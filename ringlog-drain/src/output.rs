@@ -18,12 +18,13 @@ pub enum OutputSpec {
     Stdout,
     /// A file, appended to (created 0644 if absent).
     File(PathBuf),
-    /// A syslog receiver (`syslog+tcp://HOST:PORT`, `syslog+udp://HOST:PORT`).
+    /// A syslog receiver (`syslog+tcp://`, `syslog+udp://`, `syslog+tls://`, `relp://`,
+    /// `relp+tls://` then `HOST:PORT`).
     Syslog(crate::syslog::Destination),
 }
 
 impl OutputSpec {
-    /// Parses `--out`: `-` for stdout, a `syslog+tcp://` or `syslog+udp://` URL, else a path.
+    /// Parses `--out`: `-` for stdout, a syslog or RELP URL, else a path.
     pub fn parse(s: &str) -> OutputSpec {
         if s == "-" {
             OutputSpec::Stdout
@@ -102,7 +103,7 @@ impl Output {
     pub fn open_with(spec: OutputSpec, rotation: Rotation, preallocate: u64) -> io::Result<Output> {
         let syslog = match &spec {
             OutputSpec::Syslog(d) => {
-                let sink = crate::syslog::Sink::new(d.clone());
+                let sink = crate::syslog::Sink::new(d.clone()).map_err(io::Error::other)?;
                 sink.check()?;
                 Some(sink)
             }
@@ -223,7 +224,7 @@ impl Output {
         match &self.spec {
             OutputSpec::File(p) => p.display().to_string(),
             OutputSpec::Stdout => "standard output".to_owned(),
-            OutputSpec::Syslog(d) => format!("syslog receiver {}", d.address),
+            OutputSpec::Syslog(d) => format!("receiver {}", d.url()),
         }
     }
 

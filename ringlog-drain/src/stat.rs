@@ -66,6 +66,7 @@ pub fn snapshot(location: &Location) -> Result<serde_json::Value, OpenError> {
             "heartbeat_ns": w(off::DRAIN_HEARTBEAT_NS),
         },
         "producers": producers,
+        "outputs": crate::forward_status::read(segment.path()).unwrap_or_else(|| json!([])),
     }))
 }
 
@@ -161,6 +162,22 @@ pub fn render(v: &serde_json::Value) -> String {
                 "  STALLED"
             }
         );
+    }
+    let outputs = v["outputs"].as_array().filter(|o| !o.is_empty());
+    if let Some(outputs) = outputs {
+        s += "forwarding destination                          sent       acked      resent   pending  lag bytes   last error\n";
+        for o in outputs {
+            s += &format!(
+                "          {:<37} {:<10} {:<10} {:<8} {:<8} {:<11} {}\n",
+                o["destination"].as_str().unwrap_or(""),
+                o["sent"],
+                o["acknowledged"],
+                o["resent"],
+                o["pending"],
+                o["lag_bytes"],
+                o["last_error"].as_str().unwrap_or("-")
+            );
+        }
     }
     s
 }

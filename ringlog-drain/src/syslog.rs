@@ -1,48 +1,115 @@
 //! Forwarding to a syslog receiver (rsyslog, syslog-ng, Vector, Fluent Bit): records become
-//! RFC 5424 messages, framed by octet counting (RFC 6587) over TCP, or one datagram each over
-//! UDP. Owns the message format and the connection; retries are the drain loop's.
+//! RFC 5424 messages, framed by octet counting (RFC 6587 over TCP, RFC 5425 over TLS), one
+//! datagram each over UDP, or one RELP transaction each ([`crate::delivery`]). Owns the message
+//! format, the destination URLs and the connection; retries are the drain loop's.
 //!
-//! Delivery is at least once: a batch that fails half-way is sent again whole after
-//! reconnecting, so the receiver may see some messages twice. UDP may lose messages under load,
-//! as UDP does.
+//! What each transport promises: RELP (`relp://`, `relp+tls://`) releases a batch only once the
+//! receiver acknowledged every message of it: nothing is lost, and only messages sent but not
+//! acknowledged when a connection broke are sent twice (counted). Plain TCP and TLS are best
+//! effort: a successful write only means the bytes reached the local kernel, so what is in
+//! flight when the receiver dies may be lost; the drain then says so in-band
+//! (`ringlog: forwarding to X was interrupted; up to N records may be lost`). UDP may lose
+//! messages under load, as UDP does, and cannot tell.
 
+use crate::connection::Connection;
+use crate::delivery::Delivery;
+use crate::tls::{TlsClient, TlsOptions, TlsSetupError};
 use ringlog_core::{Level, RecordMeta};
 use std::io::{self, Write};
-use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
-use std::time::Duration;
+use std::net::UdpSocket;
 
 /// Transport to the receiver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
-    /// TCP with octet-counting framing.
+    /// TCP with octet-counting framing (`syslog+tcp://`).
     Tcp,
-    /// One UDP datagram per message.
+    /// One UDP datagram per message (`syslog+udp://`).
     Udp,
+    /// TLS with octet-counting framing, RFC 5425 (`syslog+tls://`).
+    Tls,
+    /// RELP over TCP (`relp://`).
+    Relp,
+    /// RELP over TLS (`relp+tls://`).
+    RelpTls,
 }
 
-/// A syslog destination parsed from `syslog+tcp://HOST:PORT` or `syslog+udp://HOST:PORT`.
+impl Transport {
+    /// The URL scheme.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Transport::Tcp => "syslog+tcp",
+            Transport::Udp => "syslog+udp",
+            Transport::Tls => "syslog+tls",
+            Transport::Relp => "relp",
+            Transport::RelpTls => "relp+tls",
+        }
+    }
+
+    /// Whether the receiver acknowledges each message.
+    pub fn is_relp(self) -> bool {
+        matches!(self, Transport::Relp | Transport::RelpTls)
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Transport::Tls | Transport::RelpTls)
+    }
+}
+
+/// A syslog destination parsed from `syslog+tcp://`, `syslog+udp://`, `syslog+tls://`,
+/// `relp://` or `relp+tls://` followed by `HOST:PORT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Destination {
-    /// TCP or UDP.
+    /// How to reach it.
     pub transport: Transport,
     /// `HOST:PORT`.
     pub address: String,
+    /// Certificates and name for the TLS transports.
+    pub tls: TlsOptions,
+    /// RELP: messages sent ahead of their acknowledgements.
+    pub window: usize,
 }
 
 impl Destination {
-    /// Parses an `--out` value; `None` if it is not a syslog URL.
+    /// Parses an `--out` or `--forward` value; `None` if it is not a syslog or RELP URL.
     pub fn parse(s: &str) -> Option<Destination> {
-        let (transport, rest) = if let Some(r) = s.strip_prefix("syslog+tcp://") {
-            (Transport::Tcp, r)
-        } else if let Some(r) = s.strip_prefix("syslog+udp://") {
-            (Transport::Udp, r)
-        } else {
-            return None;
-        };
+        let transports = [
+            Transport::Tcp,
+            Transport::Udp,
+            Transport::Tls,
+            Transport::Relp,
+            Transport::RelpTls,
+        ];
+        let (transport, rest) = transports.into_iter().find_map(|t| {
+            let rest = s.strip_prefix(t.scheme())?.strip_prefix("://")?;
+            Some((t, rest))
+        })?;
         Some(Destination {
             transport,
             address: rest.trim_end_matches('/').to_owned(),
+            tls: TlsOptions::default(),
+            window: crate::delivery::DEFAULT_WINDOW,
         })
+    }
+
+    /// The destination as a URL.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.transport.scheme(), self.address)
+    }
+
+    /// The host part of the address (what the receiver's certificate must name by default).
+    pub fn host(&self) -> &str {
+        self.address
+            .rsplit_once(':')
+            .map_or(self.address.as_str(), |(h, _)| h)
+    }
+
+    /// The TLS client for a TLS transport (`None` for the others).
+    pub fn tls_client(&self) -> Result<Option<TlsClient>, TlsSetupError> {
+        if !self.transport.is_tls() {
+            return Ok(None);
+        }
+        TlsClient::new(&self.tls, self.host()).map(Some)
     }
 }
 
@@ -106,6 +173,32 @@ impl MessageFormat {
     }
 }
 
+impl MessageFormat {
+    /// Appends one unframed message carrying a line of the local log: facility user, severity
+    /// info, no timestamp of its own (the line has one in the text and json formats).
+    pub fn line(&self, out: &mut Vec<u8>, line: &[u8]) {
+        let _ = write!(
+            out,
+            "<{}>1 - {} {} - - - ",
+            self.facility * 8 + 6,
+            self.hostname,
+            self.app_name
+        );
+        out.extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
+    }
+
+    /// Appends one framed notice from the drain itself.
+    pub fn notice(&self, out: &mut Vec<u8>, text: &str) {
+        let msg = format!(
+            "<{}>1 - {} ringlog-drain {} - - {text}",
+            self.facility * 8 + 4,
+            self.hostname,
+            std::process::id()
+        );
+        let _ = write!(out, "{} {msg}", msg.len());
+    }
+}
+
 /// A header field: printable ASCII without spaces, at most `max` bytes, `-` if empty.
 fn header_field(bytes: &[u8], max: usize) -> String {
     let s: String = bytes
@@ -125,61 +218,145 @@ fn header_field(bytes: &[u8], max: usize) -> String {
 #[derive(Debug)]
 pub struct Sink {
     destination: Destination,
-    tcp: Option<TcpStream>,
+    tls: Option<TlsClient>,
+    stream: Option<Connection>,
     udp: Option<UdpSocket>,
+    relp: Option<Delivery>,
+    /// TCP and TLS: records sent on this connection that may not have reached the receiver
+    /// (the kernel had not confirmed them, plus the last batch it had).
+    at_risk: u64,
+    /// Records of the last batch sent.
+    last_batch: u64,
+    /// TCP and TLS: a connection broke with this many records at risk; said in-band first
+    /// thing on the next connection.
+    interrupted: Option<u64>,
+    /// RELP: the leading messages of a failed batch that the receiver acknowledged, without
+    /// their timestamps (see [`same_record`]); skipped when the drain sends them again.
+    acknowledged_prefix: Vec<Vec<u8>>,
+    notices: MessageFormat,
 }
 
 impl Sink {
-    /// A sink for `destination` (connects lazily).
-    pub fn new(destination: Destination) -> Sink {
-        Sink {
+    /// A sink for `destination` (connects lazily); fails if its TLS settings are wrong.
+    pub fn new(destination: Destination) -> Result<Sink, TlsSetupError> {
+        let tls = destination.tls_client()?;
+        let relp = destination
+            .transport
+            .is_relp()
+            .then(|| Delivery::new(destination.address.clone(), tls.clone(), destination.window));
+        Ok(Sink {
             destination,
-            tcp: None,
+            tls,
+            stream: None,
             udp: None,
-        }
+            relp,
+            at_risk: 0,
+            last_batch: 0,
+            interrupted: None,
+            acknowledged_prefix: Vec::new(),
+            notices: MessageFormat::new("ringlog-drain"),
+        })
     }
 
     /// Checks the address resolves, so a typo fails at start-up.
     pub fn check(&self) -> io::Result<()> {
-        self.address().map(|_| ())
+        crate::connection::resolve(&self.destination.address).map(|_| ())
     }
 
-    /// The receiver's first resolved address.
-    fn address(&self) -> io::Result<std::net::SocketAddr> {
-        let mut addrs = self.destination.address.to_socket_addrs()?;
-        addrs.next().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "address resolves to nothing")
-        })
+    /// RELP: what was sent, acknowledged and sent again so far.
+    pub fn counts(&self) -> Option<crate::delivery::Counts> {
+        self.relp.as_ref().map(Delivery::counts)
     }
 
-    /// Sends a batch of framed messages. On error the connection is dropped (and remade on
-    /// the next call).
+    /// Sends a batch of framed messages; over RELP, returns once the receiver acknowledged
+    /// every one. On error the connection is dropped (and remade on the next call).
     pub fn send(&mut self, framed: &[u8]) -> io::Result<()> {
         let result = match self.destination.transport {
-            Transport::Tcp => self.send_tcp(framed),
+            Transport::Tcp | Transport::Tls => self.send_stream(framed),
             Transport::Udp => self.send_udp(framed),
+            Transport::Relp | Transport::RelpTls => self.send_relp(framed),
         };
         if result.is_err() {
-            self.tcp = None;
+            if self.stream.take().is_some() && self.at_risk > 0 {
+                let n = self.at_risk + self.interrupted.unwrap_or(0);
+                eprintln!(
+                    "ringlog-drain: forwarding to {} was interrupted; up to {n} records may be lost \
+                     (plain syslog has no acknowledgements)",
+                    self.destination.url()
+                );
+                self.interrupted = Some(n);
+            }
+            self.at_risk = 0;
+            self.last_batch = 0;
             self.udp = None;
         }
         result
     }
 
-    fn send_tcp(&mut self, framed: &[u8]) -> io::Result<()> {
-        if self.tcp.is_none() {
-            let addr = self.address()?;
-            let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-            stream.set_write_timeout(Some(Duration::from_secs(30)))?;
-            stream.set_nodelay(true)?;
-            self.tcp = Some(stream);
+    fn send_stream(&mut self, framed: &[u8]) -> io::Result<()> {
+        if self.stream.is_none() {
+            let mut stream = Connection::open(&self.destination.address, self.tls.as_ref())?;
+            if let Some(n) = self.interrupted {
+                let mut notice = Vec::new();
+                self.notices.notice(
+                    &mut notice,
+                    &format!(
+                        "ringlog: forwarding to {} was interrupted; up to {n} records may be lost",
+                        self.destination.url()
+                    ),
+                );
+                stream.write_all(&notice)?;
+                self.interrupted = None;
+            }
+            self.stream = Some(stream);
         }
-        self.tcp.as_mut().expect("connected").write_all(framed)
+        let stream = self.stream.as_mut().expect("connected");
+        // What the receiving kernel confirmed is out of danger, except the last batch, which
+        // the receiver may not have read yet.
+        if stream.unacknowledged_bytes() == Some(0) {
+            self.at_risk = self.last_batch;
+        }
+        let records = frames(framed).count() as u64;
+        self.at_risk += records;
+        self.last_batch = records;
+        stream.write_all(framed)?;
+        stream.flush()
+    }
+
+    fn send_relp(&mut self, framed: &[u8]) -> io::Result<()> {
+        let all: Vec<&[u8]> = frames(framed).collect();
+        // The drain sends a failed batch again from its first record: skip the messages the
+        // receiver already acknowledged, if they are indeed the same records.
+        let skip = if self.acknowledged_prefix.len() <= all.len()
+            && self
+                .acknowledged_prefix
+                .iter()
+                .zip(&all)
+                .all(|(done, now)| same_record(done, now))
+        {
+            self.acknowledged_prefix.len()
+        } else {
+            0
+        };
+        let delivery = self.relp.as_mut().expect("a RELP sink has a delivery");
+        match delivery.deliver(&all[skip..], |_| {}) {
+            Ok(()) => {
+                self.acknowledged_prefix.clear();
+                Ok(())
+            }
+            Err(e) => {
+                let done = &all[skip..skip + e.acknowledged];
+                self.acknowledged_prefix.truncate(skip);
+                self.acknowledged_prefix
+                    .extend(done.iter().map(|m| without_timestamp(m)));
+                Err(io::Error::other(with_causes(&e)))
+            }
+        }
     }
 
     fn send_udp(&mut self, framed: &[u8]) -> io::Result<()> {
         if self.udp.is_none() {
-            let addr = self.address()?;
+            let addr = crate::connection::resolve(&self.destination.address)?;
             let bind = if addr.is_ipv4() {
                 "0.0.0.0:0"
             } else {
@@ -197,15 +374,62 @@ impl Sink {
     }
 }
 
-/// Splits octet-counted frames (`LEN SP MSG`...) into their messages.
-pub fn frames(mut framed: &[u8]) -> impl Iterator<Item = &[u8]> {
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some(relp) = &mut self.relp {
+            relp.close();
+            eprintln!("ringlog-drain: {}", relp.totals());
+        }
+    }
+}
+
+/// An RFC 5424 message without its TIMESTAMP field: the drain may format a record's time a few
+/// nanoseconds differently when it formats the record again (its clock calibration moves).
+fn without_timestamp(message: &[u8]) -> Vec<u8> {
+    let mut fields = message.splitn(3, |&b| b == b' ');
+    let mut out = fields.next().unwrap_or_default().to_vec();
+    let _timestamp = fields.next();
+    out.push(b' ');
+    out.extend_from_slice(fields.next().unwrap_or_default());
+    out
+}
+
+/// Whether `now` is the message of which `done` is the timestamp-less form.
+fn same_record(done: &[u8], now: &[u8]) -> bool {
+    done == without_timestamp(now).as_slice()
+}
+
+/// An error's text followed by its causes, for the drain's one-line reports.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text += &format!(": {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// Byte ranges of the messages in octet-counted frames (`LEN SP MSG`...).
+fn frame_spans(framed: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut at = 0;
     std::iter::from_fn(move || {
-        let space = framed.iter().position(|&b| b == b' ')?;
-        let len: usize = std::str::from_utf8(&framed[..space]).ok()?.parse().ok()?;
-        let message = framed.get(space + 1..space + 1 + len)?;
-        framed = &framed[space + 1 + len..];
-        Some(message)
+        let rest = &framed[at..];
+        let space = rest.iter().position(|&b| b == b' ')?;
+        let len: usize = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
+        let start = at + space + 1;
+        let end = start + len;
+        if end > framed.len() {
+            return None;
+        }
+        at = end;
+        Some((start, end))
     })
+}
+
+/// Splits octet-counted frames (`LEN SP MSG`...) into their messages.
+pub fn frames(framed: &[u8]) -> impl Iterator<Item = &[u8]> {
+    frame_spans(framed).map(move |(a, b)| &framed[a..b])
 }
 
 #[cfg(test)]
@@ -214,13 +438,22 @@ mod tests {
 
     #[test]
     fn destinations_parse() {
+        let d = Destination::parse("syslog+tcp://127.0.0.1:514").unwrap();
         assert_eq!(
-            Destination::parse("syslog+tcp://127.0.0.1:514"),
-            Some(Destination {
-                transport: Transport::Tcp,
-                address: "127.0.0.1:514".into()
-            })
+            (d.transport, d.address.as_str()),
+            (Transport::Tcp, "127.0.0.1:514")
         );
+        for (url, transport) in [
+            ("syslog+tls://logs:6514", Transport::Tls),
+            ("relp://logs:2514", Transport::Relp),
+            ("relp+tls://logs:2514", Transport::RelpTls),
+        ] {
+            let d = Destination::parse(url).unwrap();
+            assert_eq!(d.transport, transport);
+            assert_eq!(d.url(), url);
+            assert_eq!(d.host(), "logs");
+        }
+        assert_eq!(Destination::parse("relp+tcp://x:1"), None);
         assert_eq!(
             Destination::parse("syslog+udp://logs:5514/")
                 .unwrap()
@@ -228,6 +461,15 @@ mod tests {
             "logs:5514"
         );
         assert_eq!(Destination::parse("/var/log/x.log"), None);
+    }
+
+    #[test]
+    fn a_record_formatted_again_with_another_timestamp_is_the_same_record() {
+        let a = b"<14>1 2026-01-02T03:04:05.000000006Z h app 42 - - hello world";
+        let b = b"<14>1 2026-01-02T03:04:05.000000009Z h app 42 - - hello world";
+        let c = b"<14>1 2026-01-02T03:04:05.000000006Z h app 42 - - hello there";
+        assert!(same_record(&without_timestamp(a), b));
+        assert!(!same_record(&without_timestamp(a), c));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! so the verifier can regenerate each one and compare bytes: exactly once, untorn, in order.
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod rsyslog;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
