@@ -248,7 +248,11 @@ impl<S: Read + Write> Session<S> {
                 return Ok(answer);
             }
             let mut chunk = [0u8; 16 * 1024];
-            let n = self.stream.read(&mut chunk)?;
+            let n = match self.stream.read(&mut chunk) {
+                // A signal delivered to the drain (SIGHUP, SIGCHLD, ...) is no failure.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => other?,
+            };
             if n == 0 {
                 return Err(RelpError::Io(io::Error::new(
                     io::ErrorKind::UnexpectedEof,

@@ -180,6 +180,7 @@ impl TlsClient {
                     ))
                 }
                 Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
                         e.kind(),
