@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${1:-200000}
 window=${2:-128}
-cargo build --release --quiet -p ringlog-drain -p ringlog-writer --bins
+cargo build --release --quiet -p ringlog-drain -p ringlog-pipe --bins
 bin=target/release
 dir=$(mktemp -d)
 trap 'kill $(cat "$dir"/rs.pid 2>/dev/null) 2>/dev/null; rm -rf "$dir"' EXIT
