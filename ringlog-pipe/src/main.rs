@@ -25,8 +25,8 @@ struct Args {
     /// When the ring is full: block (default), drop, or block-for=MS.
     #[arg(long, default_value = "block", value_parser = pipe::parse_policy)]
     policy: ringlog_writer::FullPolicy,
-    /// Capacity in bytes if this creates the ring.
-    #[arg(long)]
+    /// Capacity if this creates the ring (e.g. 4M; a power of two). Must match an existing ring.
+    #[arg(long, value_parser = ringlog_core::size::parse_size)]
     capacity: Option<u64>,
 }
 
