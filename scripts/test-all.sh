@@ -16,7 +16,7 @@ part() {
     "$@" || failed+=("$name")
 }
 
-part rust cargo test --workspace --release
+part rust cargo test --workspace --release --no-fail-fast
 part python bash scripts/test-python.sh
 part python-bench bash benches/python/test.sh
 part node bash scripts/test-node.sh
