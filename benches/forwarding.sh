@@ -48,7 +48,7 @@ seq -f "bench record %08g abcdefghijklmnopqrstuvwxyz0123456789 abcdefghijklmnopq
 echo "forwarding $records records of ~100 B to rsyslogd on loopback (window $window); load: $(uptime | sed 's/.*load/load/')"
 run() {
   local name=$1 url=$2; shift 2
-  local ring="fwbench-$$-$name"
+  local ring="fwbench-$$-${name//+/-}"  # ring names allow [A-Za-z0-9._-] only
   : >"$dir/received.log"
   "$bin/ringlog-drain" --ring "$ring" --out "$url" --relp-window "$window" "$@" 2>"$dir/drain.err" &
   local drain=$!
