@@ -32,8 +32,10 @@ pub fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// target/<profile>: where cargo put libringlog.so and libringlog.a when it built this crate
-/// for this test run.
+/// target/<profile>, holding libringlog.so and libringlog.a. `cargo test` builds this crate's
+/// library only as an rlib for its tests, so the first call in each test process runs
+/// `cargo build -p ringlog-ffi --lib` for the same profile (a no-op when it is fresh): a test
+/// never links a stale or missing library.
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // The test executable is target/<profile>/deps/<test>-<hash>.
@@ -42,10 +44,21 @@ pub fn lib_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("target/<profile>")
         .to_path_buf();
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "ringlog-ffi", "--lib"]);
+        if dir.file_name().is_some_and(|p| p == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build -p ringlog-ffi failed");
+    });
     for lib in ["libringlog.so", "libringlog.a"] {
         assert!(
             dir.join(lib).exists(),
-            "{} missing: cargo builds it with this crate's tests",
+            "{} missing after cargo build -p ringlog-ffi",
             dir.join(lib).display()
         );
     }
