@@ -155,7 +155,7 @@ impl PyWriter {
     /// Writes one record with a level (a `logging` level number, a level name, or None), a
     /// target (str, e.g. the logger's name) and a message (str or bytes). True if written,
     /// False if dropped by the full policy.
-    fn write_record(
+    pub fn write_record(
         &self,
         py: Python<'_>,
         level: &Bound<'_, PyAny>,

@@ -8,11 +8,18 @@ No per-record lock: ``logging.Handler`` takes its own RLock around every ``emit`
 handler keeps no state that changes per record (the ring's atomic claim is the only point
 where producers meet, across threads and processes alike), so ``createLock`` makes no lock,
 ``handle`` calls ``emit`` directly, and there is nothing to re-initialise after ``fork()``.
+
+``handle`` is native (``_ringlog._install_handle``, at the end of this module): the chain
+handle -> filter -> emit -> getMessage -> write_record as one call. It runs ``emit`` below
+unchanged whenever a record needs anything beyond the plain case (filters, a Formatter, a
+traceback, a LogRecord subclass, a non-str message: see ``ringlog-python/src/handle.rs``), and
+this file's ``emit`` stays the reference for what a record becomes.
 """
 
 import logging
+import sys
 
-from ._ringlog import Writer
+from ._ringlog import Writer, _install_handle
 
 # The stdlib's default formatting of exceptions and stacks, used when no Formatter is set.
 _TRACEBACKS = logging.Formatter()
@@ -43,14 +50,8 @@ class Handler(logging.Handler):
         # No lock to re-initialise (logging calls this in a child after fork).
         pass
 
-    def handle(self, record):
-        # logging.Handler.handle without the per-handler lock (see the module doc).
-        rv = self.filter(record)
-        if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may return a record
-            record = rv
-        if rv:
-            self.emit(record)
-        return rv
+    # handle(record): logging.Handler.handle without the per-handler lock, native (installed
+    # below, see the module doc).
 
     def emit(self, record):
         try:
@@ -103,6 +104,15 @@ def _with_tracebacks(record, message):
     return message
 
 
+def _report_error(handler, record, error):
+    """``handler.handleError(record)`` with ``error`` as the exception being handled, as
+    ``emit``'s ``except`` calls it (handleError reads ``sys.exc_info()``)."""
+    try:
+        raise error
+    except Exception:
+        handler.handleError(record)
+
+
 def _unpickle_handler(cls, writer, level, formatter, filters, name):
     handler = cls.__new__(cls)
     logging.Handler.__init__(handler, level)
@@ -111,3 +121,15 @@ def _unpickle_handler(cls, writer, level, formatter, filters, name):
     handler.filters = list(filters)
     handler.name = name
     return handler
+
+
+_install_handle(
+    Handler,
+    emit=Handler.emit,
+    filter=logging.Filterer.filter,
+    record_type=logging.LogRecord,
+    with_tracebacks=_with_tracebacks,
+    report_error=_report_error,
+    # Python 3.12+: Filterer.filter returns the record that passed (True before).
+    filter_returns_record=sys.version_info >= (3, 12),
+)
