@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ringlog from Python, side by side with what multi-process Python services use today.
 
-    python benches/python/bench.py [--producers 1,2,4] [--calls 20000] [--mix-calls 4000]
+    python benches/python/bench.py [--producers 1,2,4] [--calls 100000] [--mix-calls 16000]
                                    [--reps 3] [--json OUT.json] [--markdown OUT.md]
 
 N producer processes x M logging calls (or raw writes) into one shared log, every contender
@@ -41,8 +41,9 @@ def _name_list(text: str) -> list[str]:
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--producers", type=_int_list, default=[1, 2, 4], help="process counts (default 1,2,4)")
-    parser.add_argument("--calls", type=int, default=20000, help="calls per producer, small workload")
-    parser.add_argument("--mix-calls", type=int, default=4000, help="calls per producer, mix workload")
+    # Long enough that one run takes seconds, not tenths: shorter runs varied 30% between reps.
+    parser.add_argument("--calls", type=int, default=100000, help="calls per producer, small workload")
+    parser.add_argument("--mix-calls", type=int, default=16000, help="calls per producer, mix workload")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--workloads", type=_name_list, default=list(workload.WORKLOADS))
     parser.add_argument("--contenders", type=_name_list, default=list(contenders.CONTENDERS))

@@ -59,7 +59,8 @@ def run_once(run: worker.Run, keep_log: bool = False) -> dict:
         reports = [_receive(conn, deadline, "report") for conn in conns]
         for process in processes:
             process.join()
-        service_end_ns, service_cpu_ns = service.finish(run.producers * run.per_producer)
+        producers_end_ns = max(report["end_ns"] for report in reports)
+        service_end_ns, service_cpu_ns = service.finish(run.producers * run.per_producer, producers_end_ns)
     finally:
         for process in processes:
             if process.is_alive():
