@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds libringlog (release) and installs it for C programs under PREFIX:
-#   PREFIX/lib/libringlog.so, PREFIX/lib/libringlog.a, PREFIX/include/ringlog.h,
+#   PREFIX/lib/libringlog.so.VERSION with its SONAME link (libringlog.so.0.MINOR while the
+#   version is 0.x, then libringlog.so.MAJOR) and the link-time name libringlog.so,
+#   PREFIX/lib/libringlog.a, PREFIX/include/ringlog.h,
 #   PREFIX/lib/pkgconfig/ringlog.pc (shared) and ringlog-static.pc (static).
 # Then:  export PKG_CONFIG_PATH=PREFIX/lib/pkgconfig
 #        cc app.c $(pkg-config --cflags --libs ringlog)          # links libringlog.so
@@ -25,8 +27,17 @@ else
 fi
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 
+# The SONAME the library was linked with (ringlog-ffi/build.rs sets it): programs record it.
+soname=$(readelf -d "$libs/libringlog.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]$/\1/p')
+case $soname in libringlog.so.*) ;; *)
+    echo "install-c.sh: $libs/libringlog.so has no libringlog SONAME ('$soname')" >&2
+    exit 1 ;;
+esac
+
 install -d "$prefix/lib/pkgconfig" "$prefix/include"
-install -m 0755 "$libs/libringlog.so" "$prefix/lib/libringlog.so"
+install -m 0755 "$libs/libringlog.so" "$prefix/lib/libringlog.so.$version"
+ln -sfn "libringlog.so.$version" "$prefix/lib/$soname"
+ln -sfn "$soname" "$prefix/lib/libringlog.so"
 install -m 0644 "$libs/libringlog.a" "$prefix/lib/libringlog.a"
 install -m 0644 ringlog-ffi/include/ringlog.h "$prefix/include/ringlog.h"
 
@@ -53,4 +64,4 @@ Version: $version
 Cflags: -I\${includedir}
 Libs: \${libdir}/libringlog.a $static_deps
 PC
-echo "installed libringlog $version under $prefix (pkg-config: ringlog, ringlog-static)"
+echo "installed libringlog $version ($soname) under $prefix (pkg-config: ringlog, ringlog-static)"

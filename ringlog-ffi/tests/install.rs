@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cc, crate_dir, lib_dir, links_shared_libringlog, run_ok};
+use common::{cc, crate_dir, dynamic_section, lib_dir, links_shared_libringlog, run_ok, SONAME};
 use ringlog_tests::{tool, unique_ring, DrainProcess, RingGuard};
 use std::path::Path;
 use std::process::Command;
@@ -43,6 +43,23 @@ fn installed_library_builds_the_quickstart_through_pkg_config_both_ways() {
     let prefix = dir.path().join("prefix");
     let installed = install(&prefix);
     assert!(installed.status.success(), "install-c.sh: {installed:?}");
+    let version = env!("CARGO_PKG_VERSION");
+    let real = format!("libringlog.so.{version}");
+    // The library, its SONAME link and the name the linker looks for, as distributions lay
+    // them out: libringlog.so -> SONAME -> libringlog.so.VERSION.
+    let lib = prefix.join("lib");
+    assert_eq!(
+        std::fs::read_link(lib.join("libringlog.so")).unwrap(),
+        Path::new(SONAME)
+    );
+    assert_eq!(
+        std::fs::read_link(lib.join(SONAME)).unwrap(),
+        Path::new(&real)
+    );
+    assert!(
+        dynamic_section(&lib.join(&real)).contains(&format!("Library soname: [{SONAME}]")),
+        "installed library without the SONAME {SONAME}"
+    );
     for file in [
         "lib/libringlog.so",
         "lib/libringlog.a",
@@ -63,6 +80,14 @@ fn installed_library_builds_the_quickstart_through_pkg_config_both_ways() {
                 .args(pkg_config(&prefix, package)),
         );
         assert_eq!(links_shared_libringlog(&exe), shared, "{package}");
+        if shared {
+            // The program asks for the SONAME, not the unversioned link-time name.
+            let needed = dynamic_section(&exe);
+            assert!(
+                needed.contains(&format!("Shared library: [{SONAME}]")),
+                "{needed}"
+            );
+        }
 
         let ring = unique_ring(&format!("quickstart-{package}"));
         let _guard = RingGuard(ring.clone());

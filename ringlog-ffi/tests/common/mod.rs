@@ -32,10 +32,15 @@ pub fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The SONAME ringlog-ffi/build.rs gives libringlog.so (e.g. `libringlog.so.0.1`).
+pub const SONAME: &str = env!("RINGLOG_SONAME");
+
 /// target/<profile>, holding libringlog.so and libringlog.a. `cargo test` builds this crate's
 /// library only as an rlib for its tests, so the first call in each test process runs
 /// `cargo build -p ringlog-ffi --lib` for the same profile (a no-op when it is fresh): a test
-/// never links a stale or missing library.
+/// never links a stale or missing library. Beside libringlog.so it puts the link a program
+/// linked against it loads at run time, named by the SONAME (what `ldconfig` makes when
+/// installed).
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // The test executable is target/<profile>/deps/<test>-<hash>.
@@ -54,6 +59,15 @@ pub fn lib_dir() -> PathBuf {
         }
         let status = cmd.status().expect("run cargo build");
         assert!(status.success(), "cargo build -p ringlog-ffi failed");
+        let link = dir.join(SONAME);
+        if std::fs::read_link(&link).is_err() {
+            // Another test process may make it at the same moment: AlreadyExists is fine.
+            match std::os::unix::fs::symlink("libringlog.so", &link) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => panic!("link {} -> libringlog.so: {e}", link.display()),
+            }
+        }
     });
     for lib in ["libringlog.so", "libringlog.a"] {
         assert!(
@@ -115,6 +129,12 @@ pub fn compile(source: &str, linkage: Linkage, out_dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&output.stderr)
     );
     exe
+}
+
+/// The dynamic section of an ELF file as `readelf -d` prints it.
+pub fn dynamic_section(elf: &Path) -> String {
+    let out = run_ok(Command::new("readelf").arg("-d").arg(elf));
+    String::from_utf8(out.stdout).expect("readelf prints text")
 }
 
 /// Whether `exe` uses libringlog.so (as `ldd` sees it); checks the two linkages differ.
