@@ -101,7 +101,7 @@ def run_all(args, log_dir: str, out=sys.stdout) -> dict:
                     print(
                         f"{workload_name:5} N={producers} rep {rep + 1}/{args.reps} {name:30} "
                         f"{result['records_per_s']:>12,.0f} records/s  p50 {result['latency_ns']['p50']:>7} ns  "
-                        f"integrity: {'clean' if verdict['clean'] else verdict}",
+                        f"integrity: {'n/a' if not verdict['checked'] else 'clean' if verdict['clean'] else verdict}",
                         file=out,
                         flush=True,
                     )

@@ -69,9 +69,12 @@ def run_once(run: worker.Run, keep_log: bool = False) -> dict:
         service.close()
 
     end_ns = service_end_ns or max(report["end_ns"] for report in reports)
-    verdict = integrity.check_file(run.log_path, run.producers, run.per_producer)
-    if not keep_log:
-        os.unlink(run.log_path)
+    if contender.writes_log:
+        verdict = integrity.check_file(run.log_path, run.producers, run.per_producer).as_dict()
+        if not keep_log:
+            os.unlink(run.log_path)
+    else:
+        verdict = integrity.not_checked(run.producers * run.per_producer)
     latencies = array("q")
     for report in reports:
         latencies.frombytes(report["latencies"])
@@ -93,6 +96,6 @@ def run_once(run: worker.Run, keep_log: bool = False) -> dict:
         "timer_floor_ns": min(report["timer_floor"]["p50"] for report in reports),
         "latency_ns": measure.latency_summary(latencies),
         "latencies": latencies,
-        "integrity": verdict.as_dict(),
-        "log_kept": run.log_path if keep_log else None,
+        "integrity": verdict,
+        "log_kept": run.log_path if keep_log and contender.writes_log else None,
     }
