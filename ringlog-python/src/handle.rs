@@ -17,7 +17,7 @@ use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyDict, PyList, PyString, PyType};
+use pyo3::types::{PyBool, PyList, PyString, PyType};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// What the Python half hands over once, at import: the class, and the stdlib pieces the fast
@@ -138,9 +138,8 @@ fn handle<'py>(
     let handler_type = handler.get_type();
     let stock = handler_type.is(context.handler_type.bind(py));
 
-    let attributes = Attributes::of(handler, stock)?;
     let mut record = record.clone();
-    let filters = attributes.get(intern!(py, "filters"))?;
+    let filters = handler.getattr(intern!(py, "filters"))?;
     let has_filters = match filters.cast::<PyList>() {
         Ok(list) => !list.is_empty(),
         Err(_) => filters.is_truthy()?,
@@ -166,7 +165,7 @@ fn handle<'py>(
         handler.call_method1(intern!(py, "emit"), (&record,))?;
         return Ok(passed);
     }
-    if let Err(error) = emit(&attributes, &record, context) {
+    if let Err(error) = emit(handler, &record, context) {
         // As `emit`'s `except Exception` (RecursionError re-raised): anything else propagates.
         if error.is_instance_of::<PyRecursionError>(py) || !error.is_instance_of::<PyException>(py)
         {
@@ -191,26 +190,23 @@ fn overridden(
 }
 
 /// `ringlog.Handler.emit(record)` up to its `except`: the message, then one record.
-fn emit(handler: &Attributes<'_>, record: &Bound<'_, PyAny>, context: &Context) -> PyResult<()> {
+fn emit(handler: &Bound<'_, PyAny>, record: &Bound<'_, PyAny>, context: &Context) -> PyResult<()> {
     let py = record.py();
     let exact_record = record.get_type().is(context.record_type.bind(py));
-    let fields = Attributes::of(record, exact_record)?;
-    let formatter = handler.get(intern!(py, "formatter"))?;
+    let formatter = handler.getattr(intern!(py, "formatter"))?;
     let message = if formatter.is_none() {
-        let message = message_of(&fields, exact_record)?;
-        if has_traceback(&fields)? {
+        let message = message_of(record, exact_record)?;
+        if has_traceback(record)? {
             context.with_tracebacks.bind(py).call1((record, message))?
         } else {
             message
         }
     } else {
-        handler
-            .object
-            .call_method1(intern!(py, "format"), (record,))?
+        handler.call_method1(intern!(py, "format"), (record,))?
     };
-    let level = fields.get(intern!(py, "levelno"))?;
-    let target = fields.get(intern!(py, "name"))?;
-    let writer = handler.get(intern!(py, "writer"))?;
+    let level = record.getattr(intern!(py, "levelno"))?;
+    let target = record.getattr(intern!(py, "name"))?;
+    let writer = handler.getattr(intern!(py, "writer"))?;
     match writer.cast::<PyWriter>() {
         Ok(writer) => {
             writer.get().write_record(py, &level, &target, &message)?;
@@ -225,12 +221,12 @@ fn emit(handler: &Attributes<'_>, record: &Bound<'_, PyAny>, context: &Context) 
 
 /// `record.getMessage()`: done here for an exact LogRecord whose `msg` is a str (`msg`, or
 /// `msg % args` when there are args, as getMessage does), called otherwise.
-fn message_of<'py>(record: &Attributes<'py>, exact_record: bool) -> PyResult<Bound<'py, PyAny>> {
-    let py = record.object.py();
+fn message_of<'py>(record: &Bound<'py, PyAny>, exact_record: bool) -> PyResult<Bound<'py, PyAny>> {
+    let py = record.py();
     if exact_record {
-        let msg = record.get(intern!(py, "msg"))?;
+        let msg = record.getattr(intern!(py, "msg"))?;
         if msg.is_exact_instance_of::<PyString>() {
-            let args = record.get(intern!(py, "args"))?;
+            let args = record.getattr(intern!(py, "args"))?;
             return if args.is_truthy()? {
                 msg.rem(args)
             } else {
@@ -238,59 +234,20 @@ fn message_of<'py>(record: &Attributes<'py>, exact_record: bool) -> PyResult<Bou
             };
         }
     }
-    record.object.call_method0(intern!(py, "getMessage"))
+    record.call_method0(intern!(py, "getMessage"))
 }
 
 /// `record.exc_info or record.exc_text or record.stack_info`.
-fn has_traceback(record: &Attributes<'_>) -> PyResult<bool> {
-    let py = record.object.py();
+fn has_traceback(record: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = record.py();
     for name in [
         intern!(py, "exc_info"),
         intern!(py, "exc_text"),
         intern!(py, "stack_info"),
     ] {
-        if record.get(name)?.is_truthy()? {
+        if record.getattr(name)?.is_truthy()? {
             return Ok(true);
         }
     }
     Ok(false)
-}
-
-/// Reading an object's attributes. For an object of a stock class (an exact LogRecord or
-/// ringlog.Handler, whose classes define no property for the attributes read here), straight
-/// from its `__dict__`, which skips the class lookup every `getattr` makes first; a name not
-/// there, and every name of any other object, goes through `getattr`.
-struct Attributes<'py> {
-    object: Bound<'py, PyAny>,
-    dict: Option<Bound<'py, PyDict>>,
-}
-
-impl<'py> Attributes<'py> {
-    fn of(object: &Bound<'py, PyAny>, stock: bool) -> PyResult<Attributes<'py>> {
-        let dict = if stock {
-            object
-                .getattr(intern!(object.py(), "__dict__"))?
-                .cast_into::<PyDict>()
-                .ok()
-        } else {
-            None
-        };
-        Ok(Attributes {
-            object: object.clone(),
-            dict,
-        })
-    }
-
-    fn get(&self, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(value) = self
-            .dict
-            .as_ref()
-            .map(|d| d.get_item(name))
-            .transpose()?
-            .flatten()
-        {
-            return Ok(value);
-        }
-        self.object.getattr(name)
-    }
 }
