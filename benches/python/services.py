@@ -137,7 +137,7 @@ class DrainService:
         self.watcher.start()
         end_ns = wait_until_written(self.drain_binary, self.ring, self.watcher, expected_records)
         self.watcher.stop()
-        if end_ns == min(self.watcher.first_seen.values()):
+        if end_ns <= min(self.watcher.first_seen.values(), default=end_ns):
             # Complete at the watcher's first look, which came late by however long the harness
             # took to collect the reports: the log's mtime (kernel clock tick granularity) says
             # when the drain's last write landed.
