@@ -111,6 +111,21 @@ def _do_nothing_handler(run, worker_arg):
     return _DoNothingHandler()
 
 
+class _FormatOnlyHandler(_DoNothingHandler):
+    """The floor of a handler that must produce the record's text: it formats the record with
+    the stdlib's default Formatter (the message, the exception's traceback, the stack: what
+    every contender here writes) and discards it. In the mix, formatting the 8-64 KiB
+    tracebacks is most of the cost, and every handler pays it."""
+
+    def handle(self, record):
+        self.format(record)
+        return True
+
+
+def _format_only_handler(run, worker_arg):
+    return _FormatOnlyHandler()
+
+
 def _os_write(run, worker_arg):
     fd = os.open(run.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     return RawSink(write=lambda data: os.write(fd, data), close=lambda: os.close(fd))
@@ -125,6 +140,10 @@ def _ringlog_writer(run, worker_arg):
 
 # The name of the do-nothing handler's row: logging's own cost, the ceiling of every ratio.
 FLOOR = "floor: a handler doing nothing"
+# A handler that formats each record (message, traceback) and discards the text: the ceiling
+# for any handler that writes what logging's Formatter produces.
+FORMAT_FLOOR = "floor: a handler only formatting"
+FLOORS = (FLOOR, FORMAT_FLOOR)
 
 CONTENDERS = {
     c.name: c
@@ -141,6 +160,7 @@ CONTENDERS = {
         ),
         Contender("ringlog.Handler", "logging", _ringlog_handler, _drain_service, needs="ringlog"),
         Contender(FLOOR, "logging", _do_nothing_handler, _no_service, writes_log=False),
+        Contender(FORMAT_FLOOR, "logging", _format_only_handler, _no_service, writes_log=False),
         Contender("os.write", "raw", _os_write, _no_service),
         Contender("ringlog.Writer", "raw", _ringlog_writer, _drain_service, needs="ringlog"),
     )
