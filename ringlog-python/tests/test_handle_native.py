@@ -241,7 +241,7 @@ def test_errors_go_to_handle_error_and_the_next_record_is_written(ring, start_dr
     drain.stop()
     report = stderr.getvalue()
     assert report.count("--- Logging error ---") == 2, report
-    assert "TypeError: %d format: a real number is required, not str" in report
+    assert "TypeError: %d format: a" in report  # the wording after "a" varies by version
     assert "ValueError: cannot show this" in report
     assert "Call stack:" in report and "test_errors_go_to_handle_error" in report
     assert "Message: '%d apples'" in report
