@@ -40,6 +40,14 @@ class Contender:
         return None
 
 
+def ringlog_stats(sink) -> dict | None:
+    """What this producer's ringlog writer counted (written, dropped, seconds blocked on a
+    full ring), for a ringlog sink; None for the others."""
+    writer = getattr(sink, "writer", None)  # ringlog.Handler
+    stats = writer.stats if writer is not None else getattr(sink, "stats", None)
+    return dict(stats()) if stats else None
+
+
 @dataclass
 class RawSink:
     """`write(bytes)` returns False when the record was refused (ringlog's full ring under a
@@ -47,6 +55,8 @@ class RawSink:
 
     write: Callable
     close: Callable
+    # ringlog's Writer.stats (written, dropped, blocked_seconds), or None.
+    stats: Callable | None = None
 
 
 def _no_service(run, ctx):
@@ -135,7 +145,7 @@ def _ringlog_writer(run, worker_arg):
     import ringlog
 
     writer = ringlog.Writer(run.ring)
-    return RawSink(write=writer.write, close=lambda: None)
+    return RawSink(write=writer.write, close=lambda: None, stats=writer.stats)
 
 
 # The name of the do-nothing handler's row: logging's own cost, the ceiling of every ratio.

@@ -41,6 +41,7 @@ def summarize(runs: list[dict]) -> list[dict]:
                 "latency_ns": measure.latency_summary(latencies),
                 "timer_floor_ns": min(rep["timer_floor_ns"] for rep in reps),
                 "refused": sum(rep["refused"] for rep in reps),
+                "blocked_seconds": None if reps[0]["blocked_seconds"] is None else sum(rep["blocked_seconds"] for rep in reps),
                 "integrity": integrity,
             }
         )

@@ -93,6 +93,12 @@ def run_once(run: worker.Run, keep_log: bool = False) -> dict:
         "cpu_ns_producers": sum(report["cpu_ns"] for report in reports),
         "cpu_ns_service": service_cpu_ns,
         "refused": sum(report["refused"] for report in reports),
+        # ringlog only: seconds the producers waited on a full ring (block policy), summed.
+        "blocked_seconds": (
+            sum(report["ringlog_stats"]["blocked_seconds"] for report in reports)
+            if all(report["ringlog_stats"] for report in reports)
+            else None
+        ),
         "timer_floor_ns": min(report["timer_floor"]["p50"] for report in reports),
         "latency_ns": measure.latency_summary(latencies),
         "latencies": latencies,

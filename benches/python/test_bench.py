@@ -104,6 +104,9 @@ def test_every_contender_runs_and_ringlog_is_clean(tmp_path):
         if row["contender"].startswith("ringlog"):
             assert row["integrity"]["clean"], row
             assert row["refused"] == 0, row
+            assert row["blocked_seconds"] >= 0, row
+        else:
+            assert row["blocked_seconds"] is None, row
     assert result["single_call"]["ns_per_call_median"]["ringlog.Writer.write"] > 0
     rendered = bench.render(result)
     assert "| 2 | ringlog.Handler |" in rendered

@@ -93,12 +93,14 @@ def main(run: Run, producer: int, worker_arg, start, conn) -> None:
         close()
         end_ns = time.perf_counter_ns()
         cpu_ns = measure.cpu_ns_self() - cpu_start
+        ringlog_stats = contenders.ringlog_stats(sink)
         conn.send(
             {
                 "producer": producer,
                 "end_ns": end_ns,
                 "cpu_ns": cpu_ns,
                 "refused": refused,
+                "ringlog_stats": ringlog_stats,
                 "timer_floor": timer_floor,
                 "latencies": latencies.tobytes(),
             }
