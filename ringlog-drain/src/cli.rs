@@ -403,6 +403,9 @@ fn run(args: RunArgs, signals: Signals) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
+    if let OutputSpec::Syslog(d) = &mut options.output {
+        d.beside = Some(path.clone());
+    }
     // A drain ends its run early only when its segment lost its name and was emptied: then the
     // segment now at the path is next.
     let board = Arc::new(StatusBoard::new(forward_status::path_for(&path)));

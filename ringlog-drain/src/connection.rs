@@ -75,10 +75,20 @@ impl Connection {
 
 impl Read for Connection {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
+        let n = match self {
             Connection::Plain(s) => s.read(buf),
             Connection::Tls(s) => s.read(buf),
+        }?;
+        // Acknowledge what was read at once. A RELP receiver answers each message with a small
+        // `rsp` write, and rsyslog's sockets keep Nagle's algorithm on: its second answer waits
+        // for our TCP ACK of the first. Linux delays that ACK by up to 40 ms when the socket
+        // looks interactive and we have nothing to send (we are waiting for more answers
+        // before refilling the window), which stalled every window by 40 ms. The option is not
+        // sticky, so it is set after each read; a failure only costs speed.
+        if n > 0 {
+            let _ = rustix::net::sockopt::set_tcp_quickack(self.tcp(), true);
         }
+        Ok(n)
     }
 }
 

@@ -16,6 +16,21 @@ use std::fmt;
 /// default window too).
 pub const DEFAULT_WINDOW: usize = 128;
 
+/// Free slots in the window before it is refilled: half of it.
+fn refill_threshold(window: usize) -> usize {
+    (window / 2).max(1)
+}
+
+/// How far a batch got, reported to the caller of [`Delivery::deliver`] as it moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The first this-many messages of the batch are about to be handed to the connection (said
+    /// before the bytes leave, so a record of it covers everything the receiver may hold).
+    Sending(usize),
+    /// The first this-many messages of the batch are acknowledged.
+    Acknowledged(usize),
+}
+
 /// Counts over the life of a delivery.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -94,26 +109,20 @@ impl Delivery {
         &self.address
     }
 
-    /// Delivers `messages` in order. `on_acknowledged(n)` is called each time acknowledgements
-    /// advance, with the number of leading messages acknowledged so far. Returns once all are
-    /// acknowledged, or on the first failure (the connection is then dropped; call again with
-    /// the messages from the acknowledged prefix on, and those sent before are counted as
-    /// resent).
+    /// Delivers `messages` in order. `on_progress` hears before each write how many leading
+    /// messages will have been sent, and each time acknowledgements advance how many leading
+    /// messages are acknowledged. Returns once all are acknowledged, or on the first failure
+    /// (the connection is then dropped; call again with the messages from the acknowledged
+    /// prefix on, and those sent before are counted as resent).
     pub fn deliver(
         &mut self,
         messages: &[&[u8]],
-        mut on_acknowledged: impl FnMut(usize),
+        mut on_progress: impl FnMut(Progress),
     ) -> Result<(), DeliveryError> {
         let mut sent = 0usize;
         let mut acked = 0usize;
         let resending = std::mem::take(&mut self.unacknowledged_at_break);
-        let result = self.run(
-            messages,
-            resending,
-            &mut sent,
-            &mut acked,
-            &mut on_acknowledged,
-        );
+        let result = self.run(messages, resending, &mut sent, &mut acked, &mut on_progress);
         result.map_err(|source| {
             self.session = None;
             // Messages sent but not acknowledged, on this connection or an earlier one.
@@ -133,7 +142,7 @@ impl Delivery {
         resending: usize,
         sent: &mut usize,
         acked: &mut usize,
-        on_acknowledged: &mut impl FnMut(usize),
+        on_progress: &mut impl FnMut(Progress),
     ) -> Result<(), RelpError> {
         if messages.is_empty() {
             return Ok(());
@@ -155,20 +164,38 @@ impl Delivery {
         let mut in_flight: VecDeque<(u32, bool)> = VecDeque::with_capacity(self.window);
         let mut answers = Vec::with_capacity(self.window);
         while *acked < messages.len() {
-            while *sent < messages.len() && in_flight.len() < self.window {
-                let txnr = session.queue_syslog(messages[*sent]);
-                in_flight.push_back((txnr, false));
-                *sent += 1;
-                self.counts.sent += 1;
-                if *sent <= resending {
-                    self.counts.resent += 1;
-                }
+            // Refill the window in bulk: topping it up by each message as its acknowledgement
+            // arrives puts the two sides in lock step, one write, one read and one wake-up of
+            // the receiver per message (measured: a fifth of plain TCP's rate). Waiting until
+            // half the window is free sends many messages per write and reads many answers per
+            // read, while the other half keeps the receiver busy.
+            let free = self.window - in_flight.len();
+            let unsent = messages.len() - *sent;
+            if free >= refill_threshold(self.window) || (unsent > 0 && unsent <= free) {
+                Self::fill(
+                    session,
+                    messages,
+                    resending,
+                    self.window,
+                    &mut in_flight,
+                    sent,
+                    &mut self.counts,
+                );
+                on_progress(Progress::Sending(*sent));
             }
             session.flush()?;
             answers.clear();
             session.acknowledgements(&mut answers)?;
             for &txnr in &answers {
-                match in_flight.iter_mut().find(|(t, _)| *t == txnr) {
+                // Transaction numbers are consecutive, so the answer's place in the window is
+                // its distance from the oldest; search only if the receiver answered oddly.
+                let oldest = in_flight.front().map_or(0, |&(t, _)| t);
+                let guess = txnr.wrapping_sub(oldest) as usize;
+                let entry = match in_flight.get_mut(guess) {
+                    Some(entry) if entry.0 == txnr => Some(entry),
+                    _ => in_flight.iter_mut().find(|(t, _)| *t == txnr),
+                };
+                match entry {
                     Some(entry) => entry.1 = true,
                     None => {
                         return Err(RelpError::Protocol(format!(
@@ -184,10 +211,31 @@ impl Delivery {
             }
             if *acked > before {
                 self.counts.acknowledged += (*acked - before) as u64;
-                on_acknowledged(*acked);
+                on_progress(Progress::Acknowledged(*acked));
             }
         }
         Ok(())
+    }
+
+    /// Queues messages from `sent` on until `window` are in flight or none is left.
+    fn fill(
+        session: &mut Session<Connection>,
+        messages: &[&[u8]],
+        resending: usize,
+        window: usize,
+        in_flight: &mut VecDeque<(u32, bool)>,
+        sent: &mut usize,
+        counts: &mut Counts,
+    ) {
+        while *sent < messages.len() && in_flight.len() < window {
+            let txnr = session.queue_syslog(messages[*sent]);
+            in_flight.push_back((txnr, false));
+            *sent += 1;
+            counts.sent += 1;
+            if *sent <= resending {
+                counts.resent += 1;
+            }
+        }
     }
 
     /// Declares that the first `n` messages of the next batch were sent before (by a previous

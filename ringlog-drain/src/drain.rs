@@ -860,6 +860,7 @@ impl Drain {
             fence(Ordering::SeqCst);
         }
         fault::hit(Point::DrainIntentStored);
+        self.output.begin_batch(start);
         let written = match self.batch.contiguous() {
             Some(bytes) if fault::active() => {
                 // Two writes, so a test can crash the drain between them.

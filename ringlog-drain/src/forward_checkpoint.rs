@@ -5,12 +5,22 @@
 //!
 //! It never moves the acknowledged position on its own: only [`ForwardCheckpoint::acknowledged`]
 //! does, called when the receiver acknowledged.
+//!
+//! Durability: a SIGKILLed drain loses nothing of it (every change is in the page cache at
+//! once). Against a power loss, the `sent` position and a new file are fsynced before any byte
+//! they cover is sent, so a restarted forwarder counts as resent everything the receiver may
+//! hold twice; acknowledgements are fsynced at most [`SYNC_ACKNOWLEDGED_EVERY`] apart, so a power
+//! loss sends again at most that long's acknowledged lines, and those are within `sent`, hence
+//! counted too.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+/// Longest time an acknowledged position stays only in the page cache.
+pub const SYNC_ACKNOWLEDGED_EVERY: Duration = Duration::from_secs(1);
 /// Length of the one line the file holds.
 const RECORD_LEN: usize = 96;
 /// Its first word, which also versions the layout.
@@ -35,6 +45,8 @@ pub struct ForwardCheckpoint {
     path: PathBuf,
     file: File,
     position: Position,
+    /// Since when the file holds a change that is not fsynced yet.
+    unsynced_since: Option<Instant>,
 }
 
 /// The checkpoint file of the forwarding of `log` to `address`.
@@ -79,10 +91,17 @@ impl ForwardCheckpoint {
                 )
             })?)
         };
+        if found.is_none() {
+            // The new file's name must survive a power loss too.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)?.sync_all()?;
+            }
+        }
         let checkpoint = ForwardCheckpoint {
             path: path.to_owned(),
             file,
             position: found.unwrap_or_default(),
+            unsynced_since: None,
         };
         Ok((checkpoint, found))
     }
@@ -97,8 +116,22 @@ impl ForwardCheckpoint {
         &self.path
     }
 
-    /// Records a new position (a new file, or progress in the current one).
+    /// Records a new position (a new file, or progress in the current one), durably.
     pub fn store(&mut self, position: Position) -> io::Result<()> {
+        self.write(position)?;
+        self.sync()
+    }
+
+    /// Flushes the last position to stable storage if it is not there yet.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.unsynced_since.is_some() {
+            self.file.sync_data()?;
+            self.unsynced_since = None;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, position: Position) -> io::Result<()> {
         let mut line = format!(
             "{MAGIC} {} {} {} {}",
             position.dev, position.ino, position.acknowledged, position.sent
@@ -108,20 +141,30 @@ impl ForwardCheckpoint {
         line.push('\n');
         self.file.write_all_at(line.as_bytes(), 0)?;
         self.position = position;
+        self.unsynced_since.get_or_insert_with(Instant::now);
         Ok(())
     }
 
-    /// Moves the acknowledged offset forward in the current file.
+    /// Moves the acknowledged offset forward in the current file (fsynced with the next
+    /// [`ForwardCheckpoint::sent`], or when the last fsync is [`SYNC_ACKNOWLEDGED_EVERY`] old).
     pub fn acknowledged(&mut self, offset: u64) -> io::Result<()> {
         let p = Position {
             acknowledged: offset,
             sent: self.position.sent.max(offset),
             ..self.position
         };
-        self.store(p)
+        self.write(p)?;
+        if self
+            .unsynced_since
+            .is_some_and(|t| t.elapsed() >= SYNC_ACKNOWLEDGED_EVERY)
+        {
+            self.sync()?;
+        }
+        Ok(())
     }
 
-    /// Records that everything up to `offset` of the current file has been sent.
+    /// Records, durably, that everything up to `offset` of the current file is about to be
+    /// sent.
     pub fn sent(&mut self, offset: u64) -> io::Result<()> {
         let p = Position {
             sent: offset,

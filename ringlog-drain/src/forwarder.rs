@@ -13,7 +13,7 @@
 //!
 //! It never reads the ring and never writes the log.
 
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Progress};
 use crate::forward_checkpoint::{self, ForwardCheckpoint, Position};
 use crate::forward_status::StatusBoard;
 use crate::syslog::{Destination, MessageFormat};
@@ -360,6 +360,9 @@ impl Worker {
             }
         }
         self.delivery.close();
+        if let Err(e) = self.checkpoint.sync() {
+            eprintln!("ringlog-drain: forwarding: cannot write the checkpoint: {e}");
+        }
         eprintln!("ringlog-drain: forwarding {}", self.delivery.totals());
         self.publish_lag(true);
     }
@@ -400,7 +403,10 @@ impl Worker {
         let board = &self.board;
         let index = self.index;
         let acknowledged_before = self.delivery.counts().acknowledged;
-        let result = self.delivery.deliver(&messages, |acked| {
+        let result = self.delivery.deliver(&messages, |progress| {
+            let Progress::Acknowledged(acked) = progress else {
+                return; // the checkpoint's `sent` already covers the whole chunk
+            };
             if let Err(e) = checkpoint.acknowledged(ends[acked - 1]) {
                 eprintln!("ringlog-drain: forwarding: cannot write the checkpoint: {e}");
             }

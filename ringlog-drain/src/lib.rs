@@ -24,6 +24,7 @@ pub mod forwarder;
 pub mod output;
 pub mod preallocate;
 pub mod relp;
+pub mod relp_journal;
 pub mod segment_name;
 pub mod stat;
 pub mod syslog;

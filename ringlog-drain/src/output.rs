@@ -233,6 +233,14 @@ impl Output {
         self.state
     }
 
+    /// The next append carries the ring's records from position `start` on (a receiver that
+    /// acknowledges uses it to resume a batch sent before).
+    pub fn begin_batch(&mut self, start: u64) {
+        if let Some(sink) = &mut self.syslog {
+            sink.begin_batch(start);
+        }
+    }
+
     /// Appends `bytes` whole. On error the file may hold a prefix of them: call
     /// [`Output::truncate_to`] with the length from before.
     pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {

@@ -12,11 +12,14 @@
 //! messages under load, as UDP does, and cannot tell.
 
 use crate::connection::Connection;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Progress};
+use crate::forward_status::StatusBoard;
+use crate::relp_journal::{self, Journal, Resume};
 use crate::tls::{TlsClient, TlsOptions, TlsSetupError};
 use ringlog_core::{Level, RecordMeta};
 use std::io::{self, Write};
 use std::net::UdpSocket;
+use std::path::PathBuf;
 
 /// Transport to the receiver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +71,9 @@ pub struct Destination {
     pub tls: TlsOptions,
     /// RELP: messages sent ahead of their acknowledgements.
     pub window: usize,
+    /// The ring's segment, when the drain writes to this destination directly: a RELP output
+    /// keeps its journal ([`crate::relp_journal`]) and publishes its figures for `stat` beside it.
+    pub beside: Option<PathBuf>,
 }
 
 impl Destination {
@@ -89,6 +95,7 @@ impl Destination {
             address: rest.trim_end_matches('/').to_owned(),
             tls: TlsOptions::default(),
             window: crate::delivery::DEFAULT_WINDOW,
+            beside: None,
         })
     }
 
@@ -230,9 +237,13 @@ pub struct Sink {
     /// TCP and TLS: a connection broke with this many records at risk; said in-band first
     /// thing on the next connection.
     interrupted: Option<u64>,
-    /// RELP: the leading messages of a failed batch that the receiver acknowledged, without
-    /// their timestamps (see [`same_record`]); skipped when the drain sends them again.
-    acknowledged_prefix: Vec<Vec<u8>>,
+    /// RELP: how far the batch in flight got, so that sending it again (after a failure, or by
+    /// the next drain after a SIGKILL) skips what was acknowledged and counts what was resent.
+    journal: Journal,
+    /// RELP: ring position of the batch the drain is about to send ([`Sink::begin_batch`]).
+    batch_start: Option<u64>,
+    /// RELP: where its figures are published for `stat`, and its index there.
+    status: Option<(StatusBoard, usize)>,
     notices: MessageFormat,
 }
 
@@ -244,6 +255,29 @@ impl Sink {
             .transport
             .is_relp()
             .then(|| Delivery::new(destination.address.clone(), tls.clone(), destination.window));
+        let beside = destination
+            .beside
+            .as_deref()
+            .filter(|_| destination.transport.is_relp());
+        let journal = match beside {
+            None => Journal::in_memory(),
+            Some(segment) => {
+                let path = relp_journal::path_for(segment, &destination.address);
+                Journal::open(&path).unwrap_or_else(|e| {
+                    eprintln!(
+                        "ringlog-drain: cannot keep the RELP journal {}: {e}; a drain restarted \
+                         after a crash will send its last batch whole again, uncounted",
+                        path.display()
+                    );
+                    Journal::in_memory()
+                })
+            }
+        };
+        let status = beside.map(|segment| {
+            let board = StatusBoard::new(crate::forward_status::path_for(segment));
+            let index = board.register(&destination.url());
+            (board, index)
+        });
         Ok(Sink {
             destination,
             tls,
@@ -253,7 +287,9 @@ impl Sink {
             at_risk: 0,
             last_batch: 0,
             interrupted: None,
-            acknowledged_prefix: Vec::new(),
+            journal,
+            batch_start: None,
+            status,
             notices: MessageFormat::new("ringlog-drain"),
         })
     }
@@ -266,6 +302,11 @@ impl Sink {
     /// RELP: what was sent, acknowledged and sent again so far.
     pub fn counts(&self) -> Option<crate::delivery::Counts> {
         self.relp.as_ref().map(Delivery::counts)
+    }
+
+    /// The next batch starts at ring position `start` (RELP keeps its progress by position).
+    pub fn begin_batch(&mut self, start: u64) {
+        self.batch_start = Some(start);
     }
 
     /// Sends a batch of framed messages; over RELP, returns once the receiver acknowledged
@@ -325,33 +366,88 @@ impl Sink {
 
     fn send_relp(&mut self, framed: &[u8]) -> io::Result<()> {
         let all: Vec<&[u8]> = frames(framed).collect();
-        // The drain sends a failed batch again from its first record: skip the messages the
-        // receiver already acknowledged, if they are indeed the same records.
-        let skip = if self.acknowledged_prefix.len() <= all.len()
-            && self
-                .acknowledged_prefix
-                .iter()
-                .zip(&all)
-                .all(|(done, now)| same_record(done, now))
-        {
-            self.acknowledged_prefix.len()
-        } else {
-            0
-        };
         let delivery = self.relp.as_mut().expect("a RELP sink has a delivery");
-        match delivery.deliver(&all[skip..], |_| {}) {
-            Ok(()) => {
-                self.acknowledged_prefix.clear();
-                Ok(())
+        let journal = &mut self.journal;
+        let start = self.batch_start;
+        let resume = start.map_or(Resume::default(), |s| journal.resume(s, &all));
+        let mut acked_print = all[..resume.skip]
+            .iter()
+            .fold(relp_journal::EMPTY, |h, m| relp_journal::fingerprint(h, m));
+        let mut journal_error = None;
+        if let Some(start) = start {
+            if let Err(e) = journal.begin(start, resume, acked_print) {
+                journal_error = Some(e);
             }
-            Err(e) => {
-                let done = &all[skip..skip + e.acknowledged];
-                self.acknowledged_prefix.truncate(skip);
-                self.acknowledged_prefix
-                    .extend(done.iter().map(|m| without_timestamp(m)));
-                Err(io::Error::other(with_causes(&e)))
+            delivery.assume_unacknowledged(resume.resend);
+            if resume.skip > 0 && delivery.counts().sent == 0 {
+                eprintln!(
+                    "ringlog-drain: RELP to {}: the previous drain's last batch was acknowledged \
+                     up to message {}; going on from there",
+                    self.destination.address, resume.skip
+                );
             }
         }
+        let rest = &all[resume.skip..];
+        let skip = resume.skip as u64;
+        let mut acked = 0;
+        let status = &self.status;
+        let before = delivery.counts();
+        let mut sent = 0;
+        let result = delivery.deliver(rest, |progress| {
+            let written = match progress {
+                Progress::Sending(n) => {
+                    sent = n;
+                    if let Some((board, index)) = status {
+                        board.update(*index, false, |s| {
+                            s.sent = before.sent + n as u64;
+                            s.pending = (n - acked) as u64;
+                        });
+                    }
+                    journal.sending(skip + n as u64)
+                }
+                Progress::Acknowledged(n) => {
+                    acked_print = rest[acked..n]
+                        .iter()
+                        .fold(acked_print, |h, m| relp_journal::fingerprint(h, m));
+                    acked = n;
+                    if let Some((board, index)) = status {
+                        board.update(*index, false, |s| {
+                            s.acknowledged = before.acknowledged + n as u64;
+                            s.pending = (sent - n) as u64;
+                            s.last_ack_ns = ringlog_core::clock::now_ns();
+                        });
+                    }
+                    journal.acknowledged(skip + n as u64, acked_print)
+                }
+            };
+            if let Err(e) = written {
+                journal_error.get_or_insert(e);
+            }
+        });
+        if let Some(e) = journal_error {
+            eprintln!("ringlog-drain: cannot write the RELP journal: {e}");
+        }
+        let counts = delivery.counts();
+        if let Some((board, index)) = &self.status {
+            // Published at once: the drain may go idle now, and `stat` must not show a batch
+            // in flight that was delivered (a rename in /dev/shm, once per batch).
+            board.update(*index, true, |s| {
+                s.sent = counts.sent;
+                s.acknowledged = counts.acknowledged;
+                s.resent = counts.resent;
+                match &result {
+                    Ok(()) => {
+                        s.pending = 0;
+                        s.last_error = None;
+                    }
+                    Err(e) => {
+                        s.pending = e.unacknowledged as u64;
+                        s.last_error = Some(with_causes(e));
+                    }
+                }
+            });
+        }
+        result.map_err(|e| io::Error::other(with_causes(&e)))
     }
 
     fn send_udp(&mut self, framed: &[u8]) -> io::Result<()> {
@@ -381,22 +477,6 @@ impl Drop for Sink {
             eprintln!("ringlog-drain: {}", relp.totals());
         }
     }
-}
-
-/// An RFC 5424 message without its TIMESTAMP field: the drain may format a record's time a few
-/// nanoseconds differently when it formats the record again (its clock calibration moves).
-fn without_timestamp(message: &[u8]) -> Vec<u8> {
-    let mut fields = message.splitn(3, |&b| b == b' ');
-    let mut out = fields.next().unwrap_or_default().to_vec();
-    let _timestamp = fields.next();
-    out.push(b' ');
-    out.extend_from_slice(fields.next().unwrap_or_default());
-    out
-}
-
-/// Whether `now` is the message of which `done` is the timestamp-less form.
-fn same_record(done: &[u8], now: &[u8]) -> bool {
-    done == without_timestamp(now).as_slice()
 }
 
 /// An error's text followed by its causes, for the drain's one-line reports.
@@ -461,15 +541,6 @@ mod tests {
             "logs:5514"
         );
         assert_eq!(Destination::parse("/var/log/x.log"), None);
-    }
-
-    #[test]
-    fn a_record_formatted_again_with_another_timestamp_is_the_same_record() {
-        let a = b"<14>1 2026-01-02T03:04:05.000000006Z h app 42 - - hello world";
-        let b = b"<14>1 2026-01-02T03:04:05.000000009Z h app 42 - - hello world";
-        let c = b"<14>1 2026-01-02T03:04:05.000000006Z h app 42 - - hello there";
-        assert!(same_record(&without_timestamp(a), b));
-        assert!(!same_record(&without_timestamp(a), c));
     }
 
     #[test]

@@ -423,7 +423,17 @@ pub fn tid_map(reports: &[ProducerReport]) -> HashMap<u32, u32> {
 
 /// Polls `cond` until it holds or `timeout` passes (for conditions only observable from
 /// outside, such as a file's contents). Returns whether it held.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    wait_until_every(timeout, Duration::from_millis(2), cond)
+}
+
+/// [`wait_until`] for a condition that costs something to check (reading a growing file):
+/// checked every `every`, so the check does not take the CPU from the processes it waits for.
+pub fn wait_until_every(
+    timeout: Duration,
+    every: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if cond() {
@@ -432,6 +442,6 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(every);
     }
 }
