@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Forwarding benchmark: records/s from a ring to a real rsyslogd on loopback over plain TCP,
-# RELP and RELP+TLS (and syslog+TLS), end to end: from the first record written until rsyslog's
+# syslog+TLS, RELP and RELP+TLS, end to end: from the first record written until rsyslog's
 # file holds every one of them (counted, not assumed). Also prints the CPU time the drain and
 # rsyslogd used, which says which one limits the rate.
 #
@@ -25,12 +25,16 @@ openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -
   -days 2 -extfile "$dir/ext" -out "$dir/server.pem" 2>/dev/null
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-tcp=$(port); relp=$(port); relptls=$(port)
+tcp=$(port); tls=$(port); relp=$(port); relptls=$(port)
 cat >"$dir/rsyslog.conf" <<EOF
-global(workDirectory="$dir" maxMessageSize="64k")
+global(workDirectory="$dir" maxMessageSize="64k"
+       DefaultNetstreamDriverCAFile="$dir/ca.pem" DefaultNetstreamDriverCertFile="$dir/server.pem"
+       DefaultNetstreamDriverKeyFile="$dir/server.key")
 module(load="imtcp")
 module(load="imrelp" tls.tlslib="openssl")
 input(type="imtcp" address="127.0.0.1" port="$tcp" ruleset="out")
+input(type="imtcp" address="127.0.0.1" port="$tls" ruleset="out"
+      streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="anon")
 input(type="imrelp" address="127.0.0.1" port="$relp" ruleset="out")
 input(type="imrelp" address="127.0.0.1" port="$relptls" ruleset="out" tls="on"
       tls.cacert="$dir/ca.pem" tls.mycert="$dir/server.pem" tls.myprivkey="$dir/server.key")
@@ -42,6 +46,9 @@ rsyslogd=$(command -v rsyslogd || echo /usr/sbin/rsyslogd)
 for _ in $(seq 100); do [ -s "$dir/rs.pid" ] && break; sleep 0.05; done
 rspid=$(cat "$dir/rs.pid")
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# CPU ticks of each rsyslogd thread, "name ticks" per line (its input thread is the bottleneck
+# to watch: imrelp answers every message with its own write and wakes the queue per message).
+threads() { for t in /proc/"$rspid"/task/*; do echo "$(tr ' ' _ <"$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done; }
 hz=$(getconf CLK_TCK)
 
 seq -f "bench record %08g abcdefghijklmnopqrstuvwxyz0123456789 abcdefghijklmnopqrstuvwxyz" 1 "$records" >"$dir/input"
@@ -54,17 +61,23 @@ run() {
   local drain=$!
   for _ in $(seq 200); do [ -e "/dev/shm/ringlog-$ring" ] && break; sleep 0.01; done
   local rs0; rs0=$(cpu "$rspid")
+  threads >"$dir/threads0"
   local t0; t0=$(date +%s.%N)
   "$bin/ringlog-pipe" --ring "$ring" <"$dir/input"
   while [ "$(wc -l <"$dir/received.log")" -lt "$records" ]; do sleep 0.005; done
   local t1; t1=$(date +%s.%N)
   local dcpu; dcpu=$(cpu "$drain")
   local rs1; rs1=$(cpu "$rspid")
+  threads >"$dir/threads1"
+  local busiest; busiest=$(paste "$dir/threads0" "$dir/threads1" | awk -v hz="$hz" \
+    '{ d=$4-$2; if (d>=m) { m=d; n=$1 } } END { printf "%s %.2f s", n, m/hz }')
   kill "$drain"; wait "$drain" || true
   rm -f "/dev/shm/ringlog-$ring"
   awk -v n="$records" -v a="$t0" -v b="$t1" -v d="$dcpu" -v r0="$rs0" -v r1="$rs1" -v hz="$hz" -v name="$name" \
-    'BEGIN { s=b-a; printf "  %-10s %9.0f records/s  (%.2f s; CPU: drain %.2f s, rsyslogd %.2f s)\n", name, n/s, s, d/hz, (r1-r0)/hz }'
+    -v busiest="$busiest" \
+    'BEGIN { s=b-a; printf "  %-10s %9.0f records/s  (%.2f s; CPU: drain %.2f s, rsyslogd %.2f s, its busiest thread %s)\n", name, n/s, s, d/hz, (r1-r0)/hz, busiest }'
 }
 run tcp "syslog+tcp://127.0.0.1:$tcp"
+run tls "syslog+tls://127.0.0.1:$tls" --tls-ca "$dir/ca.pem"
 run relp "relp://127.0.0.1:$relp"
 run relp+tls "relp+tls://127.0.0.1:$relptls" --tls-ca "$dir/ca.pem"
