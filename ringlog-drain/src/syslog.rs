@@ -368,7 +368,8 @@ impl Sink {
         let all: Vec<&[u8]> = frames(framed).collect();
         let delivery = self.relp.as_mut().expect("a RELP sink has a delivery");
         let journal = &mut self.journal;
-        let start = self.batch_start;
+        // The position belongs to one append: a later append without one is not that batch.
+        let start = self.batch_start.take();
         let resume = start.map_or(Resume::default(), |s| journal.resume(s, &all));
         let mut acked_print = all[..resume.skip]
             .iter()
