@@ -72,7 +72,7 @@ run() {
   local busiest; busiest=$(paste "$dir/threads0" "$dir/threads1" | awk -v hz="$hz" \
     '{ d=$4-$2; if (d>=m) { m=d; n=$1 } } END { printf "%s %.2f s", n, m/hz }')
   kill "$drain"; wait "$drain" || true
-  rm -f "/dev/shm/ringlog-$ring"
+  rm -f "/dev/shm/ringlog-$ring" "/dev/shm/ringlog-$ring".*  # and the RELP journal beside it
   awk -v n="$records" -v a="$t0" -v b="$t1" -v d="$dcpu" -v r0="$rs0" -v r1="$rs1" -v hz="$hz" -v name="$name" \
     -v busiest="$busiest" \
     'BEGIN { s=b-a; printf "  %-10s %9.0f records/s  (%.2f s; CPU: drain %.2f s, rsyslogd %.2f s, its busiest thread %s)\n", name, n/s, s, d/hz, (r1-r0)/hz, busiest }'

@@ -41,6 +41,15 @@ impl Drop for RingGuard {
         let path = ring_path(&self.0);
         // And the spare link a drain killed by the test may have left beside it.
         let _ = std::fs::remove_file(ringlog_drain::segment_name::spare_path(&path));
+        // And the files a drain keeps beside it (`.outputs.json`, a RELP output's journal).
+        let beside = format!("ringlog-{}.", self.0);
+        if let Ok(entries) = std::fs::read_dir("/dev/shm") {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&beside) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         let _ = std::fs::remove_file(path);
     }
 }
