@@ -38,7 +38,7 @@ pub const MAX_CAPACITY: u64 = 1 << 30;
 /// 128 B (a millisecond of the drain at full speed, far more at a service's usual rate) and a
 /// record of up to 1 MiB. Small enough that what producers write is still in the last-level
 /// cache when the drain hands it to the kernel: measured against 16 MiB, 4 x 4 KiB records
-/// went ~25% faster and 64 KiB ones ~8% (`benches/README.md`, fifth round). Larger rings
+/// went ~25% faster and 64 KiB ones ~8% on the development machine. Larger rings
 /// (`--capacity`, `WriterBuilder::capacity`) absorb longer drain stalls.
 pub const DEFAULT_CAPACITY: u64 = 4 << 20;
 

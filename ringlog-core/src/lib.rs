@@ -15,7 +15,9 @@
 //! Layers: [`layout`] (where every word lives), [`frame`] (record header encoding), [`memory`]
 //! (where the bytes live: mapping, heap or loom), [`ring`] (the protocol), `registry`
 //! (producer slots), [`lock`] (liveness by OFD locks), [`segment`] (the file under /dev/shm),
-//! [`futex`] (waiting and waking across processes), [`size`] (sizes on command lines).
+//! [`futex`] and [`wake`] (waiting and waking across processes), [`checkpoint`] (the drain's
+//! output checkpoint and recovery), the drain-owned words (counters, identity), [`backoff`]
+//! (every wait schedule), [`size`] (sizes on command lines).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
     clippy::undocumented_unsafe_blocks,
@@ -23,7 +25,11 @@
     missing_debug_implementations
 )]
 
+pub mod abandon;
+pub mod backoff;
+pub mod checkpoint;
 pub mod clock;
+mod drain_words;
 pub mod error;
 pub mod fault;
 pub mod frame;
@@ -41,7 +47,10 @@ pub mod ring;
 pub mod segment;
 pub mod size;
 mod sync;
+pub mod wake;
 
+pub use checkpoint::{BatchIntent, CheckpointState, OutputFile, Recovery};
+pub use drain_words::{Counter, Counters, DrainIdentity};
 pub use error::{ErrorChain, OpenError};
 pub use frame::{Kind, Level, FRAME_HEADER_SIZE};
 pub use ring::{
@@ -50,3 +59,6 @@ pub use ring::{
 };
 #[cfg(not(loom))]
 pub use segment::{Location, Segment, SegmentOptions};
+pub use wake::Futex;
+#[cfg(not(loom))]
+pub use wake::SharedFutex;

@@ -915,43 +915,6 @@ impl<M: Memory> Ring<M> {
         self.word32(off::SPACE_WAITERS).load(Ordering::Relaxed) > 0
     }
 
-    /// The drain announces it is about to sleep; returns false (and retracts) if a claim
-    /// arrived meanwhile. Pairs with [`Ring::drain_needs_wake`].
-    pub fn prepare_sleep(&self, head: u64) -> bool {
-        let sleeping = self.word32(off::DRAIN_SLEEPING);
-        // SeqCst: Dekker pair with the producers' SeqCst tail CAS and flag load (see
-        // `drain_needs_wake`).
-        sleeping.store(1, Ordering::SeqCst);
-        if self.word(off::TAIL).load(Ordering::SeqCst) != head {
-            // Relaxed: retracting; a producer that also cleared it only made a spare wake-up.
-            sleeping.store(0, Ordering::Relaxed);
-            return false;
-        }
-        true
-    }
-
-    /// Clears the drain's sleeping flag after it woke up.
-    pub fn end_sleep(&self) {
-        // Relaxed: the flag only steers producers towards a wake-up syscall.
-        self.word32(off::DRAIN_SLEEPING).store(0, Ordering::Relaxed);
-    }
-
-    /// A producer registers as waiting for space and checks again; returns true if the ring
-    /// still lacks `span` bytes at `tail`, so the caller should sleep on `space_seq`.
-    pub fn begin_space_wait(&self) {
-        // Relaxed + the fence below: the Dekker pair with `release`.
-        self.word32(off::SPACE_WAITERS)
-            .fetch_add(1, Ordering::Relaxed);
-        crate::sync::fence(Ordering::SeqCst);
-    }
-
-    /// Undoes [`Ring::begin_space_wait`].
-    pub fn end_space_wait(&self) {
-        // Relaxed: a counter the drain only compares with zero.
-        self.word32(off::SPACE_WAITERS)
-            .fetch_sub(1, Ordering::Relaxed);
-    }
-
     // ------------------------------------------------------------------ registry and faults
 
     /// Number of registry slots.

@@ -14,9 +14,10 @@
 //!   a registry intent names it, or its header is visible on a re-check (the invariant the drain
 //!   relies on before it may call a claim abandoned);
 //! - after the last release, the data region is all zero again;
-//! - no wake-up is lost when a producer waits for space: it blocks (on a model of a futex)
-//!   exactly as the writer's `Block` policy does, registered through `begin_space_wait`, and
-//!   the consumer wakes it when `release` reports waiters; a missed wake-up is a loom deadlock.
+//! - no wake-up is lost when a producer waits for space: it blocks (on a model of a futex) in
+//!   `Ring::claim_waiting`, the code the writer's `Block` policy runs, and the consumer wakes it
+//!   with `Ring::wake_space_waiters` when `release` reports waiters, as the drain does; a
+//!   missed wake-up is a loom deadlock.
 //!   (Blocking, not spinning, also keeps the models finite: with two threads spinning on
 //!   `yield_now`, loom can starve the third for ever, since a switch after a yield is not a
 //!   preemption.)
@@ -33,8 +34,9 @@ use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use ringlog_core::layout::{self, off};
 use ringlog_core::memory::{LoomMemory, Memory};
-use ringlog_core::{ClaimError, Geometry, Level, Next, RecordMeta, Ring, FRAME_HEADER_SIZE};
+use ringlog_core::{ClaimError, Futex, Geometry, Level, Next, RecordMeta, Ring, FRAME_HEADER_SIZE};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
 
 const TINY: Geometry = Geometry {
     capacity: 128,
@@ -65,23 +67,22 @@ fn ring_at(at: u64) -> Ring<LoomMemory> {
 
 /// What a shared futex does, for loom: `wait` sleeps only if the word still holds `expected`,
 /// checked under the lock `wake` takes, so a wake-up between the check and the sleep is not lost.
+/// (Timeouts are not modelled: a waiter sleeps until woken, so a lost wake-up is a deadlock.)
 #[derive(Default)]
-struct Futex {
+struct ModelFutex {
     lock: Mutex<()>,
     cv: Condvar,
 }
 
-impl Futex {
-    fn wait(&self, word: &AtomicU32, expected: u32) {
+impl Futex for ModelFutex {
+    fn wait(&self, word: &AtomicU32, expected: u32, _timeout: Duration) {
         let guard = self.lock.lock().unwrap();
         if word.load(Relaxed) == expected {
             drop(self.cv.wait(guard).unwrap());
         }
     }
 
-    /// Bumps `word` and wakes every waiter, as the writer and the drain do.
-    fn wake(&self, word: &AtomicU32) {
-        word.fetch_add(1, Relaxed);
+    fn wake(&self, _word: &AtomicU32, _n: u32) {
         let _guard = self.lock.lock().unwrap();
         self.cv.notify_all();
     }
@@ -90,13 +91,13 @@ impl Futex {
 /// A ring and the futex producers wait on for space (`space_seq`).
 struct Shared {
     ring: Ring<LoomMemory>,
-    space: Futex,
+    space: ModelFutex,
 }
 
 fn shared_at(at: u64) -> Arc<Shared> {
     Arc::new(Shared {
         ring: ring_at(at),
-        space: Futex::default(),
+        space: ModelFutex::default(),
     })
 }
 
@@ -108,33 +109,22 @@ fn payload(slot: u16, n: u8, len: usize) -> Vec<u8> {
 }
 
 /// Writes `count` records of `len` bytes. On a full ring it does what the writer's `Block`
-/// policy does: read `space_seq`, register as a waiter, try again, and only then sleep until the
-/// drain bumps `space_seq`. Returns how many times it found the ring full.
+/// policy does, with the very same code (`Ring::claim_waiting`): register as a waiter, try
+/// again, and only then sleep until the drain bumps `space_seq`. Returns how many times it found
+/// the ring full.
 fn produce(sh: &Shared, slot: u16, count: u8, len: usize) -> usize {
     let ring = &sh.ring;
     let head_cache = AtomicU64::new(ring.head());
-    let space_seq = ring.word32(off::SPACE_SEQ);
     let mut full = 0;
     for n in 0..count {
-        let claim = loop {
-            match ring.claim(slot, len, &head_cache) {
-                Ok(c) => break c,
-                Err(ClaimError::Full) => full += 1,
-                Err(e) => panic!("{e:?}"),
+        let claim = match ring.claim(slot, len, &head_cache) {
+            Ok(c) => c,
+            Err(ClaimError::Full) => {
+                full += 1;
+                ring.claim_waiting(&sh.space, slot, len, &head_cache, || Some(Duration::MAX))
+                    .unwrap()
             }
-            let seen = space_seq.load(Relaxed);
-            ring.begin_space_wait();
-            match ring.claim(slot, len, &head_cache) {
-                Ok(c) => {
-                    ring.end_space_wait();
-                    break c;
-                }
-                Err(ClaimError::Full) => {
-                    sh.space.wait(space_seq, seen);
-                    ring.end_space_wait();
-                }
-                Err(e) => panic!("{e:?}"),
-            }
+            Err(e) => panic!("{e:?}"),
         };
         ring.write_payload(&claim, 0, &payload(slot, n, len));
         let meta = RecordMeta {
@@ -165,7 +155,7 @@ fn consume(sh: &Shared, records: usize) -> Consumed {
     let ring = &sh.ring;
     let release = |from: u64, to: u64| {
         if ring.release(from, to) {
-            sh.space.wake(ring.word32(off::SPACE_SEQ));
+            ring.wake_space_waiters(&sh.space);
         }
     };
     let mut out = Consumed::default();

@@ -10,11 +10,14 @@ use proptest::prelude::*;
 use ringlog_core::frame::{Word0, FRAME_HEADER_SIZE};
 use ringlog_core::layout::{self, off, slot_off, LAYOUT_VERSION, NO_INTENT};
 use ringlog_core::memory::{HeapMemory, Memory};
+use ringlog_core::Futex;
 use ringlog_core::{
     ClaimError, Corruption, Geometry, GeometryError, Kind, LayoutError, Level, Next, RecordMeta,
     Ring,
 };
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 // ------------------------------------------------------------------ framing
 
@@ -475,14 +478,71 @@ fn release_of_more_than_a_lap_panics() {
     ring.release(0, 4097);
 }
 
+/// A futex for one thread: `wait` runs a script (what other parties do while the caller would
+/// sleep) instead of sleeping, and both calls are counted.
+struct ScriptedFutex<'a> {
+    on_wait: RefCell<Box<dyn FnMut() + 'a>>,
+    waits: Cell<u32>,
+    wakes: Cell<u32>,
+}
+
+impl<'a> ScriptedFutex<'a> {
+    fn new(on_wait: impl FnMut() + 'a) -> Self {
+        ScriptedFutex {
+            on_wait: RefCell::new(Box::new(on_wait)),
+            waits: Cell::new(0),
+            wakes: Cell::new(0),
+        }
+    }
+}
+
+impl Futex for ScriptedFutex<'_> {
+    fn wait(&self, _word: &AtomicU32, _expected: u32, _timeout: Duration) {
+        self.waits.set(self.waits.get() + 1);
+        (self.on_wait.borrow_mut())();
+    }
+    fn wake(&self, _word: &AtomicU32, _n: u32) {
+        self.wakes.set(self.wakes.get() + 1);
+    }
+}
+
 #[test]
 fn release_reports_waiting_producers() {
     let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
     assert!(!ring.release(0, 0));
-    ring.begin_space_wait();
-    assert!(ring.release(0, 0));
-    ring.end_space_wait();
-    assert!(!ring.release(0, 0));
+    while ring.claim(0, 100, &hc).is_ok() {}
+    let seen_waiting = Cell::new(false);
+    let futex = ScriptedFutex::new(|| seen_waiting.set(ring.release(0, 0)));
+    let mut patience = [Some(Duration::from_millis(1)), None].into_iter();
+    let got = ring.claim_waiting(&futex, 0, 100, &hc, || patience.next().flatten());
+    assert_eq!(got, Err(ClaimError::Full));
+    assert_eq!(futex.waits.get(), 1, "slept once, then ran out of patience");
+    assert!(
+        seen_waiting.get(),
+        "a release while it waits reports the waiter"
+    );
+    assert!(!ring.release(0, 0), "no waiter once it gave up");
+}
+
+#[test]
+fn a_producer_waiting_for_space_is_woken_by_the_release() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    let first = ring.claim(0, 100, &hc).unwrap();
+    let first_span = layout::align_record((FRAME_HEADER_SIZE + 100) as u64);
+    ring.abort(first);
+    while ring.claim(0, 100, &hc).is_ok() {}
+    let drain_futex = ScriptedFutex::new(|| ());
+    let futex = ScriptedFutex::new(|| {
+        if ring.release(0, first_span) {
+            ring.wake_space_waiters(&drain_futex);
+        }
+    });
+    let got = ring.claim_waiting(&futex, 0, 100, &hc, || Some(Duration::from_secs(1)));
+    assert!(got.is_ok(), "the freed space is claimed: {got:?}");
+    assert_eq!(futex.waits.get(), 1);
+    assert_eq!(drain_futex.wakes.get(), 1, "the release woke the waiter");
 }
 
 // ------------------------------------------------------------------ pending claims
@@ -634,12 +694,22 @@ fn detach_and_reuse_of_slots_follow_the_head() {
 fn a_sleeping_drain_is_woken_by_exactly_one_commit() {
     let ring = heap_ring(SMALL);
     let hc = AtomicU64::new(0);
-    assert!(ring.prepare_sleep(0), "empty ring: the drain may sleep");
-    let c = ring.claim(0, 1, &hc).unwrap();
-    assert!(ring.commit(c, &meta(1)), "the first commit wakes the drain");
-    let c = ring.claim(0, 1, &hc).unwrap();
-    assert!(!ring.commit(c, &meta(1)), "the flag was cleared");
-    assert!(!ring.prepare_sleep(0), "records are waiting: do not sleep");
+    let producer_futex = ScriptedFutex::new(|| ());
+    // While the drain sleeps on an empty ring, producers commit twice: the first commit asks
+    // for a wake-up (and makes one), the second finds the flag cleared.
+    let futex = ScriptedFutex::new(|| {
+        let c = ring.claim(0, 1, &hc).unwrap();
+        assert!(ring.commit(c, &meta(1)), "the first commit wakes the drain");
+        ring.wake_drain(&producer_futex);
+        let c = ring.claim(0, 1, &hc).unwrap();
+        assert!(!ring.commit(c, &meta(1)), "the flag was cleared");
+    });
+    ring.drain_sleep(&futex, 0, Duration::from_secs(1));
+    assert_eq!(futex.waits.get(), 1, "empty ring: the drain sleeps");
+    assert_eq!(producer_futex.wakes.get(), 1);
+    assert!(!ring.drain_announced_sleep(), "awake again");
+    ring.drain_sleep(&futex, 0, Duration::from_secs(1));
+    assert_eq!(futex.waits.get(), 1, "records are waiting: do not sleep");
     let c = ring.claim(0, 1, &hc).unwrap();
     assert!(
         !ring.commit(c, &meta(1)),

@@ -11,25 +11,38 @@
     missing_debug_implementations
 )]
 
+mod append;
 pub mod batch;
 pub mod cli;
 pub mod connection;
 pub mod delivery;
 pub mod demo;
 pub mod drain;
+mod drops;
+mod durability;
+pub mod events;
 pub mod format;
 pub mod forward_checkpoint;
 pub mod forward_status;
 pub mod forwarder;
+mod idle;
+mod name_watch;
+pub mod options;
 pub mod output;
+mod pass;
 pub mod preallocate;
+mod recovery;
 pub mod relp;
 pub mod relp_journal;
+mod render;
 pub mod segment_name;
+mod stall;
 pub mod stat;
 pub mod syslog;
 pub mod tls;
 
-pub use drain::{Drain, DrainError, DrainOptions, DrainSummary, FsyncPolicy};
+pub use drain::{Drain, DrainError, DrainSummary};
+pub use events::{DrainEvent, EventSink};
 pub use format::Format;
+pub use options::{DrainOptions, DrainOptionsBuilder, FsyncPolicy};
 pub use output::OutputSpec;

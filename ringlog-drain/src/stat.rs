@@ -1,12 +1,11 @@
 //! `ringlog-drain stat`: a read-only snapshot of a ring (geometry, fill, counters, drain
 //! liveness, producers). Opens the segment without creating it and changes nothing.
 
-use ringlog_core::layout::{self, off, SLOT_FREE};
+use ringlog_core::layout::{self, SLOT_FREE};
 use ringlog_core::lock;
 use ringlog_core::{Location, OpenError, Segment, SegmentOptions};
 use serde_json::json;
 use std::os::fd::AsFd;
-use std::sync::atomic::Ordering;
 
 /// Builds the snapshot of ring `location` as JSON.
 pub fn snapshot(location: &Location) -> Result<serde_json::Value, OpenError> {
@@ -20,8 +19,8 @@ pub fn snapshot(location: &Location) -> Result<serde_json::Value, OpenError> {
     )?;
     let ring = segment.ring();
     let g = ring.geometry();
-    // Relaxed: a statistics snapshot.
-    let w = |o| ring.word(o).load(Ordering::Relaxed);
+    let counters = ring.counters();
+    let drain = ring.drain_identity();
     let (head, tail) = (ring.head(), ring.tail());
     let fd = segment.file().as_fd();
     let drain_alive = lock::is_locked(fd, layout::DRAIN_LOCK_BYTE).unwrap_or(false);
@@ -53,17 +52,17 @@ pub fn snapshot(location: &Location) -> Result<serde_json::Value, OpenError> {
         "tail": tail,
         "used": tail.saturating_sub(head),
         "fill": tail.saturating_sub(head) as f64 / g.capacity as f64,
-        "records_out": w(off::RECORDS_OUT),
-        "bytes_out": w(off::BYTES_OUT),
-        "abandoned": w(off::ABANDONED),
-        "abandoned_bytes": w(off::ABANDONED_BYTES),
-        "stalls": w(off::STALLS),
-        "corrupt": w(off::CORRUPT),
+        "records_out": counters.records_out,
+        "bytes_out": counters.bytes_out,
+        "abandoned": counters.abandoned,
+        "abandoned_bytes": counters.abandoned_bytes,
+        "stalls": counters.stalls,
+        "corrupt": counters.corrupt,
         "drain": {
             "alive": drain_alive,
-            "pid": ring.word32(off::DRAIN_PID).load(Ordering::Relaxed),
-            "started_ns": w(off::DRAIN_STARTED_NS),
-            "heartbeat_ns": w(off::DRAIN_HEARTBEAT_NS),
+            "pid": drain.pid,
+            "started_ns": drain.started_ns,
+            "heartbeat_ns": drain.heartbeat_ns,
         },
         "producers": producers,
         "outputs": crate::forward_status::read(segment.path()).unwrap_or_else(|| json!([])),

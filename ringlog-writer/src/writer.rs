@@ -8,13 +8,12 @@ use crate::error::WriteError;
 use crate::fork;
 use ringlog_core::fault::{self, Point};
 use ringlog_core::frame::FLAG_TICKS;
-use ringlog_core::futex;
-use ringlog_core::layout::{self, off};
+use ringlog_core::layout;
 use ringlog_core::lock;
 use ringlog_core::memory::MappedMemory;
 use ringlog_core::{
     clock, ClaimError, Level, Location, OpenError, RecordMeta, Ring, Segment, SegmentOptions,
-    SlotInfo,
+    SharedFutex, SlotInfo,
 };
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -28,6 +27,10 @@ use std::time::{Duration, Instant};
 /// How long a producer facing a full ring waits for a drain that is not running (one that is
 /// starting up, or restarting) before `Block` gives up and drops.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// A producer blocked on a full ring wakes at least this often to check that a drain still
+/// holds the ring (a dead drain never wakes it).
+const DRAIN_CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// What a producer does when the ring is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -518,10 +521,7 @@ impl Shared {
     }
 
     fn wake_drain(&self) {
-        let word = self.ring().word32(off::WAKE_SEQ);
-        // Release: the drain re-reads the ring after waking; the commit was already Released.
-        word.fetch_add(1, Ordering::Release);
-        futex::wake(word, 1);
+        self.ring().wake_drain(&SharedFutex);
     }
 }
 
@@ -791,35 +791,30 @@ impl Writer {
                 return claimed(c);
             }
         }
-        let space_seq = ring.word32(off::SPACE_SEQ);
-        loop {
-            ring.begin_space_wait();
-            // Acquire: pairs with the drain's Release bump; a changed value cancels the wait.
-            let seq = space_seq.load(Ordering::Acquire);
-            if let Ok(c) = ring.claim(slot, len, &self.shared.head_cache) {
-                ring.end_space_wait();
-                return claimed(c);
-            }
+        let mut would_deadlock = false;
+        let waited = ring.claim_waiting(&SharedFutex, slot, len, &self.shared.head_cache, || {
             if self.waits_for_itself(slot) {
-                ring.end_space_wait();
-                ring.count_blocked(slot, started.elapsed().as_nanos() as u64);
-                ring.count_drop(slot);
-                return Err(WriteError::WouldDeadlock);
+                would_deadlock = true;
+                return None;
             }
             let now = Instant::now();
-            let timed_out = deadline.is_some_and(|d| now >= d);
-            if timed_out || self.shared.drain_gone() {
-                ring.end_space_wait();
+            if deadline.is_some_and(|d| now >= d) || self.shared.drain_gone() {
+                return None;
+            }
+            // Re-check drain liveness at least every DRAIN_CHECK_EVERY.
+            Some(deadline.map_or(DRAIN_CHECK_EVERY, |d| (d - now).min(DRAIN_CHECK_EVERY)))
+        });
+        match waited {
+            Ok(c) => claimed(c),
+            Err(_) => {
                 ring.count_blocked(slot, started.elapsed().as_nanos() as u64);
                 ring.count_drop(slot);
-                return Err(WriteError::Dropped);
+                Err(if would_deadlock {
+                    WriteError::WouldDeadlock
+                } else {
+                    WriteError::Dropped
+                })
             }
-            // Re-check drain liveness at least every 50 ms.
-            let nap = deadline.map_or(Duration::from_millis(50), |d| {
-                (d - now).min(Duration::from_millis(50))
-            });
-            futex::wait(space_seq, seq, nap);
-            ring.end_space_wait();
         }
     }
 
