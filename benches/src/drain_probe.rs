@@ -28,7 +28,6 @@ use ringlog_writer::{FullPolicy, Writer};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Where a drain-alone run writes.
@@ -383,7 +382,6 @@ pub fn idle_latency(
                 ..Default::default()
             },
         )?;
-        let sleeping = segment.ring().word32(layout::off::DRAIN_SLEEPING);
         let file = File::open(&log)?;
         let size = SizeSpec::Fixed(128);
         let mut rec = RecordBuf::new(0, size);
@@ -394,8 +392,8 @@ pub fn idle_latency(
             let r = rec.make(seq);
             seq += 1;
             expected += r.len() as u64;
-            // Relaxed: only classifies the sample; the drain may change it a moment later.
-            let asleep = sleeping.load(Ordering::Relaxed) != 0;
+            // Only classifies the sample; the drain may change it a moment later.
+            let asleep = segment.ring().drain_announced_sleep();
             let t = Instant::now();
             writer.write(r)?;
             Ok((wait_for_len(&file, expected, t)?, asleep))

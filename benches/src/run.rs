@@ -16,7 +16,6 @@ use crate::record::{self, SizeSpec};
 use crate::roles::Contender;
 use crate::{BoxError, IntegrityViolation};
 use hdrhistogram::Histogram;
-use ringlog_core::layout::off;
 use ringlog_core::{Location, Segment, SegmentOptions};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -438,10 +437,9 @@ pub fn run(
             stderr,
             ..
         }) => {
-            let out = segment.ring().word(off::RECORDS_OUT);
             loop {
-                // Relaxed: a counter; the file is checked afterwards anyway.
-                let written = out.load(Ordering::Relaxed);
+                // A counter; the file is checked afterwards anyway.
+                let written = segment.ring().counters().records_out;
                 if written >= total {
                     break;
                 }

@@ -35,6 +35,18 @@ impl Liveness for SlotLocks<'_> {
     }
 }
 
+#[cfg(not(loom))]
+impl Liveness for crate::segment::Segment {
+    fn hold_if_dead(&self, slot: u16) -> bool {
+        use std::os::fd::AsFd;
+        SlotLocks(self.file().as_fd()).hold_if_dead(slot)
+    }
+    fn let_go(&self, slot: u16) {
+        use std::os::fd::AsFd;
+        SlotLocks(self.file().as_fd()).let_go(slot)
+    }
+}
+
 /// The verdict on a claim that is not committed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClaimVerdict {
@@ -56,7 +68,11 @@ pub enum ClaimVerdict {
 impl<M: Memory> Ring<M> {
     /// Decides about the claim at `pos` that [`Ring::next`] reported as
     /// `Next::Pending { slot, len }`. `tail_cache` is the consumer's, as for `next`.
-    pub fn claim_verdict(
+    /// [`crate::Consumer::pending_verdict`] is the safe way.
+    ///
+    /// # Safety
+    /// As for [`Ring::next`] at `pos`.
+    pub unsafe fn claim_verdict(
         &self,
         pos: u64,
         slot: Option<u16>,
@@ -71,7 +87,9 @@ impl<M: Memory> Ring<M> {
                 let _ = self.tail();
                 let owners = self.claimants(pos).collect();
                 // An owner that moved on wrote its header first: look again.
-                if !matches!(self.next(pos, tail_cache), Next::Pending { slot: None, .. }) {
+                // SAFETY: the caller's promise about `pos`.
+                let again = unsafe { self.next(pos, tail_cache) };
+                if !matches!(again, Next::Pending { slot: None, .. }) {
                     return ClaimVerdict::Changed;
                 }
                 owners
@@ -91,7 +109,8 @@ impl<M: Memory> Ring<M> {
             None => {
                 let end = match len {
                     Some(l) => pos + layout::align_record(l as u64),
-                    None => self.unwritten_claim_end(pos, self.tail()),
+                    // SAFETY: the caller's promise about `pos`, and every owner is dead.
+                    None => unsafe { self.unwritten_claim_end(pos, self.tail()) },
                 };
                 let owner = owners.first().copied();
                 let pid = owner.map_or(0, |s| self.slot_info(s).pid);

@@ -169,7 +169,9 @@ impl<M: Memory> Ring<M> {
         {
             return;
         }
-        self.release(intent.start, intent.end);
+        // SAFETY: the range is the batch a dead drain (this ring's only consumer, per the drain
+        // lock this one now holds) read and wrote whole; it starts at head (checked above).
+        unsafe { self.release(intent.start, intent.end) };
     }
 
     /// Ends recovery: the counters and drop reports the batch carried count if `recovery` says

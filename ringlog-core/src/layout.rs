@@ -155,6 +155,12 @@ pub mod off {
     use core::mem::offset_of;
     pub const MAGIC: usize = offset_of!(Header, magic);
     pub const VERSION: usize = offset_of!(Header, version);
+    pub const DATA_OFFSET: usize = offset_of!(Header, data_offset);
+    pub const CAPACITY: usize = offset_of!(Header, capacity);
+    pub const MAX_RECORD: usize = offset_of!(Header, max_record);
+    pub const CREATED_NS: usize = offset_of!(Header, created_ns);
+    pub const SLOTS: usize = offset_of!(Header, slots);
+    pub const MODE: usize = offset_of!(Header, mode);
     pub const TAIL: usize = offset_of!(Header, tail);
     pub const SPACE_WAITERS: usize = offset_of!(Header, space_waiters);
     pub const SPACE_SEQ: usize = offset_of!(Header, space_seq);

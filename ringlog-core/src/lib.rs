@@ -29,6 +29,7 @@ pub mod abandon;
 pub mod backoff;
 pub mod checkpoint;
 pub mod clock;
+pub mod consumer;
 mod drain_words;
 pub mod error;
 pub mod fault;
@@ -50,6 +51,7 @@ mod sync;
 pub mod wake;
 
 pub use checkpoint::{BatchIntent, CheckpointState, OutputFile, Recovery};
+pub use consumer::{Consumer, Frame, InPlace, PendingVerdict, RecordFrame, RingRef, Skip};
 pub use drain_words::{Counter, Counters, DrainIdentity};
 pub use error::{ErrorChain, OpenError};
 pub use frame::{Kind, Level, FRAME_HEADER_SIZE};

@@ -367,6 +367,8 @@ pub struct Ring<M: Memory> {
     data: usize,
     max_record: u64,
     slots: u32,
+    /// Set while a [`crate::Consumer`] of this ring exists (one per `Ring` value).
+    pub(crate) consumer_taken: std::sync::atomic::AtomicBool,
 }
 
 impl<M: Memory> Ring<M> {
@@ -391,13 +393,17 @@ impl<M: Memory> Ring<M> {
         let data = layout::data_offset(geometry.slots);
         // Relaxed: the region is not visible to anyone until the version store below.
         mem.u64_at(off::MAGIC).store(MAGIC, Ordering::Relaxed);
-        mem.u32_at(off::VERSION + 4)
+        mem.u32_at(off::DATA_OFFSET)
             .store(data as u32, Ordering::Relaxed);
-        mem.u64_at(16).store(geometry.capacity, Ordering::Relaxed);
-        mem.u64_at(24).store(geometry.max_record, Ordering::Relaxed);
-        mem.u64_at(32).store(created_ns, Ordering::Relaxed);
-        mem.u32_at(40).store(geometry.slots, Ordering::Relaxed);
-        mem.u32_at(44).store(mode, Ordering::Relaxed);
+        mem.u64_at(off::CAPACITY)
+            .store(geometry.capacity, Ordering::Relaxed);
+        mem.u64_at(off::MAX_RECORD)
+            .store(geometry.max_record, Ordering::Relaxed);
+        mem.u64_at(off::CREATED_NS)
+            .store(created_ns, Ordering::Relaxed);
+        mem.u32_at(off::SLOTS)
+            .store(geometry.slots, Ordering::Relaxed);
+        mem.u32_at(off::MODE).store(mode, Ordering::Relaxed);
         // SYNC POINT: Release pairs with the Acquire load of the version in `open`: everything
         // above happens-before any opener's validation.
         mem.u32_at(off::VERSION)
@@ -409,6 +415,7 @@ impl<M: Memory> Ring<M> {
             data,
             max_record: geometry.max_record,
             slots: geometry.slots,
+            consumer_taken: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -439,11 +446,11 @@ impl<M: Memory> Ring<M> {
             return Err(LayoutError::VersionMismatch { found: version });
         }
         // Relaxed: immutable since the version was published (ordered by the Acquire above).
-        let data = mem.u32_at(off::VERSION + 4).load(Ordering::Relaxed) as usize;
+        let data = mem.u32_at(off::DATA_OFFSET).load(Ordering::Relaxed) as usize;
         let geometry = Geometry {
-            capacity: mem.u64_at(16).load(Ordering::Relaxed),
-            max_record: mem.u64_at(24).load(Ordering::Relaxed),
-            slots: mem.u32_at(40).load(Ordering::Relaxed),
+            capacity: mem.u64_at(off::CAPACITY).load(Ordering::Relaxed),
+            max_record: mem.u64_at(off::MAX_RECORD).load(Ordering::Relaxed),
+            slots: mem.u32_at(off::SLOTS).load(Ordering::Relaxed),
         };
         geometry.validate()?;
         if data != layout::data_offset(geometry.slots) {
@@ -469,6 +476,7 @@ impl<M: Memory> Ring<M> {
             data,
             max_record: geometry.max_record,
             slots: geometry.slots,
+            consumer_taken: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -481,31 +489,42 @@ impl<M: Memory> Ring<M> {
         }
     }
 
+    /// The underlying region, for this crate (which knows which words are whose).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn mem(&self) -> &M {
+        &self.mem
+    }
+
     /// The underlying region.
-    pub fn memory(&self) -> &M {
+    ///
+    /// # Safety
+    /// Its words are reachable by offset: the caller must not access (atomically or not) a word
+    /// of the data region some other party writes non-atomically, i.e. a claim's payload; tests
+    /// that scribble over a ring do so while no producer is writing it.
+    pub unsafe fn memory(&self) -> &M {
         &self.mem
     }
 
     /// Creation time, ns since the Unix epoch.
     pub fn created_ns(&self) -> u64 {
-        self.mem.u64_at(32).load(Ordering::Relaxed)
+        self.mem.u64_at(off::CREATED_NS).load(Ordering::Relaxed)
     }
 
     /// A header word by offset (see [`layout::off`]).
     #[inline]
-    pub fn word(&self, offset: usize) -> &AtomicU64 {
+    pub(crate) fn word(&self, offset: usize) -> &AtomicU64 {
         self.mem.u64_at(offset)
     }
 
     /// A 32-bit header word by offset (futex words).
     #[inline]
-    pub fn word32(&self, offset: usize) -> &AtomicU32 {
+    pub(crate) fn word32(&self, offset: usize) -> &AtomicU32 {
         self.mem.u32_at(offset)
     }
 
     /// A word of registry slot `slot`.
     #[inline]
-    pub fn slot_word(&self, slot: u16, field: usize) -> &AtomicU64 {
+    pub(crate) fn slot_word(&self, slot: u16, field: usize) -> &AtomicU64 {
         assert!(
             (slot as u32) < self.slots,
             "slot {slot} outside the registry"
@@ -746,9 +765,14 @@ impl<M: Memory> Ring<M> {
     }
 
     /// Reads the frame at `head` without consuming it. `tail_cache` is the consumer's last seen
-    /// tail; it is refreshed only when needed.
+    /// tail; it is refreshed only when needed. [`crate::Consumer::next`] is the safe way.
+    ///
+    /// # Safety
+    /// The caller is the ring's only consumer and `head` is a frame boundary it reached from
+    /// the ring's head through frames it read: at any other position the atomic loads here
+    /// could race with a producer's plain copy into its claim.
     #[inline(always)]
-    pub fn next(&self, head: u64, tail_cache: &mut u64) -> Next {
+    pub unsafe fn next(&self, head: u64, tail_cache: &mut u64) -> Next {
         // The tail decides emptiness before word 0 is read: a consumer that read a whole lap
         // without releasing it stands at `released head + capacity`, where word 0 is still its
         // own first unreleased frame, not free space.
@@ -840,10 +864,15 @@ impl<M: Memory> Ring<M> {
 
     /// Copies `dst.len()` payload bytes of the record at `pos`, from payload offset `offset`.
     ///
+    /// # Safety
+    /// The caller is the ring's only consumer, `pos` is a committed data record its `next`
+    /// returned and it has not released since, and the range lies inside that record's payload
+    /// ([`crate::Consumer::read_payload`] checks all of it).
+    ///
     /// # Panics
-    /// If the range leaves the data region; `next` has already bounded it for valid records.
+    /// If the range leaves the data region.
     #[inline]
-    pub fn read_payload(&self, pos: u64, offset: usize, dst: &mut [u8]) {
+    pub unsafe fn read_payload(&self, pos: u64, offset: usize, dst: &mut [u8]) {
         let index = (pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
         assert!(
             index + dst.len() <= self.capacity as usize,
@@ -857,10 +886,13 @@ impl<M: Memory> Ring<M> {
     /// Appends `len` payload bytes of the record at `pos`, from payload offset `offset`, to
     /// `out`, copying straight into its spare capacity.
     ///
+    /// # Safety
+    /// As [`Ring::read_payload`].
+    ///
     /// # Panics
     /// As [`Ring::read_payload`].
     #[inline]
-    pub fn append_payload(&self, pos: u64, offset: usize, len: usize, out: &mut Vec<u8>) {
+    pub unsafe fn append_payload(&self, pos: u64, offset: usize, len: usize, out: &mut Vec<u8>) {
         let index = (pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
         assert!(
             index + len <= self.capacity as usize,
@@ -879,9 +911,12 @@ impl<M: Memory> Ring<M> {
     /// The bytes stay valid and unwritten until the caller releases the record (the same
     /// contract as [`Ring::read_payload`]).
     ///
+    /// # Safety
+    /// As [`Ring::read_payload`], for as long as the pointer is used.
+    ///
     /// # Panics
     /// As [`Ring::read_payload`].
-    pub fn payload_ptr(&self, pos: u64, offset: usize, len: usize) -> Option<*const u8> {
+    pub unsafe fn payload_ptr(&self, pos: u64, offset: usize, len: usize) -> Option<*const u8> {
         let index = (pos & self.mask) as usize + FRAME_HEADER_SIZE + offset;
         assert!(
             index + len <= self.capacity as usize,
@@ -892,7 +927,13 @@ impl<M: Memory> Ring<M> {
 
     /// Zeroes `[head, to)` and moves `head` to `to`, giving the space back to producers.
     /// Returns true when producers are blocked waiting for space and should be woken.
-    pub fn release(&self, head: u64, to: u64) -> bool {
+    /// [`crate::Consumer::release`] is the safe way.
+    ///
+    /// # Safety
+    /// The caller is the ring's only consumer, `head` is the ring's head, and `[head, to)`
+    /// holds only frames it read (committed, or given up by dead or hostile producers): no
+    /// live producer may be writing any of it.
+    pub unsafe fn release(&self, head: u64, to: u64) -> bool {
         assert!(
             to >= head && to - head <= self.capacity,
             "release of an impossible range"
@@ -959,7 +1000,10 @@ impl<M: Memory> Ring<M> {
     /// the nearest position after `pos` that is certainly a claim boundary, i.e. the first
     /// non-zero word (a later frame's header: an unwritten claim is all zeroes), another slot's
     /// intent, or `tail`.
-    pub fn unwritten_claim_end(&self, pos: u64, tail: u64) -> u64 {
+    ///
+    /// # Safety
+    /// As [`Ring::next`], and the claim at `pos` belongs to a dead producer.
+    pub unsafe fn unwritten_claim_end(&self, pos: u64, tail: u64) -> u64 {
         let bound = self.next_known_boundary(pos, tail);
         let mut at = pos + layout::RECORD_ALIGN;
         while at < bound {

@@ -194,7 +194,7 @@ impl Segment {
             }
         }
         if options.populate {
-            ring.memory().prefault();
+            ring.mem().prefault();
         }
         Ok(Segment {
             ring,
@@ -281,7 +281,7 @@ impl Segment {
             reason,
         })?;
         if options.populate {
-            ring.memory().prefault();
+            ring.mem().prefault();
         }
         match link_unnamed(&file, path) {
             Ok(()) => Ok(Some(Segment {

@@ -60,8 +60,8 @@ fn builder() -> loom::model::Builder {
 fn ring_at(at: u64) -> Ring<LoomMemory> {
     let mem = LoomMemory::new(TINY.segment_len() as usize);
     let ring = Ring::create(mem, TINY, 0, 0o600).unwrap();
-    ring.word(off::TAIL).store(at, Relaxed);
-    ring.word(off::HEAD).store(at, Relaxed);
+    ring.word_at(off::TAIL).store(at, Relaxed);
+    ring.word_at(off::HEAD).store(at, Relaxed);
     ring
 }
 
@@ -154,7 +154,7 @@ struct Consumed {
 fn consume(sh: &Shared, records: usize) -> Consumed {
     let ring = &sh.ring;
     let release = |from: u64, to: u64| {
-        if ring.release(from, to) {
+        if ring.release_at(from, to) {
             ring.wake_space_waiters(&sh.space);
         }
     };
@@ -162,10 +162,10 @@ fn consume(sh: &Shared, records: usize) -> Consumed {
     let mut head = ring.head();
     let mut tail_cache = head;
     while out.records.len() < records {
-        match ring.next(head, &mut tail_cache) {
+        match ring.next_at(head, &mut tail_cache) {
             Next::Record { meta, span } => {
                 let mut buf = vec![0; meta.payload_len as usize];
-                ring.read_payload(head, 0, &mut buf);
+                ring.read_at(head, 0, &mut buf);
                 out.records.push((head, meta.slot, buf));
                 release(head, head + span);
                 head += span;
@@ -181,7 +181,7 @@ fn consume(sh: &Shared, records: usize) -> Consumed {
                 // before it moved on) must be visible now.
                 if ring.claimants(head).next().is_none() {
                     out.moved_on += 1;
-                    let again = ring.next(head, &mut tail_cache);
+                    let again = ring.next_at(head, &mut tail_cache);
                     assert!(
                         !matches!(again, Next::Pending { slot: None, .. } | Next::Empty),
                         "unattributable claim at {head}: no intent names it and its header is \
@@ -230,7 +230,7 @@ fn assert_zeroed(ring: &Ring<LoomMemory>) {
     let data = layout::data_offset(TINY.slots);
     for i in (0..TINY.capacity as usize).step_by(8) {
         assert_eq!(
-            ring.memory().u64_at(data + i).load(Relaxed),
+            ring.raw_memory().u64_at(data + i).load(Relaxed),
             0,
             "data word {i} not zeroed"
         );
@@ -336,10 +336,10 @@ fn abort_and_commit_race() {
         let mut head = ring.head();
         let mut tail_cache = head;
         while head < ring.tail() {
-            match ring.next(head, &mut tail_cache) {
+            match ring.next_at(head, &mut tail_cache) {
                 Next::Padding { span } => {
                     got.paddings += 1;
-                    ring.release(head, head + span);
+                    ring.release_at(head, head + span);
                     head += span;
                 }
                 other => panic!("expected the aborted claim's padding, got {other:?}"),
@@ -379,7 +379,7 @@ fn loom_memory_copies_bytes_at_any_offset_and_length() {
         let got: Vec<u8> = uninit.iter().map(|b| unsafe { b.assume_init() }).collect();
         assert_eq!(got, expected[3..16]);
         assert_eq!(
-            mem.u64_at(16).load(Relaxed),
+            mem.u64_at(off::CAPACITY).load(Relaxed),
             u64::from_le_bytes(expected[16..24].try_into().unwrap())
         );
     });
@@ -410,4 +410,49 @@ fn pending_claim_is_attributable_when_its_owner_moves_on() {
         moved_on > 0,
         "no explored execution reached the window the model is about"
     );
+}
+
+/// The raw calls these tests make at positions they work out themselves, where the library's
+/// `Consumer` would keep positions to itself. Each caller is its ring's only consumer, reads
+/// only at frame boundaries it reached by reading, releases only what it read, and scribbles
+/// over words only while no producer is writing them: the `# Safety` terms of the `unsafe`
+/// functions wrapped here.
+#[allow(dead_code)]
+trait RawAccess<M: Memory> {
+    fn next_at(&self, pos: u64, tail_cache: &mut u64) -> Next;
+    fn read_at(&self, pos: u64, offset: usize, dst: &mut [u8]);
+    fn release_at(&self, from: u64, to: u64) -> bool;
+    fn unwritten_claim_end_at(&self, pos: u64, tail: u64) -> u64;
+    fn raw_memory(&self) -> &M;
+    fn word_at(&self, offset: usize) -> &AtomicU64;
+    fn word32_at(&self, offset: usize) -> &AtomicU32;
+}
+
+impl<M: Memory> RawAccess<M> for Ring<M> {
+    fn next_at(&self, pos: u64, tail_cache: &mut u64) -> Next {
+        // SAFETY: see the trait's docs.
+        unsafe { self.next(pos, tail_cache) }
+    }
+    fn read_at(&self, pos: u64, offset: usize, dst: &mut [u8]) {
+        // SAFETY: see the trait's docs.
+        unsafe { self.read_payload(pos, offset, dst) }
+    }
+    fn release_at(&self, from: u64, to: u64) -> bool {
+        // SAFETY: see the trait's docs.
+        unsafe { self.release(from, to) }
+    }
+    fn unwritten_claim_end_at(&self, pos: u64, tail: u64) -> u64 {
+        // SAFETY: see the trait's docs.
+        unsafe { self.unwritten_claim_end(pos, tail) }
+    }
+    fn raw_memory(&self) -> &M {
+        // SAFETY: see the trait's docs.
+        unsafe { self.memory() }
+    }
+    fn word_at(&self, offset: usize) -> &AtomicU64 {
+        self.raw_memory().u64_at(offset)
+    }
+    fn word32_at(&self, offset: usize) -> &AtomicU32 {
+        self.raw_memory().u32_at(offset)
+    }
 }

@@ -273,12 +273,12 @@ impl Model {
                     }
                 }
             };
-            let got = self.ring.next(at, &mut tail_cache);
+            let got = self.ring.next_at(at, &mut tail_cache);
             prop_assert_eq!(got, expected, "at position {}", at);
             let span = match got {
                 Next::Record { meta, span } => {
                     let mut buf = vec![0xAA; meta.payload_len as usize];
-                    self.ring.read_payload(at, 0, &mut buf);
+                    self.ring.read_at(at, 0, &mut buf);
                     let Some((_, Frame::Claimed { payload, .. })) = self.frames.get(consumed)
                     else {
                         unreachable!()
@@ -294,14 +294,14 @@ impl Model {
             at += span;
             consumed += 1;
             if release_each {
-                self.ring.release(self.head, at);
+                self.ring.release_at(self.head, at);
                 self.head = at;
                 self.frames.pop_front();
                 consumed = 0;
             }
         }
         if !release_each {
-            self.ring.release(self.head, at);
+            self.ring.release_at(self.head, at);
             self.head = at;
             self.frames.drain(..consumed);
         }
@@ -335,7 +335,7 @@ impl Model {
         let frames = self.frames.len() + 1;
         self.consume(frames, false)?;
         prop_assert!(self.frames.is_empty());
-        prop_assert_eq!(self.ring.next(self.head, &mut 0), Next::Empty);
+        prop_assert_eq!(self.ring.next_at(self.head, &mut 0), Next::Empty);
         prop_assert_eq!(self.ring.head(), self.ring.tail());
         self.committed.sort_by_key(|(id, _)| *id);
         let in_claim_order: Vec<Vec<u8>> = self.committed.iter().map(|(_, p)| p.clone()).collect();

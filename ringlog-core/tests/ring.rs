@@ -12,8 +12,8 @@ use ringlog_core::layout::{self, off, slot_off, LAYOUT_VERSION, NO_INTENT};
 use ringlog_core::memory::{HeapMemory, Memory};
 use ringlog_core::Futex;
 use ringlog_core::{
-    ClaimError, Corruption, Geometry, GeometryError, Kind, LayoutError, Level, Next, RecordMeta,
-    Ring,
+    ClaimError, Consumer, Corruption, Frame, Geometry, GeometryError, Kind, LayoutError, Level,
+    Next, RecordMeta, Ring,
 };
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -43,25 +43,34 @@ fn committed_record_round_trips_header_and_payload() {
     let _ = ring.commit(claim, &meta);
 
     let mut tail_cache = 0;
-    let Next::Record { meta: got, span } = ring.next(0, &mut tail_cache) else {
+    let Next::Record { meta: got, span } = ring.next_at(0, &mut tail_cache) else {
         panic!("expected a record")
     };
     assert_eq!(got, RecordMeta { slot: 2, ..meta });
     assert_eq!(span, 48, "32-byte header + 11 bytes, rounded up to 8");
     let mut payload = [0u8; 11];
-    ring.read_payload(0, 0, &mut payload);
+    ring.read_at(0, 0, &mut payload);
     assert_eq!(&payload, b"apphello!!!");
     let mut message = [0u8; 8];
-    ring.read_payload(0, 3, &mut message);
+    ring.read_at(0, 3, &mut message);
     assert_eq!(&message, b"hello!!!");
+    let mut consumer = Consumer::new(&ring).expect("the only consumer");
+    let Frame::Record(record) = consumer.peek() else {
+        panic!("expected a record")
+    };
+    assert_eq!(
+        (record.pos(), record.span(), *record.meta()),
+        (0, span, got)
+    );
     let mut out = b"> ".to_vec();
-    ring.append_payload(0, 3, 8, &mut out);
+    consumer.append_payload(&record, 3, 8, &mut out);
     assert_eq!(out, b"> hello!!!", "appended after what the buffer held");
 
-    assert!(!ring.release(0, span), "nobody waits for space");
+    consumer.pass(&record);
+    assert!(!consumer.release(), "nobody waits for space");
     assert_eq!(ring.head(), 48);
     assert_eq!(ring.tail(), 48);
-    assert_eq!(ring.next(48, &mut tail_cache), Next::Empty);
+    assert_eq!(ring.next_at(48, &mut tail_cache), Next::Empty);
     assert_eq!(ring.slot_info(2).written, 1);
     assert_eq!(ring.slot_info(1).written, 0);
 }
@@ -135,9 +144,9 @@ fn wrap_writes_padding_to_the_end_then_the_record_at_the_start() {
 
     // The padding is committed at claim time; the record behind it is pending.
     let mut tc = 0;
-    assert_eq!(ring.next(3096, &mut tc), Next::Padding { span: 1000 });
+    assert_eq!(ring.next_at(3096, &mut tc), Next::Padding { span: 1000 });
     assert_eq!(
-        ring.next(4096, &mut tc),
+        ring.next_at(4096, &mut tc),
         Next::Pending {
             slot: Some(1),
             len: Some(1032)
@@ -223,7 +232,7 @@ fn abort_becomes_padding_and_does_not_block_later_records() {
     let _ = ring.commit(b, &meta(3));
     let mut tc = 0;
     assert_eq!(
-        ring.next(0, &mut tc),
+        ring.next_at(0, &mut tc),
         Next::Pending {
             slot: Some(0),
             len: Some(45)
@@ -262,7 +271,7 @@ fn abort_of_a_wrapping_claim_leaves_two_paddings() {
         drain(&ring),
         vec![Seen::Padding { span: 1000 }, Seen::Padding { span: 1024 }]
     );
-    assert_eq!(ring.next(ring.head(), &mut 0), Next::Empty);
+    assert_eq!(ring.next_at(ring.head(), &mut 0), Next::Empty);
 }
 
 // ------------------------------------------------------------------ full and too large
@@ -295,10 +304,10 @@ fn full_ring_refuses_claims_until_the_consumer_releases() {
 
     // Release one record; the stale head cache (still 0) must be refreshed from the ring.
     let mut tc = 0;
-    let Next::Record { span, .. } = ring.next(0, &mut tc) else {
+    let Next::Record { span, .. } = ring.next_at(0, &mut tc) else {
         panic!()
     };
-    ring.release(0, span);
+    ring.release_at(0, span);
     assert_eq!(hc.load(Ordering::Relaxed), 0);
     let pos = write(&ring, 0, &hc, &[9; 1000]).unwrap();
     assert_eq!(pos, 4096);
@@ -326,10 +335,10 @@ fn a_wrap_needs_room_for_the_padding_too() {
     // Consume only the first record: head 1032, tail 3096. A 1000-byte payload needs 1000 bytes
     // of padding + 1032 at the start = 2032 more; free space is 4096 - 2064 = 2032: fits.
     let mut tc = 0;
-    let Next::Record { span, .. } = ring.next(0, &mut tc) else {
+    let Next::Record { span, .. } = ring.next_at(0, &mut tc) else {
         panic!()
     };
-    ring.release(0, span);
+    ring.release_at(0, span);
     let claim = ring.claim(0, 1000, &hc).unwrap();
     assert_eq!(claim.pos(), 4096);
     ring.abort(claim);
@@ -390,14 +399,15 @@ fn release_zeroes_consumed_space_so_a_new_lap_reads_empty() {
     }
     // Position 4096 is index 0, which held a committed record one lap ago.
     let mut tc = 4096;
-    assert_eq!(ring.next(4096, &mut tc), Next::Empty);
+    assert_eq!(ring.next_at(4096, &mut tc), Next::Empty);
     // Any position of the new lap reads as unwritten, not as a stale frame: with the tail
     // pushed ahead (a claim whose header is not written yet), it is pending, never a record.
-    ring.word(off::TAIL).store(4096 + 1032, Ordering::Relaxed);
+    ring.word_at(off::TAIL)
+        .store(4096 + 1032, Ordering::Relaxed);
     for pos in [4096u64, 5128 - 8] {
         let mut tc = 0;
         assert_eq!(
-            ring.next(pos, &mut tc),
+            ring.next_at(pos, &mut tc),
             Next::Pending {
                 slot: None,
                 len: None
@@ -421,20 +431,20 @@ fn consuming_a_whole_lap_before_releasing_ends_empty_not_corrupt() {
     assert_eq!(ring.tail(), 4096);
     let (mut at, mut tc) = (0, 0);
     for _ in 0..4 {
-        let Next::Record { span, .. } = ring.next(at, &mut tc) else {
+        let Next::Record { span, .. } = ring.next_at(at, &mut tc) else {
             panic!("record at {at}")
         };
         at += span;
     }
     assert_eq!(at, 4096);
-    assert_eq!(ring.next(at, &mut tc), Next::Empty);
+    assert_eq!(ring.next_at(at, &mut tc), Next::Empty);
     assert_eq!(
-        ring.next(at, &mut 0),
+        ring.next_at(at, &mut 0),
         Next::Empty,
         "with a cold tail cache too"
     );
-    ring.release(0, at);
-    assert_eq!(ring.next(at, &mut tc), Next::Empty);
+    ring.release_at(0, at);
+    assert_eq!(ring.next_at(at, &mut tc), Next::Empty);
 }
 
 #[test]
@@ -443,7 +453,7 @@ fn partial_release_zeroes_only_the_released_range() {
     let hc = AtomicU64::new(0);
     write(&ring, 0, &hc, &[1; 8]).unwrap(); // 0..40
     write(&ring, 0, &hc, &[2; 8]).unwrap(); // 40..80
-    ring.release(0, 40);
+    ring.release_at(0, 40);
     assert_eq!(peek(&ring, 0), 0);
     assert_eq!(peek(&ring, 32), 0);
     assert_ne!(peek(&ring, 40), 0, "the unreleased record is intact");
@@ -460,12 +470,12 @@ fn partial_release_zeroes_only_the_released_range() {
 fn release_across_the_region_end_zeroes_both_pieces() {
     let ring = heap_ring(SMALL);
     let hc = AtomicU64::new(0);
-    ring.word(off::TAIL).store(4000, Ordering::Relaxed);
-    ring.word(off::HEAD).store(4000, Ordering::Relaxed);
+    ring.word_at(off::TAIL).store(4000, Ordering::Relaxed);
+    ring.word_at(off::HEAD).store(4000, Ordering::Relaxed);
     write(&ring, 0, &hc, &[5; 200]).unwrap(); // padding 4000..4096, record 4096..4328
     assert_ne!(peek(&ring, 4000), 0);
     assert_ne!(peek(&ring, 4096), 0);
-    ring.release(4000, 4328);
+    ring.release_at(4000, 4328);
     for pos in (4000..4328).step_by(8) {
         assert_eq!(peek(&ring, pos), 0, "word at {pos}");
     }
@@ -475,7 +485,7 @@ fn release_across_the_region_end_zeroes_both_pieces() {
 #[should_panic(expected = "release of an impossible range")]
 fn release_of_more_than_a_lap_panics() {
     let ring = heap_ring(SMALL);
-    ring.release(0, 4097);
+    ring.release_at(0, 4097);
 }
 
 /// A futex for one thread: `wait` runs a script (what other parties do while the caller would
@@ -510,10 +520,10 @@ impl Futex for ScriptedFutex<'_> {
 fn release_reports_waiting_producers() {
     let ring = heap_ring(SMALL);
     let hc = AtomicU64::new(0);
-    assert!(!ring.release(0, 0));
+    assert!(!ring.release_at(0, 0));
     while ring.claim(0, 100, &hc).is_ok() {}
     let seen_waiting = Cell::new(false);
-    let futex = ScriptedFutex::new(|| seen_waiting.set(ring.release(0, 0)));
+    let futex = ScriptedFutex::new(|| seen_waiting.set(ring.release_at(0, 0)));
     let mut patience = [Some(Duration::from_millis(1)), None].into_iter();
     let got = ring.claim_waiting(&futex, 0, 100, &hc, || patience.next().flatten());
     assert_eq!(got, Err(ClaimError::Full));
@@ -522,7 +532,7 @@ fn release_reports_waiting_producers() {
         seen_waiting.get(),
         "a release while it waits reports the waiter"
     );
-    assert!(!ring.release(0, 0), "no waiter once it gave up");
+    assert!(!ring.release_at(0, 0), "no waiter once it gave up");
 }
 
 #[test]
@@ -535,7 +545,7 @@ fn a_producer_waiting_for_space_is_woken_by_the_release() {
     while ring.claim(0, 100, &hc).is_ok() {}
     let drain_futex = ScriptedFutex::new(|| ());
     let futex = ScriptedFutex::new(|| {
-        if ring.release(0, first_span) {
+        if ring.release_at(0, first_span) {
             ring.wake_space_waiters(&drain_futex);
         }
     });
@@ -556,7 +566,7 @@ fn uncommitted_claim_is_pending_and_blocks_later_records() {
     let mut tc = 0;
     for _ in 0..3 {
         assert_eq!(
-            ring.next(0, &mut tc),
+            ring.next_at(0, &mut tc),
             Next::Pending {
                 slot: Some(3),
                 len: Some(52)
@@ -577,12 +587,12 @@ fn claim_without_header_is_pending_without_slot_and_attributed_by_intent() {
     let ring = heap_ring(SMALL);
     // Slot 3 stored its intent for position 0 and won the tail CAS (to 64), then stopped before
     // writing its header.
-    ring.slot_word(3, slot_off::INTENT)
+    ring.word_at(layout::slot_offset(3) + slot_off::INTENT)
         .store(1, Ordering::Relaxed); // position 0, plus one
-    ring.word(off::TAIL).store(64, Ordering::Relaxed);
+    ring.word_at(off::TAIL).store(64, Ordering::Relaxed);
     let mut tc = 0;
     assert_eq!(
-        ring.next(0, &mut tc),
+        ring.next_at(0, &mut tc),
         Next::Pending {
             slot: None,
             len: None
@@ -591,7 +601,7 @@ fn claim_without_header_is_pending_without_slot_and_attributed_by_intent() {
     assert_eq!(tc, 64, "the tail was refreshed");
     assert_eq!(ring.claimants(0).collect::<Vec<_>>(), vec![3]);
     assert_eq!(ring.claimants(8).count(), 0);
-    assert_eq!(ring.unwritten_claim_end(0, ring.tail()), 64);
+    assert_eq!(ring.unwritten_claim_end_at(0, ring.tail()), 64);
 }
 
 #[test]
@@ -599,10 +609,14 @@ fn unwritten_claim_end_stops_at_the_nearest_certain_boundary() {
     let ring = heap_ring(SMALL);
     let hc = AtomicU64::new(0);
     // Dead claim by slot 3 at 0..64, header never written.
-    ring.slot_word(3, slot_off::INTENT)
+    ring.word_at(layout::slot_offset(3) + slot_off::INTENT)
         .store(1, Ordering::Relaxed);
-    ring.word(off::TAIL).store(64, Ordering::Relaxed);
-    assert_eq!(ring.unwritten_claim_end(0, 64), 64, "bounded by the tail");
+    ring.word_at(off::TAIL).store(64, Ordering::Relaxed);
+    assert_eq!(
+        ring.unwritten_claim_end_at(0, 64),
+        64,
+        "bounded by the tail"
+    );
     assert_eq!(ring.resync_point(0, 64), 64);
 
     // A live claim by slot 1 behind it: its header is written at once.
@@ -610,7 +624,7 @@ fn unwritten_claim_end_stops_at_the_nearest_certain_boundary() {
     assert_eq!(b.pos(), 64);
     assert_eq!(ring.tail(), 104);
     assert_eq!(
-        ring.unwritten_claim_end(0, 104),
+        ring.unwritten_claim_end_at(0, 104),
         64,
         "bounded by slot 1's intent and header"
     );
@@ -618,18 +632,18 @@ fn unwritten_claim_end_stops_at_the_nearest_certain_boundary() {
 
     // A claim by slot 2 that won its CAS but wrote no header either: only its intent bounds
     // slot 3's claim.
-    ring.slot_word(1, slot_off::INTENT)
+    ring.word_at(layout::slot_offset(1) + slot_off::INTENT)
         .store(NO_INTENT, Ordering::Relaxed);
     ring.abort(b);
-    ring.slot_word(2, slot_off::INTENT)
+    ring.word_at(layout::slot_offset(2) + slot_off::INTENT)
         .store(24 + 1, Ordering::Relaxed);
-    assert_eq!(ring.unwritten_claim_end(0, 104), 24);
+    assert_eq!(ring.unwritten_claim_end_at(0, 104), 24);
     assert_eq!(ring.resync_point(0, 104), 24);
 
     // Without the intent, the first non-zero word (a later frame's header) bounds it.
-    ring.slot_word(2, slot_off::INTENT)
+    ring.word_at(layout::slot_offset(2) + slot_off::INTENT)
         .store(NO_INTENT, Ordering::Relaxed);
-    assert_eq!(ring.unwritten_claim_end(0, 104), 64);
+    assert_eq!(ring.unwritten_claim_end_at(0, 104), 64);
     assert_eq!(
         ring.resync_point(0, 104),
         104,
@@ -637,9 +651,9 @@ fn unwritten_claim_end_stops_at_the_nearest_certain_boundary() {
     );
 
     // Intents at or before `pos` (older claims) do not bound it.
-    ring.slot_word(0, slot_off::INTENT)
+    ring.word_at(layout::slot_offset(0) + slot_off::INTENT)
         .store(1, Ordering::Relaxed);
-    assert_eq!(ring.unwritten_claim_end(8, 104), 64);
+    assert_eq!(ring.unwritten_claim_end_at(8, 104), 64);
 }
 
 #[test]
@@ -723,12 +737,12 @@ fn a_sleeping_drain_is_woken_by_exactly_one_commit() {
 fn corrupt_ring(word0: u64, tail: u64) -> Ring<HeapMemory> {
     let ring = heap_ring(SMALL);
     poke(&ring, 0, word0);
-    ring.word(off::TAIL).store(tail, Ordering::Relaxed);
+    ring.word_at(off::TAIL).store(tail, Ordering::Relaxed);
     ring
 }
 
 fn next_at_0(ring: &Ring<HeapMemory>) -> Next {
-    ring.next(0, &mut 0)
+    ring.next_at(0, &mut 0)
 }
 
 #[test]
@@ -769,20 +783,20 @@ fn impossible_lengths_are_corrupt() {
     }
     // A frame that would straddle the end of the region.
     let ring = heap_ring(SMALL);
-    ring.word(off::TAIL).store(4096 + 64, Ordering::Relaxed);
+    ring.word_at(off::TAIL).store(4096 + 64, Ordering::Relaxed);
     poke(&ring, 4000, raw_word0(200, data, 0, 0));
     assert_eq!(
-        ring.next(4000, &mut 0),
+        ring.next_at(4000, &mut 0),
         Next::Corrupt(Corruption::Length(200))
     );
     poke(&ring, 4000, raw_word0(104, pad, 0, 0));
     assert_eq!(
-        ring.next(4000, &mut 0),
+        ring.next_at(4000, &mut 0),
         Next::Corrupt(Corruption::Length(104))
     );
     poke(&ring, 4000, raw_word0(96, pad, 0, 0));
     assert_eq!(
-        ring.next(4000, &mut 0),
+        ring.next_at(4000, &mut 0),
         Next::Padding { span: 96 },
         "exactly to the end is fine"
     );
@@ -802,7 +816,7 @@ fn frame_past_the_tail_is_corrupt() {
     let ring = corrupt_ring(Word0::encode(64, false, Kind::Data, Level::Info, 1), 64);
     let mut tc = 8;
     assert_eq!(
-        ring.next(0, &mut tc),
+        ring.next_at(0, &mut tc),
         Next::Pending {
             slot: Some(1),
             len: Some(64)
@@ -846,18 +860,21 @@ fn payload_or_target_longer_than_the_frame_is_corrupt() {
 #[test]
 fn tail_behind_the_head_or_beyond_a_lap_is_corrupt() {
     let ring = heap_ring(SMALL);
-    ring.word(off::TAIL).store(4096 + 8, Ordering::Relaxed);
-    assert_eq!(ring.next(0, &mut 0), Next::Corrupt(Corruption::Tail(4104)));
-    ring.word(off::TAIL).store(u64::MAX, Ordering::Relaxed);
+    ring.word_at(off::TAIL).store(4096 + 8, Ordering::Relaxed);
     assert_eq!(
-        ring.next(0, &mut 0),
+        ring.next_at(0, &mut 0),
+        Next::Corrupt(Corruption::Tail(4104))
+    );
+    ring.word_at(off::TAIL).store(u64::MAX, Ordering::Relaxed);
+    assert_eq!(
+        ring.next_at(0, &mut 0),
         Next::Corrupt(Corruption::Tail(u64::MAX))
     );
-    ring.word(off::TAIL).store(8, Ordering::Relaxed);
-    assert_eq!(ring.next(16, &mut 0), Next::Corrupt(Corruption::Tail(8)));
-    ring.word(off::TAIL).store(4096, Ordering::Relaxed);
+    ring.word_at(off::TAIL).store(8, Ordering::Relaxed);
+    assert_eq!(ring.next_at(16, &mut 0), Next::Corrupt(Corruption::Tail(8)));
+    ring.word_at(off::TAIL).store(4096, Ordering::Relaxed);
     assert_eq!(
-        ring.next(0, &mut 0),
+        ring.next_at(0, &mut 0),
         Next::Pending {
             slot: None,
             len: None
@@ -896,22 +913,22 @@ proptest! {
         poke(&ring, head, word0);
         poke(&ring, head + 24, word3);
         let tail = head.wrapping_add(ahead);
-        ring.word(off::TAIL).store(tail, Ordering::Relaxed);
+        ring.word_at(off::TAIL).store(tail, Ordering::Relaxed);
         // The consumer's cache is some tail it saw before: never ahead of the real one.
         let mut tc = tail.saturating_sub(stale);
-        match ring.next(head, &mut tc) {
+        match ring.next_at(head, &mut tc) {
             Next::Record { meta, span } => {
                 prop_assert!(index + span <= 4096);
                 prop_assert!(head + span <= tail);
                 prop_assert!(meta.payload_len as u64 + FRAME_HEADER_SIZE as u64 <= span);
                 let mut buf = vec![0; meta.payload_len as usize];
-                ring.read_payload(head, 0, &mut buf);
-                ring.release(head, head + span);
+                ring.read_at(head, 0, &mut buf);
+                ring.release_at(head, head + span);
             }
             Next::Padding { span } => {
                 prop_assert!(index + span <= 4096);
                 prop_assert!(head + span <= tail);
-                ring.release(head, head + span);
+                ring.release_at(head, head + span);
             }
             Next::Pending { slot, len } => {
                 prop_assert!(slot.map_or(true, |s| s < 4));
@@ -1006,12 +1023,12 @@ fn copy_region(from: &HeapMemory, len: usize) -> HeapMemory {
 fn open_validates_what_create_wrote() {
     let ring = heap_ring(SMALL);
     let len = SMALL.segment_len() as usize;
-    let reopened = Ring::open(copy_region(ring.memory(), len)).unwrap();
+    let reopened = Ring::open(copy_region(ring.raw_memory(), len)).unwrap();
     assert_eq!(reopened.geometry(), SMALL);
     assert_eq!(reopened.created_ns(), 42);
 
     let bad = |f: &dyn Fn(&HeapMemory)| {
-        let mem = copy_region(ring.memory(), len);
+        let mem = copy_region(ring.raw_memory(), len);
         f(&mem);
         Ring::open(mem).map(|_| ()).unwrap_err()
     };
@@ -1032,23 +1049,23 @@ fn open_validates_what_create_wrote() {
         LayoutError::BadMagic(7)
     );
     assert!(matches!(
-        bad(&|m| m.u64_at(16).store(4095, Ordering::Relaxed)),
+        bad(&|m| m.u64_at(off::CAPACITY).store(4095, Ordering::Relaxed)),
         LayoutError::BadGeometry(_)
     ));
     assert!(matches!(
-        bad(&|m| m.u64_at(24).store(0, Ordering::Relaxed)),
+        bad(&|m| m.u64_at(off::MAX_RECORD).store(0, Ordering::Relaxed)),
         LayoutError::BadGeometry(_)
     ));
     assert!(matches!(
-        bad(&|m| m.u32_at(40).store(40, Ordering::Relaxed)),
+        bad(&|m| m.u32_at(off::SLOTS).store(40, Ordering::Relaxed)),
         LayoutError::BadGeometry(_)
     ));
     assert!(matches!(
-        bad(&|m| m.u32_at(12).store(4096, Ordering::Relaxed)),
+        bad(&|m| m.u32_at(off::DATA_OFFSET).store(4096, Ordering::Relaxed)),
         LayoutError::BadGeometry(_)
     ));
 
-    let short = copy_region(ring.memory(), len - 8);
+    let short = copy_region(ring.raw_memory(), len - 8);
     assert_eq!(
         Ring::open(short).unwrap_err(),
         LayoutError::TooShort {

@@ -7,8 +7,8 @@
 use ringlog_core::layout::{self, LAYOUT_VERSION};
 use ringlog_core::segment::{validate_name, NAME_PREFIX, SHM_DIR};
 use ringlog_core::{
-    ErrorChain, Geometry, LayoutError, Level, Location, Next, OpenError, RecordMeta, Segment,
-    SegmentOptions,
+    Consumer, ErrorChain, Frame, Geometry, LayoutError, Level, Location, OpenError, RecordMeta,
+    Segment, SegmentOptions,
 };
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -80,13 +80,12 @@ fn write_record(segment: &Segment, payload: &[u8]) {
 }
 
 fn read_record(segment: &Segment) -> Vec<u8> {
-    let ring = segment.ring();
-    let head = ring.head();
-    let Next::Record { meta, .. } = ring.next(head, &mut 0) else {
-        panic!("no record at {head}")
+    let mut consumer = Consumer::new(segment.ring()).expect("the only consumer");
+    let Frame::Record(record) = consumer.peek() else {
+        panic!("no record at {}", consumer.position())
     };
-    let mut buf = vec![0; meta.payload_len as usize];
-    ring.read_payload(head, 0, &mut buf);
+    let mut buf = vec![0; record.meta().payload_len as usize];
+    consumer.read_payload(&record, 0, &mut buf);
     buf
 }
 

@@ -117,12 +117,12 @@ fn consume(ring: &Ring<HeapMemory>, gone: &AtomicBool) -> u64 {
     let mut buf = vec![0u8; ring.geometry().max_record as usize];
     let mut frames_since_release = 0;
     while received < PRODUCERS as u64 * RECORDS {
-        match ring.next(head, &mut tail_cache) {
+        match ring.next_at(head, &mut tail_cache) {
             Next::Record { meta, span } => {
                 let len = meta.payload_len as usize;
                 assert!(len >= HEADER, "record of {len} bytes at {head}");
                 let payload = &mut buf[..len];
-                ring.read_payload(head, 0, payload);
+                ring.read_at(head, 0, payload);
                 let producer = payload[0] as usize;
                 assert!(producer < PRODUCERS, "producer byte {producer} at {head}");
                 let seq = u64::from_le_bytes(payload[1..HEADER].try_into().unwrap());
@@ -153,7 +153,7 @@ fn consume(ring: &Ring<HeapMemory>, gone: &AtomicBool) -> u64 {
             }
             Next::Pending { .. } | Next::Empty => {
                 if head > released {
-                    ring.release(released, head);
+                    ring.release_at(released, head);
                     released = head;
                     frames_since_release = 0;
                 }
@@ -163,12 +163,12 @@ fn consume(ring: &Ring<HeapMemory>, gone: &AtomicBool) -> u64 {
         }
         // Batch releases, as a drain does between output writes.
         if frames_since_release >= 16 {
-            ring.release(released, head);
+            ring.release_at(released, head);
             released = head;
             frames_since_release = 0;
         }
     }
-    ring.release(released, head);
+    ring.release_at(released, head);
     assert_eq!(next_seq, [RECORDS; PRODUCERS]);
     head
 }

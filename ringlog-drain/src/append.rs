@@ -36,15 +36,16 @@ impl Drain {
         true
     }
 
-    /// Checkpointed append of the batch `[start, end)` already formatted; on success the range
-    /// is released. False if the output failed (nothing released, nothing left in the output).
-    pub(crate) fn write_batch(&mut self, start: u64, end: u64, effects: &BatchEffects) -> bool {
+    /// Checkpointed append of the batch the consumer read, already formatted; on success it is
+    /// released. False if the output failed (nothing released, nothing left in the output, the
+    /// consumer back at its head to read it again).
+    pub(crate) fn write_batch(&mut self, effects: &BatchEffects) -> bool {
         let before = self.output.state();
         let counts = checkpointed_counts(effects, self.batch.len() as u64);
         if let Some(s) = before {
             let intent = BatchIntent {
-                start,
-                end,
+                start: self.consumer.head(),
+                end: self.consumer.position(),
                 out_len: s.len,
                 bytes: self.batch.len() as u64,
                 dev: s.dev,
@@ -56,15 +57,17 @@ impl Drain {
             self.ring().record_intent(&intent, &effects.drop_reports);
         }
         fault::hit(Point::DrainIntentStored);
-        self.output.begin_batch(start);
+        self.output.begin_batch(self.consumer.head());
         if let Err(e) = self.append() {
-            self.append_failed(e, end - start, before, effects);
+            let kept = self.consumer.unreleased();
+            self.consumer.rewind();
+            self.append_failed(e, kept, before, effects);
             return false;
         }
         if let Some(since) = self.output_failing_since.take() {
             // Records committed and not yet written, this batch's included (producers count
             // what they commit per slot; the drain what it wrote).
-            let ring = self.segment.ring();
+            let ring = self.consumer.ring();
             let committed: u64 = (0..ring.slots() as u16)
                 .map(|s| ring.slot_info(s).written)
                 .sum();
@@ -78,11 +81,11 @@ impl Drain {
         self.durability.wrote();
         self.sync_if_due(false);
         fault::hit(Point::DrainWrittenBeforeRelease);
-        let ring = self.segment.ring();
-        if ring.release(start, end) {
-            ring.wake_space_waiters(&SharedFutex);
+        if self.consumer.release() {
+            self.ring().wake_space_waiters(&SharedFutex);
         }
         fault::hit(Point::DrainReleased);
+        let ring = self.consumer.ring();
         ring.count_batch(counts);
         ring.complete_intent(&effects.drop_reports);
         self.summary.batches += 1;
@@ -101,7 +104,7 @@ impl Drain {
                     self.output.append(rest)
                 })
             }
-            _ => self.output.append_batch(&mut self.batch),
+            _ => self.output.append_batch(&mut self.batch, &self.consumer),
         }
     }
 
@@ -141,7 +144,7 @@ impl Drain {
 
     /// Counts what a written batch did beyond its checkpointed counters.
     pub(crate) fn apply(&mut self, effects: BatchEffects) {
-        let ring = self.segment.ring();
+        let ring = self.consumer.ring();
         for slot in effects.abandoned_slots {
             ring.count_abandoned_claim(slot);
         }

@@ -2,9 +2,11 @@
 //! buffer, interleaved with large raw payloads referenced where they lie in the ring
 //! (zero-copy: the kernel copies them straight from the shared mapping into the page cache).
 //!
-//! Ring pieces are raw pointers, never slices: other processes share that memory. They stay
-//! valid because the drain releases the records only after the batch is written.
+//! Ring pieces are [`InPlace`] tokens of the ring's [`Consumer`], turned into pointers (never
+//! slices: other processes share that memory) only while the batch is written, by that
+//! consumer, which checks they are still unreleased; it cannot release while it is lent here.
 
+use ringlog_core::{Consumer, InPlace, RingRef};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -16,8 +18,8 @@ pub const ZERO_COPY_MIN: usize = 4096;
 enum Piece {
     /// `buf[start..end]`.
     Buf { start: usize, end: usize },
-    /// `len` bytes at `ptr` in the ring's mapping.
-    Ring { ptr: *const u8, len: usize },
+    /// Payload bytes that stay where they are in the ring.
+    Ring(InPlace),
 }
 
 /// A position in a batch to roll back to (see [`Batch::truncate`]).
@@ -40,9 +42,9 @@ pub struct Batch {
     iov: Vec<libc::iovec>,
 }
 
-// SAFETY: the raw pointers point into the ring's shared mapping (valid in every thread of the
-// process for as long as the drain that owns both the batch and the mapping lives) or into the
-// batch's own buffer; nothing in a batch is tied to the thread that built it.
+// SAFETY: the only raw pointers in a batch are in `iov`, scratch space rebuilt from the pieces
+// on every `write_to` and pointing into memory valid in every thread (the batch's own buffer,
+// the ring's mapping); nothing in a batch is tied to the thread that built it.
 unsafe impl Send for Batch {}
 
 impl Batch {
@@ -87,11 +89,11 @@ impl Batch {
         self.is_contiguous().then_some(&self.buf[..])
     }
 
-    /// Adds `len` bytes that stay in the ring at `ptr` until the batch is written.
-    pub fn push_ring(&mut self, ptr: *const u8, len: usize) {
+    /// Adds payload bytes that stay in the ring until the batch is written.
+    pub fn push_ring(&mut self, piece: InPlace) {
         self.seal();
-        self.pieces.push(Piece::Ring { ptr, len });
-        self.ring_bytes += len;
+        self.ring_bytes += piece.len();
+        self.pieces.push(Piece::Ring(piece));
     }
 
     fn seal(&mut self) {
@@ -123,14 +125,17 @@ impl Batch {
     }
 
     /// Writes the whole batch to `fd` with `writev` (1024 iovecs per call), resuming after
-    /// partial writes.
-    pub fn write_to(&mut self, fd: RawFd) -> io::Result<()> {
+    /// partial writes. `consumer` made the batch's ring pieces.
+    ///
+    /// # Panics
+    /// If a ring piece was made by another consumer or its record was released.
+    pub fn write_to<R: RingRef>(&mut self, fd: RawFd, consumer: &Consumer<R>) -> io::Result<()> {
         self.seal();
         self.iov.clear();
         for piece in &self.pieces {
-            let (base, len) = match *piece {
-                Piece::Buf { start, end } => (self.buf[start..end].as_ptr(), end - start),
-                Piece::Ring { ptr, len } => (ptr, len),
+            let (base, len) = match piece {
+                Piece::Buf { start, end } => (self.buf[*start..*end].as_ptr(), end - start),
+                Piece::Ring(p) => (consumer.in_place_ptr(p), p.len()),
             };
             if len > 0 {
                 self.iov.push(libc::iovec {
@@ -143,7 +148,9 @@ impl Batch {
         while i < self.iov.len() {
             let n = (self.iov.len() - i).min(1024);
             // SAFETY: every iovec points at live memory: the batch buffer (not touched until this
-            // returns) or committed ring records the drain has not released yet.
+            // returns) or committed ring records `consumer` checked are unreleased, and which it
+            // cannot release while it is borrowed here. The iovecs are only `Send`-free plain
+            // data rebuilt on every call.
             let written = unsafe { libc::writev(fd, self.iov[i..].as_ptr(), n as libc::c_int) };
             if written < 0 {
                 let e = io::Error::last_os_error();
@@ -180,14 +187,39 @@ mod tests {
 
     #[test]
     fn buffer_and_ring_pieces_come_out_in_order_and_roll_back() {
+        use ringlog_core::memory::HeapMemory;
+        use ringlog_core::{Frame, Geometry, RecordMeta, Ring};
+        let geometry = Geometry::with_capacity(1 << 16);
+        let ring = Ring::create(
+            HeapMemory::new(geometry.segment_len() as usize),
+            geometry,
+            0,
+            0o600,
+        )
+        .unwrap();
         let outside = vec![b'R'; 10_000];
+        let claim = ring
+            .claim(0, outside.len(), &std::sync::atomic::AtomicU64::new(0))
+            .unwrap();
+        ring.write_payload(&claim, 0, &outside);
+        let meta = RecordMeta {
+            payload_len: outside.len() as u32,
+            ..Default::default()
+        };
+        let _ = ring.commit(claim, &meta);
+        let mut consumer = ringlog_core::Consumer::new(&ring).unwrap();
+        let Frame::Record(record) = consumer.peek() else {
+            panic!("a record")
+        };
+        let whole = consumer.in_place(&record, 0, outside.len()).unwrap();
+        let five = consumer.in_place(&record, 0, 5).unwrap();
         let mut b = Batch::with_capacity(16);
         b.buf().extend_from_slice(b"head\n");
-        b.push_ring(outside.as_ptr(), outside.len());
+        b.push_ring(whole);
         b.buf().push(b'\n');
         let mark = b.mark();
         b.buf().extend_from_slice(b"rolled back");
-        b.push_ring(outside.as_ptr(), 5);
+        b.push_ring(five);
         b.truncate(mark);
         b.buf().extend_from_slice(b"tail\n");
         assert_eq!(b.len(), 5 + 10_000 + 1 + 5);
@@ -195,7 +227,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
         let file = std::fs::File::create(&path).unwrap();
-        b.write_to(std::os::fd::AsRawFd::as_raw_fd(&file)).unwrap();
+        b.write_to(std::os::fd::AsRawFd::as_raw_fd(&file), &consumer)
+            .unwrap();
         let mut got = Vec::new();
         std::fs::File::open(&path)
             .unwrap()
@@ -205,5 +238,37 @@ mod tests {
         want.extend_from_slice(&outside);
         want.extend_from_slice(b"\ntail\n");
         assert_eq!(got, want);
+    }
+
+    #[test]
+    #[should_panic(expected = "released")]
+    fn a_released_ring_piece_is_refused() {
+        use ringlog_core::memory::HeapMemory;
+        use ringlog_core::{Frame, Geometry, RecordMeta, Ring};
+        let geometry = Geometry::with_capacity(1 << 16);
+        let ring = Ring::create(
+            HeapMemory::new(geometry.segment_len() as usize),
+            geometry,
+            0,
+            0o600,
+        )
+        .unwrap();
+        let claim = ring
+            .claim(0, 8192, &std::sync::atomic::AtomicU64::new(0))
+            .unwrap();
+        let meta = RecordMeta {
+            payload_len: 8192,
+            ..Default::default()
+        };
+        let _ = ring.commit(claim, &meta);
+        let mut consumer = ringlog_core::Consumer::new(&ring).unwrap();
+        let Frame::Record(record) = consumer.peek() else {
+            panic!("a record")
+        };
+        let mut b = Batch::with_capacity(16);
+        b.push_ring(consumer.in_place(&record, 0, 8192).unwrap());
+        consumer.pass(&record);
+        consumer.release();
+        let _ = b.write_to(1, &consumer);
     }
 }

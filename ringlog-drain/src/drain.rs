@@ -24,7 +24,7 @@ use ringlog_core::backoff::{self, Backoff, Step};
 use ringlog_core::layout;
 use ringlog_core::lock;
 use ringlog_core::memory::MappedMemory;
-use ringlog_core::{clock, OpenError, Ring, Segment};
+use ringlog_core::{clock, Consumer, OpenError, Ring, Segment};
 use std::fmt;
 use std::io;
 use std::os::fd::AsFd;
@@ -112,17 +112,14 @@ const _: fn() = || {
 /// A running drain.
 #[derive(Debug)]
 pub struct Drain {
-    pub(crate) segment: Segment,
+    /// The ring's one consumer, holding the segment.
+    pub(crate) consumer: Consumer<Segment>,
     pub(crate) output: Output,
     pub(crate) formatter: Formatter,
     pub(crate) options: DrainOptions,
     pub(crate) batch: Batch,
     /// Payload bytes of a record being formatted (non-raw formats).
     pub(crate) scratch: Vec<u8>,
-    /// Everything before it is written and released.
-    pub(crate) head: u64,
-    /// The last tail seen.
-    pub(crate) tail_cache: u64,
     /// The producers' drop-event count when drops were last collected.
     pub(crate) drop_events_seen: u64,
     pub(crate) stall: StallWatch,
@@ -177,35 +174,39 @@ impl Drain {
         } else {
             Formatter::new(options.format)
         };
-        let head = ring.head();
+        let name = segment.name().to_owned();
+        // The drain lock (taken above) keeps other processes' consumers out; this one is the
+        // segment's first.
+        let consumer = Consumer::new(segment).map_err(|s| DrainError::AlreadyDrained {
+            ring: s.name().to_owned(),
+            pid: std::process::id(),
+        })?;
         let mut drain = Drain {
             formatter,
             batch: Batch::with_capacity(options.batch_bytes + (options.batch_bytes >> 2)),
             scratch: Vec::new(),
-            head,
-            tail_cache: head,
             drop_events_seen: u64::MAX,
             stall: StallWatch::new(&options),
             durability: Durability::new(options.fsync),
             ticks: TickCalibration::default(),
             summary: DrainSummary::default(),
             output_failing_since: None,
-            events: Events::new(segment.name()),
+            events: Events::new(&name),
             name: None,
             last_name_check: Instant::now(),
             orphaned: options.left_behind,
             orphan_done: false,
             notices: Vec::new(),
-            segment,
+            consumer,
             output,
             options,
         };
         if drain.options.left_behind {
-            let kept = drain.segment.path().to_owned();
+            let kept = drain.segment().path().to_owned();
             drain.notify(DrainEvent::DrainingLeftBehind { kept });
         } else {
             // Without the spare link a removed name cannot be put back, but the drain works.
-            match SegmentName::hold(drain.segment.path(), drain.segment.file()) {
+            match SegmentName::hold(drain.segment().path(), drain.segment().file()) {
                 Ok(name) => drain.name = Some(name),
                 Err(e) => drain.events.emit(DrainEvent::SpareLinkFailed(e)),
             }
@@ -223,12 +224,16 @@ impl Drain {
     }
 
     pub(crate) fn ring(&self) -> &Ring<MappedMemory> {
-        self.segment.ring()
+        self.consumer.ring()
+    }
+
+    pub(crate) fn segment(&self) -> &Segment {
+        self.consumer.holder()
     }
 
     /// The ring's name.
     pub fn ring_name(&self) -> &str {
-        self.segment.name()
+        self.segment().name()
     }
 
     /// Totals so far.
@@ -284,7 +289,7 @@ impl Drain {
             }
         }
         self.sync_if_due(true);
-        let left = self.ring().tail().saturating_sub(self.head);
+        let left = self.ring().tail().saturating_sub(self.consumer.head());
         if left > 0 {
             self.events
                 .emit(DrainEvent::StoppedWithBacklog { bytes: left });

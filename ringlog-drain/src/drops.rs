@@ -9,7 +9,7 @@ use ringlog_core::clock;
 impl Drain {
     /// Appends one notice per producer that dropped records since the last report.
     pub(crate) fn collect_drop_reports(&mut self, effects: &mut BatchEffects) {
-        let ring = self.segment.ring();
+        let ring = self.consumer.ring();
         let events = ring.drop_events();
         if events == self.drop_events_seen {
             return;

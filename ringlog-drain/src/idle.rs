@@ -54,7 +54,7 @@ impl Drain {
     fn sleep(&mut self) {
         self.sync_if_due(true);
         let timeout = self.options.idle_timeout;
-        self.ring().drain_sleep(&SharedFutex, self.head, timeout);
+        self.consumer.sleep(&SharedFutex, timeout);
     }
 
     /// Waits a little without announcing a sleep (producers will not wake us).

@@ -30,9 +30,9 @@ impl Drain {
         let spare = match self.name.take() {
             Some(name) => crate::segment_name::spare_path(name.path()),
             // A segment left behind is opened at its spare link.
-            None => self.segment.path().to_owned(),
+            None => self.segment().path().to_owned(),
         };
-        let ours = self.segment.file().metadata();
+        let ours = self.segment().file().metadata();
         if let (Ok(a), Ok(b)) = (ours, std::fs::metadata(&spare)) {
             if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
                 crate::segment_name::forget(&spare);
@@ -42,8 +42,8 @@ impl Drain {
 
     /// Tells the operator, and says it in the log too: a notice line in the next batch written.
     pub(crate) fn notify(&mut self, event: DrainEvent) {
-        self.notices
-            .push(event.line(self.segment.name()).to_string());
+        let line = event.line(self.segment().name()).to_string();
+        self.notices.push(line);
         self.events.emit(event);
     }
 
@@ -56,7 +56,7 @@ impl Drain {
         self.last_name_check = Instant::now();
         let Some(name) = &self.name else { return };
         let path = name.path().display().to_string();
-        let (event, orphaned) = match name.check(self.segment.file()) {
+        let (event, orphaned) = match name.check(self.segment().file()) {
             NameCheck::Intact => return,
             NameCheck::PutBack => (DrainEvent::SegmentNamePutBack { path }, false),
             NameCheck::Replaced => (DrainEvent::SegmentReplaced { path }, true),
@@ -73,11 +73,11 @@ impl Drain {
             return false;
         }
         self.last_name_check = Instant::now();
-        let ring = self.segment.ring();
-        if ring.tail() != self.head {
+        let ring = self.ring();
+        if ring.tail() != self.consumer.head() {
             return false;
         }
-        let fd = self.segment.file().as_fd();
+        let fd = self.segment().file().as_fd();
         !(0..ring.slots() as u16).any(|slot| {
             ring.slot_info(slot).state == layout::SLOT_ATTACHED
                 && lock::is_locked(fd, slot_lock_byte(slot as u32)).unwrap_or(true)

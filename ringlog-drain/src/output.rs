@@ -4,6 +4,7 @@
 //! ([`crate::preallocate`]) and truncating back a half-written batch. It never decides what to
 //! write or when.
 
+use ringlog_core::{Consumer, RingRef};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -269,7 +270,12 @@ impl Output {
 
     /// Appends a whole batch (with `writev` when it references ring memory). Errors as for
     /// [`Output::append`].
-    pub fn append_batch(&mut self, batch: &mut crate::batch::Batch) -> io::Result<()> {
+    /// `consumer` is the one whose records the batch references in place.
+    pub fn append_batch<R: RingRef>(
+        &mut self,
+        batch: &mut crate::batch::Batch,
+        consumer: &Consumer<R>,
+    ) -> io::Result<()> {
         if let Some(bytes) = batch.contiguous() {
             return self.append(bytes);
         }
@@ -280,7 +286,7 @@ impl Output {
                 if let Some(s) = self.state {
                     self.preallocation.before_append(file, s.len, len)?;
                 }
-                batch.write_to(std::os::fd::AsRawFd::as_raw_fd(file))?;
+                batch.write_to(std::os::fd::AsRawFd::as_raw_fd(file), consumer)?;
                 if let Some(s) = &mut self.state {
                     s.len += len;
                 }
@@ -288,7 +294,7 @@ impl Output {
             }
             (None, None) => {
                 io::stdout().lock().flush()?;
-                batch.write_to(libc::STDOUT_FILENO)
+                batch.write_to(libc::STDOUT_FILENO, consumer)
             }
         }
     }

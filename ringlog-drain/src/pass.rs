@@ -4,7 +4,7 @@
 
 use crate::drain::Drain;
 use crate::events::DrainEvent;
-use ringlog_core::{Corruption, Next};
+use ringlog_core::{Corruption, Frame};
 
 /// What one pass over the ring found.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,33 +34,25 @@ pub(crate) struct BatchEffects {
 
 /// What to do after looking at one frame.
 enum Step {
-    /// Go on at this position.
-    Continue(u64),
-    /// End the gathering at the current position with this outcome.
+    /// Go on with the next frame.
+    Continue,
+    /// End the gathering here with this outcome.
     Stop(Pass),
-}
-
-/// The ring range a pass gathered.
-struct Gathered {
-    start: u64,
-    end: u64,
-    effects: BatchEffects,
-    outcome: Pass,
 }
 
 impl Drain {
     pub(crate) fn pass(&mut self) -> Pass {
-        let g = self.gather();
-        if g.end == g.start && self.batch.is_empty() {
-            return g.outcome;
+        let (effects, outcome) = self.gather();
+        if self.consumer.unreleased() == 0 && self.batch.is_empty() {
+            return outcome;
         }
         if !self.prepare_output() {
+            self.consumer.rewind();
             return Pass::OutputFailed;
         }
-        if self.write_batch(g.start, g.end, &g.effects) {
-            self.head = g.end;
+        if self.write_batch(&effects) {
             self.notices.clear();
-            self.apply(g.effects);
+            self.apply(effects);
             Pass::Wrote
         } else {
             Pass::OutputFailed
@@ -68,10 +60,9 @@ impl Drain {
     }
 
     /// Formats frames from head into the batch until it is full or a frame stops it.
-    fn gather(&mut self) -> Gathered {
+    fn gather(&mut self) -> (BatchEffects, Pass) {
         let capacity = self.ring().geometry().capacity;
-        let start = self.head;
-        let mut pos = start;
+        let start = self.consumer.head();
         let mut effects = BatchEffects::default();
         self.batch.clear();
         self.ticks.new_pass();
@@ -85,61 +76,58 @@ impl Drain {
             self.formatter
                 .notice(self.batch.buf(), ringlog_core::clock::now_ns(), text);
         }
-        let mut outcome = Pass::Idle;
-        while self.batch.len() < limit && pos - start < capacity / 2 {
-            let next = self.segment.ring().next(pos, &mut self.tail_cache);
-            let step = match next {
-                // A frame longer than what one pass may release: only garbage gets here.
-                Next::Record { span, .. } | Next::Padding { span }
-                    if pos + span - start > capacity =>
-                {
-                    self.stall
-                        .report_once(pos, DrainEvent::FrameTooLong { pos }, &mut self.events);
-                    Step::Stop(Pass::Stalled)
-                }
-                Next::Record { meta, span } => {
+        while self.batch.len() < limit && self.consumer.unreleased() < capacity / 2 {
+            let pos = self.consumer.position();
+            let frame = self.consumer.peek();
+            let span = match &frame {
+                Frame::Record(r) => r.span(),
+                Frame::Padding(p) => p.len(),
+                _ => 0,
+            };
+            // A frame longer than what one pass may release: only garbage gets here.
+            if pos + span - start > capacity {
+                self.stall
+                    .report_once(pos, DrainEvent::FrameTooLong { pos }, &mut self.events);
+                return (effects, Pass::Stalled);
+            }
+            let step = match frame {
+                Frame::Record(record) => {
                     let mark = self.batch.mark();
                     let before = self.batch.len();
-                    self.render(pos, &meta);
+                    self.render(&record);
                     if self.batch.len() > limit && before > 0 {
                         // It would cross the rotation size: it opens the next file instead.
                         self.batch.truncate(mark);
                         Step::Stop(Pass::Idle)
                     } else {
                         effects.records += 1;
-                        self.passed(pos + span)
+                        self.consumer.pass(&record);
+                        self.passed()
                     }
                 }
-                Next::Padding { span } => self.passed(pos + span),
-                Next::Empty => Step::Stop(Pass::Idle),
+                Frame::Padding(skip) => {
+                    self.consumer.skip(skip);
+                    self.passed()
+                }
+                Frame::Empty => Step::Stop(Pass::Idle),
                 // Write what we have first; the claim is looked at on the next pass.
-                Next::Pending { .. } if pos > start => Step::Stop(Pass::Stalled),
-                Next::Pending { slot, len } => self.on_pending(pos, slot, len, &mut effects),
-                Next::Corrupt(why) => self.on_corrupt(start, pos, why, &mut effects),
+                Frame::Pending { .. } if pos > start => Step::Stop(Pass::Stalled),
+                Frame::Pending { slot, len } => self.on_pending(pos, slot, len, &mut effects),
+                Frame::Corrupt(why) => self.on_corrupt(pos, why, &mut effects),
             };
-            match step {
-                Step::Continue(next) => pos = next,
-                Step::Stop(why) => {
-                    if why != Pass::Idle {
-                        outcome = why;
-                    }
-                    break;
-                }
+            if let Step::Stop(outcome) = step {
+                return (effects, outcome);
             }
         }
-        Gathered {
-            start,
-            end: pos,
-            effects,
-            outcome,
-        }
+        (effects, Pass::Idle)
     }
 
-    /// The frame before `next` is consumed.
-    fn passed(&mut self, next: u64) -> Step {
+    /// The consumer moved past a frame.
+    fn passed(&mut self) -> Step {
+        let at = self.consumer.position();
         self.stall
-            .passed(self.segment.ring(), next, &mut self.events);
-        Step::Continue(next)
+            .passed(self.consumer.ring(), at, &mut self.events);
+        Step::Continue
     }
 
     /// A claim at head that is not committed: skip it if its owner died, else wait.
@@ -150,53 +138,45 @@ impl Drain {
         len: Option<u32>,
         effects: &mut BatchEffects,
     ) -> Step {
-        let Some(skip) = self.resolve_pending(pos, slot, len) else {
+        let Some(abandoned) = self.resolve_pending(pos, slot, len) else {
             return Step::Stop(Pass::Stalled);
         };
-        let bytes = skip.end - pos;
+        let bytes = abandoned.skip.len();
         self.report_in_band(DrainEvent::AbandonedClaim {
             bytes,
-            pid: skip.pid,
+            pid: abandoned.pid,
         });
         effects.abandoned += 1;
         effects.abandoned_bytes += bytes;
-        effects.abandoned_slots.extend(skip.owner);
-        Step::Continue(skip.end)
+        effects.abandoned_slots.extend(abandoned.owner);
+        self.consumer.skip(abandoned.skip);
+        Step::Continue
     }
 
     /// A frame that breaks the rules: resynchronise at the next certain boundary.
-    fn on_corrupt(
-        &mut self,
-        start: u64,
-        pos: u64,
-        why: Corruption,
-        effects: &mut BatchEffects,
-    ) -> Step {
-        let ring = self.segment.ring();
+    fn on_corrupt(&mut self, pos: u64, why: Corruption, effects: &mut BatchEffects) -> Step {
         if let Corruption::Tail(bad) = why {
             // Producers would claim from a garbage position: put the tail back at the last
             // sound boundary and let them continue from there.
-            if ring.repair_tail(bad, pos) {
+            if self.consumer.repair_tail(bad) {
                 self.report_in_band(DrainEvent::TailRepaired { bad, to: pos });
                 effects.corrupt += 1;
             }
-            self.tail_cache = pos;
             return Step::Stop(Pass::Stalled);
         }
-        let capacity = ring.geometry().capacity;
-        let end = ring.resync_point(pos, ring.tail());
-        if end <= pos || end - start > capacity {
+        let Some(skip) = self.consumer.resync() else {
             let event = DrainEvent::Unrecoverable { pos, why };
             self.stall.report_once(pos, event, &mut self.events);
             return Step::Stop(Pass::Stalled);
-        }
+        };
         self.report_in_band(DrainEvent::CorruptSkipped {
-            bytes: end - pos,
+            bytes: skip.len(),
             pos,
             why,
         });
         effects.corrupt += 1;
-        Step::Continue(end)
+        self.consumer.skip(skip);
+        Step::Continue
     }
 
     /// Tells the operator about lost records, and says so in the log too (a notice line in the

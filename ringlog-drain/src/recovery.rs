@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 impl Drain {
     pub(crate) fn recover(&mut self) -> io::Result<()> {
-        let ring = self.segment.ring();
+        let ring = self.consumer.ring();
         let output = &self.output;
         // Where the batch's file was found when it is no longer at the output path.
         let mut renamed: Option<PathBuf> = None;
@@ -38,9 +38,7 @@ impl Drain {
         match recovery {
             Recovery::Clean => return Ok(()),
             Recovery::Written(intent) => {
-                ring.release_recovered();
-                self.head = ring.head();
-                self.tail_cache = self.head;
+                self.consumer.release_recovered();
                 self.events.emit(DrainEvent::RecoveredWrittenBatch {
                     bytes: intent.bytes,
                     renamed,
@@ -62,7 +60,7 @@ impl Drain {
             }
             Recovery::Released | Recovery::Redo => {}
         }
-        self.segment.ring().finish_recovery(&recovery);
+        self.ring().finish_recovery(&recovery);
         self.output.reopen()
     }
 }

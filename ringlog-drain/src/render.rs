@@ -8,7 +8,7 @@ use ringlog_core::clock::TickClock;
 use ringlog_core::fault;
 use ringlog_core::frame::FLAG_TICKS;
 use ringlog_core::memory::MappedMemory;
-use ringlog_core::{RecordMeta, Ring};
+use ringlog_core::{RecordFrame, Ring};
 use std::time::Duration;
 
 /// How long the first calibration measures the TSC when no previous drain left a rate.
@@ -47,22 +47,22 @@ impl TickCalibration {
 }
 
 impl Drain {
-    /// Appends the record at `pos` to the batch in the output format.
-    pub(crate) fn render(&mut self, pos: u64, meta: &RecordMeta) {
-        let mut meta = *meta;
+    /// Appends `record` to the batch in the output format.
+    pub(crate) fn render(&mut self, record: &RecordFrame) {
+        let mut meta = *record.meta();
         if meta.flags & FLAG_TICKS != 0 && !self.formatter.is_raw() {
             meta.timestamp_ns = self
                 .ticks
-                .clock(self.segment.ring())
+                .clock(self.consumer.ring())
                 .to_ns(meta.timestamp_ns);
             meta.flags &= !FLAG_TICKS;
         }
         if self.formatter.is_raw() {
-            self.render_raw(pos, &meta);
+            self.render_raw(record);
         } else {
             let len = meta.payload_len as usize;
             self.scratch.resize(len, 0);
-            self.segment.ring().read_payload(pos, 0, &mut self.scratch);
+            self.consumer.read_payload(record, 0, &mut self.scratch);
             let (target, message) = self.scratch.split_at(meta.target_len as usize);
             self.formatter
                 .record(self.batch.buf(), &meta, target, message);
@@ -70,25 +70,26 @@ impl Drain {
     }
 
     /// The message as it is, plus a newline unless it ends with one.
-    fn render_raw(&mut self, pos: u64, meta: &RecordMeta) {
-        let ring = self.segment.ring();
+    fn render_raw(&mut self, record: &RecordFrame) {
+        let consumer = &self.consumer;
+        let meta = record.meta();
         let target_len = meta.target_len as usize;
         let len = meta.payload_len as usize;
         let message_len = len - target_len;
         // Large messages go from the ring to the kernel in place (zero-copy); test builds
         // armed with a fault keep every batch in the buffer so it can be split.
         let in_place = (message_len >= ZERO_COPY_MIN && !fault::active())
-            .then(|| ring.payload_ptr(pos, target_len, message_len))
+            .then(|| consumer.in_place(record, target_len, message_len))
             .flatten();
         match in_place {
-            Some(ptr) => self.batch.push_ring(ptr, message_len),
-            None => ring.append_payload(pos, target_len, message_len, self.batch.buf()),
+            Some(piece) => self.batch.push_ring(piece),
+            None => consumer.append_payload(record, target_len, message_len, self.batch.buf()),
         }
         // The last byte is read from the ring, not from the batch just written: reading back
         // a byte of a wide store that is still in flight stalls (store forwarding fails).
         let last = (message_len > 0).then(|| {
             let mut last = [0u8];
-            ring.read_payload(pos, len - 1, &mut last);
+            consumer.read_payload(record, len - 1, &mut last);
             last[0]
         });
         if last != Some(b'\n') {

@@ -7,10 +7,8 @@
 use crate::drain::Drain;
 use crate::events::{DrainEvent, Events};
 use crate::options::DrainOptions;
-use ringlog_core::abandon::{ClaimVerdict, SlotLocks};
 use ringlog_core::memory::MappedMemory;
-use ringlog_core::{clock, Counter, Ring};
-use std::os::fd::AsFd;
+use ringlog_core::{clock, Counter, PendingVerdict, Ring, Skip};
 use std::time::{Duration, Instant};
 
 /// The stall being watched.
@@ -22,10 +20,10 @@ struct Stall {
     reported: bool,
 }
 
-/// A claim at head worth skipping: where the next frame starts, and whose it was.
+/// A claim at head worth skipping, and whose it was.
 #[derive(Debug)]
-pub(crate) struct Skip {
-    pub(crate) end: u64,
+pub(crate) struct Abandoned {
+    pub(crate) skip: Skip,
     pub(crate) pid: u32,
     pub(crate) owner: Option<u16>,
 }
@@ -103,7 +101,7 @@ impl Drain {
         pos: u64,
         slot: Option<u16>,
         len: Option<u32>,
-    ) -> Option<Skip> {
+    ) -> Option<Abandoned> {
         let now = Instant::now();
         let check_every = self.stall.abandon_check_after;
         let stall = self.stall.at(pos);
@@ -112,18 +110,16 @@ impl Drain {
             return None;
         }
         stall.last_check = Some(now);
-        let ring = self.segment.ring();
-        let liveness = SlotLocks(self.segment.file().as_fd());
-        match ring.claim_verdict(pos, slot, len, &mut self.tail_cache, &liveness) {
-            ClaimVerdict::Abandoned { end, owner, pid } => {
+        match self.consumer.pending_verdict(slot, len) {
+            PendingVerdict::Abandoned { skip, owner, pid } => {
                 self.stall.stall = None;
-                Some(Skip { end, pid, owner })
+                Some(Abandoned { skip, pid, owner })
             }
-            ClaimVerdict::Alive(s) if waited >= self.stall.stall_report_after => {
+            PendingVerdict::Alive(s) if waited >= self.stall.stall_report_after => {
                 self.report_live_stall(pos, s, waited);
                 None
             }
-            ClaimVerdict::Alive(_) | ClaimVerdict::Changed => None,
+            PendingVerdict::Alive(_) | PendingVerdict::Changed => None,
         }
     }
 
@@ -132,7 +128,7 @@ impl Drain {
         if self.stall.at(pos).reported {
             return;
         }
-        let ring = self.segment.ring();
+        let ring = self.consumer.ring();
         let info = ring.slot_info(slot);
         let since = clock::now_ns() - waited.as_nanos() as u64;
         ring.add_count(Counter::Stalls, 1);

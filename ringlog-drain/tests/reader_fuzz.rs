@@ -4,7 +4,7 @@
 //! so "no panic" here means "no out-of-bounds access".
 
 use proptest::prelude::*;
-use ringlog_core::layout::{data_offset, off, slot_off};
+use ringlog_core::layout::{data_offset, off, slot_off, slot_offset};
 use ringlog_core::memory::Memory;
 use ringlog_core::{Location, RecordMeta, SegmentOptions};
 use ringlog_drain::{Drain, DrainOptions, Format, OutputSpec};
@@ -88,14 +88,16 @@ proptest! {
         }
         let head = ring.head();
         let data = data_offset(SLOTS);
+        // SAFETY: nothing else writes the segment while the test scribbles over it.
+        let mem = unsafe { ring.memory() };
         for s in &scribbles {
             match *s {
                 Scribble::Data(i, v) => {
                     let at = data + ((head + i as u64 * 8) & (CAPACITY - 1)) as usize;
-                    ring.memory().u64_at(at).store(v, Ordering::Relaxed);
+                    mem.u64_at(at).store(v, Ordering::Relaxed);
                 }
-                Scribble::Tail(t) => ring.word(off::TAIL).store(head.wrapping_add(t), Ordering::Relaxed),
-                Scribble::Intent(slot, v) => ring.slot_word(slot as u16, slot_off::INTENT).store(head + v, Ordering::Relaxed),
+                Scribble::Tail(t) => mem.u64_at(off::TAIL).store(head.wrapping_add(t), Ordering::Relaxed),
+                Scribble::Intent(slot, v) => mem.u64_at(slot_offset(slot as u32) + slot_off::INTENT).store(head + v, Ordering::Relaxed),
             }
         }
         let mut drain = Drain::open(options).unwrap();

@@ -236,7 +236,7 @@ fn queue(
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::{Level, Writer};
-    use ringlog_core::{Location, Next, Segment, SegmentOptions};
+    use ringlog_core::{Frame, Location, Segment, SegmentOptions};
 
     /// One record read back from the ring.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,15 +266,14 @@ pub(crate) mod testing {
             ..SegmentOptions::default()
         };
         let segment = Segment::open(&Location::Path(path.to_owned()), &options).unwrap();
-        let ring = segment.ring();
+        let mut consumer = ringlog_core::Consumer::new(segment).unwrap();
         let mut out = Vec::new();
-        let mut head = ring.head();
-        let mut tail_cache = head;
         loop {
-            match ring.next(head, &mut tail_cache) {
-                Next::Record { meta, span } => {
+            match consumer.peek() {
+                Frame::Record(record) => {
+                    let meta = *record.meta();
                     let mut payload = vec![0; meta.payload_len as usize];
-                    ring.read_payload(head, 0, &mut payload);
+                    consumer.read_payload(&record, 0, &mut payload);
                     let (target, message) = payload.split_at(meta.target_len as usize);
                     out.push(Read {
                         level: meta.level,
@@ -282,14 +281,14 @@ pub(crate) mod testing {
                         message: String::from_utf8(message.to_vec()).unwrap(),
                         tid: meta.tid,
                     });
-                    ring.release(head, head + span);
-                    head += span;
+                    consumer.pass(&record);
+                    consumer.release();
                 }
-                Next::Padding { span } => {
-                    ring.release(head, head + span);
-                    head += span;
+                Frame::Padding(skip) => {
+                    consumer.skip(skip);
+                    consumer.release();
                 }
-                Next::Empty => return out,
+                Frame::Empty => return out,
                 other => panic!("unexpected frame: {other:?}"),
             }
         }

@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 use ringlog_core::layout;
-use ringlog_core::memory::HeapMemory;
+use ringlog_core::memory::{HeapMemory, Memory};
 use ringlog_core::{ClaimError, Geometry, Level, Next, RecordMeta, Ring, FRAME_HEADER_SIZE};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The small ring most unit tests use: 4 KiB of data, 4 registry slots.
 pub const SMALL: Geometry = Geometry {
@@ -57,13 +57,13 @@ pub fn data_word_offset(ring: &Ring<HeapMemory>, pos: u64) -> usize {
 /// Stores `value` into the data-region word at ring position `pos`, as a misbehaving producer
 /// would.
 pub fn poke(ring: &Ring<HeapMemory>, pos: u64, value: u64) {
-    ring.word(data_word_offset(ring, pos))
+    ring.word_at(data_word_offset(ring, pos))
         .store(value, Ordering::Relaxed);
 }
 
 /// Reads the data-region word at ring position `pos`.
 pub fn peek(ring: &Ring<HeapMemory>, pos: u64) -> u64 {
-    ring.word(data_word_offset(ring, pos))
+    ring.word_at(data_word_offset(ring, pos))
         .load(Ordering::Relaxed)
 }
 
@@ -87,20 +87,20 @@ pub fn drain(ring: &Ring<HeapMemory>) -> Vec<Seen> {
     let mut head = ring.head();
     let mut tail_cache = head;
     loop {
-        match ring.next(head, &mut tail_cache) {
+        match ring.next_at(head, &mut tail_cache) {
             Next::Record { meta, span } => {
                 let mut payload = vec![0; meta.payload_len as usize];
-                ring.read_payload(head, 0, &mut payload);
+                ring.read_at(head, 0, &mut payload);
                 out.push(Seen::Record {
                     slot: meta.slot,
                     payload,
                 });
-                ring.release(head, head + span);
+                ring.release_at(head, head + span);
                 head += span;
             }
             Next::Padding { span } => {
                 out.push(Seen::Padding { span });
-                ring.release(head, head + span);
+                ring.release_at(head, head + span);
                 head += span;
             }
             Next::Empty | Next::Pending { .. } => return out,
@@ -117,4 +117,48 @@ pub fn payloads(seen: &[Seen]) -> Vec<Vec<u8>> {
             Seen::Padding { .. } => None,
         })
         .collect()
+}
+
+/// The raw calls these tests make at positions they work out themselves, where the library's
+/// `Consumer` would keep positions to itself. Each caller is its ring's only consumer, reads
+/// only at frame boundaries it reached by reading, releases only what it read, and scribbles
+/// over words only while no producer is writing them: the `# Safety` terms of the `unsafe`
+/// functions wrapped here.
+pub trait RawAccess<M: Memory> {
+    fn next_at(&self, pos: u64, tail_cache: &mut u64) -> Next;
+    fn read_at(&self, pos: u64, offset: usize, dst: &mut [u8]);
+    fn release_at(&self, from: u64, to: u64) -> bool;
+    fn unwritten_claim_end_at(&self, pos: u64, tail: u64) -> u64;
+    fn raw_memory(&self) -> &M;
+    fn word_at(&self, offset: usize) -> &AtomicU64;
+    fn word32_at(&self, offset: usize) -> &AtomicU32;
+}
+
+impl<M: Memory> RawAccess<M> for Ring<M> {
+    fn next_at(&self, pos: u64, tail_cache: &mut u64) -> Next {
+        // SAFETY: see the trait's docs.
+        unsafe { self.next(pos, tail_cache) }
+    }
+    fn read_at(&self, pos: u64, offset: usize, dst: &mut [u8]) {
+        // SAFETY: see the trait's docs.
+        unsafe { self.read_payload(pos, offset, dst) }
+    }
+    fn release_at(&self, from: u64, to: u64) -> bool {
+        // SAFETY: see the trait's docs.
+        unsafe { self.release(from, to) }
+    }
+    fn unwritten_claim_end_at(&self, pos: u64, tail: u64) -> u64 {
+        // SAFETY: see the trait's docs.
+        unsafe { self.unwritten_claim_end(pos, tail) }
+    }
+    fn raw_memory(&self) -> &M {
+        // SAFETY: see the trait's docs.
+        unsafe { self.memory() }
+    }
+    fn word_at(&self, offset: usize) -> &AtomicU64 {
+        self.raw_memory().u64_at(offset)
+    }
+    fn word32_at(&self, offset: usize) -> &AtomicU32 {
+        self.raw_memory().u32_at(offset)
+    }
 }

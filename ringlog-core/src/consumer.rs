@@ -1,0 +1,442 @@
+//! The ring's one consumer, as a type. A [`Consumer`] owns the positions the consumer side of
+//! the protocol moves (what is released, what is read) and hands out frames as tokens: only a
+//! [`RecordFrame`] this consumer returned reads payload bytes, only the frame at its read
+//! position moves it on, and `release` gives back exactly what was read. No safe function here
+//! takes a position or a pointer: positions stay inside, so safe code cannot make the drain
+//! read bytes a producer is still writing, or zero bytes it does not own.
+//!
+//! One `Consumer` per [`Ring`] value: a second is refused while the first lives. Across
+//! processes (and across two mappings of one segment), the drain lock the drain takes before it
+//! builds its consumer keeps a second consumer out.
+
+use crate::abandon::{ClaimVerdict, Liveness};
+use crate::memory::Memory;
+use crate::ring::{Corruption, Next, RecordMeta, Ring};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Something that holds a ring: a reference, or an owner such as a `Segment`.
+pub trait RingRef {
+    /// Where the ring's bytes live.
+    type Memory: Memory;
+    /// The ring.
+    fn ring(&self) -> &Ring<Self::Memory>;
+}
+
+impl<M: Memory> RingRef for &Ring<M> {
+    type Memory = M;
+    fn ring(&self) -> &Ring<M> {
+        self
+    }
+}
+
+impl<M: Memory> RingRef for std::sync::Arc<Ring<M>> {
+    type Memory = M;
+    fn ring(&self) -> &Ring<M> {
+        self
+    }
+}
+
+#[cfg(not(loom))]
+impl RingRef for crate::segment::Segment {
+    type Memory = crate::memory::MappedMemory;
+    fn ring(&self) -> &Ring<Self::Memory> {
+        crate::segment::Segment::ring(self)
+    }
+}
+
+/// Tells consumers apart, so a token from one is refused by another.
+static NEXT_CONSUMER: AtomicU64 = AtomicU64::new(1);
+
+/// A committed data record the consumer has seen and not released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordFrame {
+    consumer: u64,
+    pos: u64,
+    span: u64,
+    meta: RecordMeta,
+}
+
+impl RecordFrame {
+    /// Its header fields.
+    pub fn meta(&self) -> &RecordMeta {
+        &self.meta
+    }
+    /// Its position (for reports; it reads nothing).
+    pub fn pos(&self) -> u64 {
+        self.pos
+    }
+    /// Bytes from it to the next frame.
+    pub fn span(&self) -> u64 {
+        self.span
+    }
+}
+
+/// A frame the consumer may step over without reading it: a padding frame, a claim whose owner
+/// died, or corrupt bytes up to the next certain boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Skip {
+    consumer: u64,
+    pos: u64,
+    end: u64,
+}
+
+impl Skip {
+    /// Where it starts.
+    pub fn pos(&self) -> u64 {
+        self.pos
+    }
+    /// Bytes it spans.
+    pub fn len(&self) -> u64 {
+        self.end - self.pos
+    }
+    /// True for an empty skip (never made).
+    pub fn is_empty(&self) -> bool {
+        self.end == self.pos
+    }
+}
+
+/// What the consumer finds at its read position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// Nothing claimed.
+    Empty,
+    /// A committed record.
+    Record(RecordFrame),
+    /// A committed padding frame.
+    Padding(Skip),
+    /// Claimed, not committed yet (see [`Next::Pending`]).
+    Pending {
+        /// The claimer's slot, if its frame header is written.
+        slot: Option<u16>,
+        /// Frame length, if its frame header is written.
+        len: Option<u32>,
+    },
+    /// The frame breaks the framing rules.
+    Corrupt(Corruption),
+}
+
+/// The verdict on the claim at the read position that is not committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PendingVerdict {
+    /// Every possible owner is dead: step over it.
+    Abandoned {
+        /// The claim, to pass to [`Consumer::skip`].
+        skip: Skip,
+        /// The owner's slot, if known.
+        owner: Option<u16>,
+        /// The owner's pid (0 if unknown).
+        pid: u32,
+    },
+    /// The owner in this slot is alive: wait.
+    Alive(u16),
+    /// The claim changed while it was looked at: look again.
+    Changed,
+}
+
+/// A stretch of a record's payload to hand to the kernel where it lies in the ring (see
+/// [`Consumer::in_place`]); [`Consumer::in_place_ptr`] turns it into a pointer while it is
+/// still unreleased.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InPlace {
+    consumer: u64,
+    pos: u64,
+    offset: usize,
+    len: usize,
+}
+
+impl InPlace {
+    /// Bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The ring's one consumer.
+#[derive(Debug)]
+pub struct Consumer<R: RingRef> {
+    ring: R,
+    id: u64,
+    /// Everything before it is released.
+    head: u64,
+    /// The next frame to look at; `[head, read)` is read, not released.
+    read: u64,
+    /// End of the furthest record handed out: tokens up to here are readable.
+    seen: u64,
+    tail_cache: u64,
+}
+
+impl<R: RingRef> Consumer<R> {
+    /// Becomes the consumer of `ring`, at its head; gives `ring` back if it already has one.
+    pub fn new(ring: R) -> Result<Consumer<R>, R> {
+        // Acquire/Release: a consumer dropped on another thread has released what it read
+        // before the next one starts from the head it left.
+        if ring.ring().consumer_taken.swap(true, Ordering::AcqRel) {
+            return Err(ring);
+        }
+        let head = ring.ring().head();
+        Ok(Consumer {
+            ring,
+            id: NEXT_CONSUMER.fetch_add(1, Ordering::Relaxed),
+            head,
+            read: head,
+            seen: head,
+            tail_cache: head,
+        })
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &Ring<R::Memory> {
+        self.ring.ring()
+    }
+
+    /// What holds the ring.
+    pub fn holder(&self) -> &R {
+        &self.ring
+    }
+
+    /// Everything before this position is released.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// The next frame's position.
+    pub fn position(&self) -> u64 {
+        self.read
+    }
+
+    /// Bytes read and not released yet.
+    pub fn unreleased(&self) -> u64 {
+        self.read - self.head
+    }
+
+    /// The frame at the read position, without moving.
+    #[inline]
+    pub fn peek(&mut self) -> Frame {
+        let at = self.read;
+        // SAFETY: `at` is the consumer's read position, a frame boundary it reached only
+        // through frames it read, and this is the ring's only consumer.
+        match unsafe { self.ring.ring().next(at, &mut self.tail_cache) } {
+            Next::Empty => Frame::Empty,
+            Next::Record { meta, span } => {
+                self.seen = self.seen.max(at + span);
+                Frame::Record(RecordFrame {
+                    consumer: self.id,
+                    pos: at,
+                    span,
+                    meta,
+                })
+            }
+            Next::Padding { span } => Frame::Padding(Skip {
+                consumer: self.id,
+                pos: at,
+                end: at + span,
+            }),
+            Next::Pending { slot, len } => Frame::Pending { slot, len },
+            Next::Corrupt(why) => Frame::Corrupt(why),
+        }
+    }
+
+    /// Moves past `record`, which must be the frame at the read position.
+    #[inline]
+    pub fn pass(&mut self, record: &RecordFrame) {
+        assert!(
+            record.consumer == self.id && record.pos == self.read,
+            "pass of a frame that is not at this consumer's read position"
+        );
+        self.read += record.span;
+    }
+
+    /// Steps over `skip`, which must start at the read position.
+    pub fn skip(&mut self, skip: Skip) {
+        assert!(
+            skip.consumer == self.id && skip.pos == self.read,
+            "skip of a frame that is not at this consumer's read position"
+        );
+        self.read = skip.end;
+    }
+
+    /// Goes back to the head: what was read since the last release will be read again (a batch
+    /// that could not be written).
+    pub fn rewind(&mut self) {
+        self.read = self.head;
+        self.tail_cache = self.head;
+    }
+
+    /// The drain sleeps until a producer commits, if nothing is left to read (see
+    /// [`Ring::drain_sleep`]).
+    pub fn sleep(&self, futex: &impl crate::Futex, timeout: std::time::Duration) {
+        self.ring().drain_sleep(futex, self.read, timeout)
+    }
+
+    /// Zeroes what was read and gives it back to producers. Returns true when producers wait
+    /// for space and should be woken ([`Ring::wake_space_waiters`]).
+    pub fn release(&mut self) -> bool {
+        // SAFETY: `[head, read)` is what this consumer read (committed records, paddings and
+        // skipped claims and garbage), not released yet; no token can read it afterwards
+        // (they must lie at or after the new head).
+        let waiters = unsafe { self.ring.ring().release(self.head, self.read) };
+        self.head = self.read;
+        waiters
+    }
+
+    /// The batch a dead drain wrote whole is released per the checkpoint
+    /// ([`Ring::release_recovered`]); the consumer moves to the new head.
+    pub fn release_recovered(&mut self) {
+        assert_eq!(self.head, self.read, "recovery before any read");
+        self.ring.ring().release_recovered();
+        self.head = self.ring.ring().head();
+        self.read = self.head;
+        self.seen = self.head;
+        self.tail_cache = self.head;
+    }
+
+    fn check(&self, record: &RecordFrame, offset: usize, len: usize) {
+        assert!(
+            record.consumer == self.id
+                && record.pos >= self.head
+                && record.pos + record.span <= self.seen,
+            "a frame token of another consumer, or released"
+        );
+        assert!(
+            offset + len <= record.meta.payload_len as usize,
+            "payload read outside the record"
+        );
+    }
+
+    /// Copies `dst.len()` bytes of `record`'s payload from `offset`.
+    #[inline]
+    pub fn read_payload(&self, record: &RecordFrame, offset: usize, dst: &mut [u8]) {
+        self.check(record, offset, dst.len());
+        // SAFETY: checked above: a committed record this consumer saw and has not released,
+        // the range inside its payload.
+        unsafe { self.ring().read_payload(record.pos, offset, dst) }
+    }
+
+    /// Appends `len` bytes of `record`'s payload from `offset` to `out`.
+    #[inline]
+    pub fn append_payload(
+        &self,
+        record: &RecordFrame,
+        offset: usize,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) {
+        self.check(record, offset, len);
+        // SAFETY: as in `read_payload`.
+        unsafe { self.ring().append_payload(record.pos, offset, len, out) }
+    }
+
+    /// `len` bytes of `record`'s payload from `offset`, to be written where they lie; `None`
+    /// where the memory cannot hand out pointers.
+    pub fn in_place(&self, record: &RecordFrame, offset: usize, len: usize) -> Option<InPlace> {
+        self.check(record, offset, len);
+        // SAFETY: as in `read_payload`; the pointer is only a probe here.
+        unsafe { self.ring().payload_ptr(record.pos, offset, len) }?;
+        Some(InPlace {
+            consumer: self.id,
+            pos: record.pos,
+            offset,
+            len,
+        })
+    }
+
+    /// Where `piece`'s bytes are now. They stay committed and unwritten while the caller
+    /// holds `&self` (releasing needs `&mut self`).
+    ///
+    /// # Panics
+    /// If `piece` was made by another consumer or its record is released.
+    pub fn in_place_ptr(&self, piece: &InPlace) -> *const u8 {
+        assert!(
+            piece.consumer == self.id && piece.pos >= self.head && piece.pos < self.seen,
+            "an in-place piece of another consumer, or released"
+        );
+        // SAFETY: the piece was checked against its record when made, and the record is not
+        // released (checked above).
+        unsafe { self.ring().payload_ptr(piece.pos, piece.offset, piece.len) }
+            .expect("the memory handed out a pointer when the piece was made")
+    }
+
+    /// The verdict on the uncommitted claim at the read position (see
+    /// [`Ring::claim_verdict`]), asking the ring's holder whether owners are alive (a segment
+    /// asks the OFD locks on its file).
+    pub fn pending_verdict(&mut self, slot: Option<u16>, len: Option<u32>) -> PendingVerdict
+    where
+        R: Liveness,
+    {
+        let at = self.read;
+        let ring = self.ring.ring();
+        // SAFETY: `at` is the consumer's read position, where `next` found a pending claim.
+        let verdict =
+            unsafe { ring.claim_verdict(at, slot, len, &mut self.tail_cache, &self.ring) };
+        self.verdict_token(at, verdict)
+    }
+
+    /// As [`Consumer::pending_verdict`], asking `liveness`.
+    pub fn pending_verdict_with(
+        &mut self,
+        slot: Option<u16>,
+        len: Option<u32>,
+        liveness: &impl Liveness,
+    ) -> PendingVerdict {
+        let at = self.read;
+        let ring = self.ring.ring();
+        // SAFETY: as in `pending_verdict`.
+        let verdict = unsafe { ring.claim_verdict(at, slot, len, &mut self.tail_cache, liveness) };
+        self.verdict_token(at, verdict)
+    }
+
+    fn verdict_token(&self, at: u64, verdict: ClaimVerdict) -> PendingVerdict {
+        match verdict {
+            ClaimVerdict::Abandoned { end, owner, pid } => PendingVerdict::Abandoned {
+                skip: Skip {
+                    consumer: self.id,
+                    pos: at,
+                    end,
+                },
+                owner,
+                pid,
+            },
+            ClaimVerdict::Alive(s) => PendingVerdict::Alive(s),
+            ClaimVerdict::Changed => PendingVerdict::Changed,
+        }
+    }
+
+    /// After a corrupt frame at the read position: the bytes up to the nearest certain frame
+    /// boundary, if there is one within a capacity of the head.
+    pub fn resync(&self) -> Option<Skip> {
+        let ring = self.ring();
+        let end = ring.resync_point(self.read, ring.tail());
+        (end > self.read && end - self.head <= ring.geometry().capacity).then_some(Skip {
+            consumer: self.id,
+            pos: self.read,
+            end,
+        })
+    }
+
+    /// A provably corrupt tail (`bad`, see [`Corruption::Tail`]) is put back at the read
+    /// position, if nobody changed it meanwhile. Returns whether it was.
+    pub fn repair_tail(&mut self, bad: u64) -> bool {
+        let repaired = self.ring().repair_tail(bad, self.read);
+        self.tail_cache = self.read;
+        repaired
+    }
+
+    /// Bytes between the read position and the producers' tail.
+    pub fn backlog(&self) -> u64 {
+        self.ring().tail().saturating_sub(self.read)
+    }
+}
+
+impl<R: RingRef> Drop for Consumer<R> {
+    fn drop(&mut self) {
+        // Release: see `new`.
+        self.ring
+            .ring()
+            .consumer_taken
+            .store(false, Ordering::Release);
+    }
+}
