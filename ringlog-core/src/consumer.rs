@@ -294,11 +294,14 @@ impl<R: RingRef> Consumer<R> {
         self.tail_cache = self.head;
     }
 
+    /// A token of this consumer lies in `[head, seen)` until released: `seen` only grows and
+    /// covers every record this consumer handed out, so `pos >= head` is the whole test for a
+    /// token of this consumer (`seen` bounds the in-place pieces, which are not tokens).
+    #[inline(always)]
     fn check(&self, record: &RecordFrame, offset: usize, len: usize) {
+        debug_assert!(record.pos + record.span <= self.seen);
         assert!(
-            record.consumer == self.id
-                && record.pos >= self.head
-                && record.pos + record.span <= self.seen,
+            record.consumer == self.id && record.pos >= self.head,
             "a frame token of another consumer, or released"
         );
         assert!(

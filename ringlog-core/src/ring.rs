@@ -368,7 +368,12 @@ pub struct Ring<M: Memory> {
     max_record: u64,
     slots: u32,
     /// Set while a [`crate::Consumer`] of this ring exists (one per `Ring` value).
-    pub(crate) consumer_taken: std::sync::atomic::AtomicBool,
+    ///
+    /// Boxed, not inline: an atomic inside `Ring` would make it interior-mutable (not `Freeze`),
+    /// so `&Ring` would lose LLVM's `readonly` promise and the hot path would reload the
+    /// mapping's pointer and length and re-check bounds after every atomic operation
+    /// (measured: +25 instructions per `Writer::write` at 128 B, +14%).
+    pub(crate) consumer_taken: Box<std::sync::atomic::AtomicBool>,
 }
 
 impl<M: Memory> Ring<M> {
@@ -415,7 +420,7 @@ impl<M: Memory> Ring<M> {
             data,
             max_record: geometry.max_record,
             slots: geometry.slots,
-            consumer_taken: std::sync::atomic::AtomicBool::new(false),
+            consumer_taken: Box::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -476,7 +481,7 @@ impl<M: Memory> Ring<M> {
             data,
             max_record: geometry.max_record,
             slots: geometry.slots,
-            consumer_taken: std::sync::atomic::AtomicBool::new(false),
+            consumer_taken: Box::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 

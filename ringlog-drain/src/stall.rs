@@ -74,11 +74,17 @@ impl StallWatch {
         }
     }
 
-    /// The drain moved on to `pos`: a stall before it is over.
+    /// The drain moved on to `pos`: a stall before it is over. Called once per record, so the
+    /// common case (no stall) is inlined and the rest is out of line.
+    #[inline]
     pub(crate) fn passed(&mut self, ring: &Ring<MappedMemory>, pos: u64, events: &mut Events) {
-        let Some(s) = self.stall.take_if(|s| pos > s.pos) else {
-            return;
-        };
+        if let Some(s) = self.stall.take_if(|s| pos > s.pos) {
+            Self::resolved(s, ring, events);
+        }
+    }
+
+    #[cold]
+    fn resolved(s: Stall, ring: &Ring<MappedMemory>, events: &mut Events) {
         if s.reported {
             for slot in 0..ring.slots() as u16 {
                 if ring.slot_info(slot).stall_since_ns != 0 {
