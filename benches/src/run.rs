@@ -233,7 +233,8 @@ pub fn start_drain(
 enum Server {
     Drain {
         worker: Worker,
-        segment: Segment,
+        /// Boxed: the variant would otherwise be hundreds of bytes larger than the other.
+        segment: Box<Segment>,
         cpu0: u64,
         counters0: Counters,
         stderr: PathBuf,
@@ -319,7 +320,7 @@ pub fn run(
             )?;
             Some(Server::Drain {
                 worker,
-                segment,
+                segment: Box::new(segment),
                 cpu0: 0,
                 counters0: Counters::default(),
                 stderr,
