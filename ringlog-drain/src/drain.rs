@@ -142,6 +142,8 @@ pub struct Drain {
     pub(crate) orphan_done: bool,
     /// Notice lines for the log that wait for the next batch (cleared once written).
     pub(crate) notices: Vec<String>,
+    /// When the last batch was written (see [`crate::idle::LINGER`]).
+    pub(crate) last_write: Option<Instant>,
 }
 
 impl Drain {
@@ -197,6 +199,7 @@ impl Drain {
             orphaned: options.left_behind,
             orphan_done: false,
             notices: Vec::new(),
+            last_write: None,
             consumer,
             output,
             options,
@@ -263,6 +266,9 @@ impl Drain {
                     output_retry.reset();
                     stall_wait.reset();
                     idle.reset();
+                    if !stopping {
+                        self.after_write();
+                    }
                 }
                 Pass::Idle if stopping => break,
                 Pass::Idle if self.orphan_finished() => {
