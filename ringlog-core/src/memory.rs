@@ -40,6 +40,13 @@ pub unsafe trait Memory {
         let _ = offset;
     }
 
+    /// Hints the CPU to fetch the cache line at `offset` for reading; no effect on what any
+    /// access returns, and a no-op where there is no such hint (or no plain memory).
+    #[inline]
+    fn prefetch_for_read(&self, offset: usize) {
+        let _ = offset;
+    }
+
     /// The 64-bit word at `offset` (8-byte aligned).
     fn u64_at(&self, offset: usize) -> &AtomicU64;
 
@@ -118,6 +125,16 @@ mod pointer {
                         // SAFETY: a prefetch is only a hint: it never faults and changes no
                         // memory; the address is in bounds (checked) of our region anyway.
                         unsafe { _mm_prefetch::<_MM_HINT_ET0>(self.base().add(offset).cast()) };
+                    }
+                }
+
+                #[inline]
+                fn prefetch_for_read(&self, offset: usize) {
+                    #[cfg(target_arch = "x86_64")]
+                    if offset < self.len {
+                        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                        // SAFETY: as in `prefetch_for_write`.
+                        unsafe { _mm_prefetch::<_MM_HINT_T0>(self.base().add(offset).cast()) };
                     }
                 }
 
