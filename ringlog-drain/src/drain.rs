@@ -142,8 +142,9 @@ pub struct Drain {
     pub(crate) orphan_done: bool,
     /// Notice lines for the log that wait for the next batch (cleared once written).
     pub(crate) notices: Vec<String>,
-    /// When the last batch was written (see [`crate::idle::LINGER`]).
-    pub(crate) last_write: Option<Instant>,
+    /// When the last batch was written and the records written by then (see
+    /// [`crate::idle::LINGER`]).
+    pub(crate) last_write: Option<(Instant, u64)>,
 }
 
 impl Drain {

@@ -24,18 +24,18 @@ pub(crate) const QUIET: Schedule = Schedule {
 /// it gathers the next one (DESIGN.md: writes of at least 64 KiB when the backlog allows).
 pub(crate) const SMALL_BATCH: u64 = 64 << 10;
 
-/// How long the drain lingers after a small batch while records trickle in. Without it, a
+/// How long the drain lingers after a small batch while records keep coming. Without it, a
 /// drain facing a steady 100 k records/s wrote and woke every ~15 records (a `write`, a path
 /// check and a timed futex wait per pass; a wake-up alone costs ~20 us of CPU on this VM) and
 /// spent 600-800 ns of CPU per 128-byte record, ~2 us at 30 k/s; lingering 2 ms gathers ~200
 /// records per write and wake-up: 220-360 ns, 600 ns at 30 k/s. A record that arrives while
-/// the drain lingers reaches the file at most this much later; the first record after a pause
-/// is still written as soon as a quiet nap or a wake-up finds it.
+/// the drain lingers reaches the file at most this much later.
 pub(crate) const LINGER: Duration = Duration::from_millis(2);
 
-/// Records trickle in when a batch follows the previous one within this time: a few lingers,
-/// so a steady stream keeps lingering from batch to batch.
-pub(crate) const TRICKLE: Duration = Duration::from_millis(10);
+/// The drain lingers only when, at the rate the last batch came in, a linger gathers at least
+/// this many records (8 k records/s and up): a sparse trickle, say one record a millisecond,
+/// is written as soon as a quiet nap or a wake-up finds it, as from an idle ring.
+pub(crate) const MIN_GATHER: u64 = 16;
 
 /// Waiting for a claim at head to commit: it usually commits within nanoseconds, so spin for
 /// 50 us, yield up to 2 ms (its producer may be descheduled), then nap 1 ms at a time.
@@ -68,15 +68,13 @@ impl Drain {
         }
     }
 
-    /// After a written batch: lingers ([`LINGER`]) while records trickle in ([`lingers`]).
+    /// After a written batch: lingers ([`LINGER`]) while records keep coming ([`lingers`]).
     pub(crate) fn after_write(&mut self) {
         let now = Instant::now();
-        let since_previous = self.last_write.replace(now).map(|before| now - before);
-        if lingers(
-            self.batch.len() as u64,
-            self.consumer.backlog(),
-            since_previous,
-        ) {
+        let records = self.summary.records;
+        let previous = self.last_write.replace((now, records));
+        let came_in = previous.map(|(at, before)| (records - before, now - at));
+        if lingers(self.batch.len() as u64, came_in, self.consumer.backlog()) {
             self.sync_if_due(false);
             self.nap(LINGER);
         }
@@ -95,12 +93,15 @@ impl Drain {
     }
 }
 
-/// Whether the drain lingers after writing a batch of `batch` bytes, with `backlog` bytes
-/// waiting in the ring, the batch before it written `since_previous` ago: when the batch was
-/// small, little waits, and the previous batch was recent.
-fn lingers(batch: u64, backlog: u64, since_previous: Option<Duration>) -> bool {
-    let trickling = since_previous.is_some_and(|d| d < TRICKLE);
-    trickling && batch < SMALL_BATCH && backlog < SMALL_BATCH
+/// Whether the drain lingers after writing a batch of `batch` bytes that held the records that
+/// `came_in` (how many, over how long: since the previous batch was written), with `backlog`
+/// bytes waiting in the ring: when the batch was small, little waits, and at that rate a linger
+/// gathers at least [`MIN_GATHER`] records.
+fn lingers(batch: u64, came_in: Option<(u64, Duration)>, backlog: u64) -> bool {
+    let gathers = came_in.is_some_and(|(records, over)| {
+        records as u128 * LINGER.as_nanos() >= MIN_GATHER as u128 * over.as_nanos()
+    });
+    gathers && batch < SMALL_BATCH && backlog < SMALL_BATCH
 }
 
 #[cfg(test)]
@@ -108,17 +109,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lingers_only_after_a_small_batch_of_a_steady_trickle() {
-        let recent = Some(LINGER + Duration::from_micros(100));
-        assert!(lingers(4096, 0, recent));
-        assert!(lingers(SMALL_BATCH - 1, SMALL_BATCH - 1, recent));
-        // The first batch after a pause, or the first ever: written at once, no linger.
-        assert!(!lingers(4096, 0, Some(TRICKLE)));
-        assert!(!lingers(4096, 0, None));
+    fn lingers_only_after_a_small_batch_of_a_steady_stream() {
+        let ms = Duration::from_millis;
+        // 100 k records/s: 200 records over the last 2 ms.
+        assert!(lingers(25_600, Some((200, ms(2))), 0));
+        assert!(lingers(
+            SMALL_BATCH - 1,
+            Some((200, ms(2))),
+            SMALL_BATCH - 1
+        ));
+        // Just enough records for MIN_GATHER per linger, and just too few.
+        assert!(lingers(4096, Some((MIN_GATHER, LINGER)), 0));
+        assert!(!lingers(4096, Some((MIN_GATHER - 1, LINGER)), 0));
+        // A sparse trickle (one record after a 1 ms pause), the first batch ever: no linger.
+        assert!(!lingers(128, Some((1, ms(1))), 0));
+        assert!(!lingers(128, None, 0));
         // A large batch, or a backlog worth a large write: no linger.
-        assert!(!lingers(SMALL_BATCH, 0, recent));
-        assert!(!lingers(4096, SMALL_BATCH, recent));
-        // A stream lingering from batch to batch stays a trickle.
-        assert!(TRICKLE > LINGER * 2);
+        assert!(!lingers(SMALL_BATCH, Some((200, ms(2))), 0));
+        assert!(!lingers(4096, Some((200, ms(2))), SMALL_BATCH));
     }
 }
