@@ -170,3 +170,14 @@ pub fn arm(spec: &str) -> Result<(), String> {
         Err("this build has no fault injection (build with the fault-injection feature)".into())
     }
 }
+
+/// Arms the point the `RINGLOG_FAULT` environment variable names (a spec as for [`arm`]), if it
+/// is set. Without the `fault-injection` feature this does nothing and reads no environment:
+/// a production binary ignores the variable and carries not even its name.
+pub fn arm_from_env() -> Result<(), String> {
+    #[cfg(feature = "fault-injection")]
+    if let Ok(spec) = std::env::var("RINGLOG_FAULT") {
+        return arm(&spec).map_err(|e| format!("RINGLOG_FAULT: {e}"));
+    }
+    Ok(())
+}

@@ -364,12 +364,10 @@ fn forward_options(
 }
 
 fn run(args: RunArgs, signals: Signals) -> ExitCode {
-    // Test builds only: crash the drain at a named point (see ringlog_core::fault).
-    if let Ok(spec) = std::env::var("RINGLOG_FAULT") {
-        if let Err(e) = ringlog_core::fault::arm(&spec) {
-            eprintln!("ringlog-drain: RINGLOG_FAULT: {e}");
-            return ExitCode::from(2);
-        }
+    // Fault-armed test builds only: crash the drain at a named point (see ringlog_core::fault).
+    if let Err(e) = ringlog_core::fault::arm_from_env() {
+        eprintln!("ringlog-drain: {e}");
+        return ExitCode::from(2);
     }
     let (Some(ring), Some(out)) = (args.ring, args.out) else {
         eprintln!("ringlog-drain: --ring NAME and --out PATH|- are required (see --help)");

@@ -6,6 +6,7 @@
 //! so the verifier can regenerate each one and compare bytes: exactly once, untorn, in order.
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod producer;
 pub mod rsyslog;
 
 use std::collections::HashMap;
@@ -85,6 +86,40 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Path of the fault-armed build of workspace binary `name` (`ringlog-drain` or
+/// `ringlog-test-producer`): `<name>-fault-armed`, built with the `fault-injection` feature by a
+/// cargo build of its own the first time a test process asks. Its own name keeps it apart from
+/// the binaries users build: the `ringlog-drain` in target/ never honours `RINGLOG_FAULT`.
+pub fn armed_bin(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let release = bin_dir().file_name().is_some_and(|p| p == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "ringlog-tests",
+            "--features",
+            "fault-injection",
+        ])
+        .args(["--bin", "ringlog-drain-fault-armed"])
+        .args(["--bin", "ringlog-test-producer-fault-armed"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build of the fault-armed binaries failed"
+        );
+    });
+    let path = bin_dir().join(format!("{name}-fault-armed"));
+    assert!(path.exists(), "{} not found after building", path.display());
+    path
+}
+
 /// Path of a system tool (`logrotate`, `rsyslogd`, `strace`): from `PATH`, or from the sbin
 /// directories apt installs them in (which a non-login `PATH` may lack). Panics with the
 /// package to install when absent.
@@ -114,13 +149,21 @@ impl DrainProcess {
 
     /// Starts a drain armed to die (`RINGLOG_FAULT`), without waiting for it to be ready: it may
     /// die before anyone could see it hold the ring. Use [`DrainProcess::wait_exit`].
+    /// It runs the fault-armed build ([`armed_bin`]).
     pub fn start_doomed(ring: &str, out: &Path, extra: &[&str], fault: &str) -> DrainProcess {
-        Self::spawn(ring, out, extra, &[("RINGLOG_FAULT", fault)])
+        let drain = armed_bin("ringlog-drain");
+        Self::spawn(&drain, ring, out, extra, &[("RINGLOG_FAULT", fault)])
     }
 
-    /// Spawns `ringlog-drain --ring RING --out OUT EXTRA...` with `env`, stderr piped.
-    fn spawn(ring: &str, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> DrainProcess {
-        let child = Command::new(bin("ringlog-drain"))
+    /// Spawns `DRAIN --ring RING --out OUT EXTRA...` with `env`, stderr piped.
+    fn spawn(
+        drain: &Path,
+        ring: &str,
+        out: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> DrainProcess {
+        let child = Command::new(drain)
             .envs(env.iter().copied())
             .args(["--ring", ring, "--out"])
             .arg(out)
@@ -140,7 +183,7 @@ impl DrainProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> DrainProcess {
-        let mut drain = Self::spawn(ring, out, extra, env);
+        let mut drain = Self::spawn(&bin("ringlog-drain"), ring, out, extra, env);
         // Ready once it holds the ring's drain lock (its signal handlers are installed before).
         let location = ringlog_core::Location::Name(ring.to_owned());
         let ready = wait_until(Duration::from_secs(20), || {
@@ -238,9 +281,15 @@ impl ProducerSpec {
         self
     }
 
-    /// Starts it.
+    /// Starts it: the fault-armed build ([`armed_bin`]) when it is asked to crash (`--fault`).
     pub fn spawn(&self) -> Child {
-        Command::new(bin("ringlog-test-producer"))
+        let armed = self.extra.iter().any(|a| a == "--fault");
+        let producer = if armed {
+            armed_bin("ringlog-test-producer")
+        } else {
+            bin("ringlog-test-producer")
+        };
+        Command::new(producer)
             .args(["--ring", &self.ring, "--id", &self.id.to_string()])
             .args([
                 "--records",

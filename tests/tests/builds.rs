@@ -1,0 +1,62 @@
+//! What users build carries no fault injection (DESIGN.md: faults are for tests). The fault
+//! tests run `*-fault-armed` builds of their own (`ringlog_tests::armed_bin`), so `cargo test
+//! --workspace` leaves in target/ the production `ringlog-drain` that the benches and the Python
+//! and Node tests run. Checked like `strings`/`nm` would: the bytes of each file are searched for
+//! the fault hook's symbols and the name of the variable that arms it.
+
+use ringlog_tests::{armed_bin, bin_dir};
+use std::path::Path;
+use std::process::Command;
+
+/// What a fault-armed build contains: the variable the drain reads, the hook function's and
+/// the hook static's (legacy-mangled) symbol names.
+const MARKERS: [&str; 3] = ["RINGLOG_FAULT", "5fault5armed4hook", "5fault4HOOK"];
+
+fn markers_in(path: &Path) -> Vec<&'static str> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    MARKERS
+        .into_iter()
+        .filter(|m| bytes.windows(m.len()).any(|w| w == m.as_bytes()))
+        .collect()
+}
+
+#[test]
+fn the_binaries_and_libraries_users_build_carry_no_fault_hooks() {
+    // The probe finds the hooks where they are: the armed drain reads RINGLOG_FAULT and has
+    // the hook; the armed producer links the writer's hook calls.
+    let armed_drain = armed_bin("ringlog-drain");
+    assert_eq!(
+        markers_in(&armed_drain),
+        MARKERS,
+        "{}",
+        armed_drain.display()
+    );
+    let armed_producer = armed_bin("ringlog-test-producer");
+    assert!(
+        markers_in(&armed_producer).contains(&"5fault4HOOK"),
+        "{}",
+        armed_producer.display()
+    );
+
+    // Built as users build them.
+    let release = bin_dir().file_name().is_some_and(|p| p == "release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "ringlog-drain",
+        "-p",
+        "ringlog-writer",
+    ])
+    .args(["-p", "ringlog-ffi"]);
+    if release {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().expect("run cargo build").success());
+    for file in ["ringlog-drain", "libringlog_writer.rlib", "libringlog.so"] {
+        let path = bin_dir().join(file);
+        assert_eq!(markers_in(&path), Vec::<&str>::new(), "{}", path.display());
+    }
+}
