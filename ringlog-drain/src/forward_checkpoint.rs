@@ -51,6 +51,13 @@ pub struct ForwardCheckpoint {
 
 /// The checkpoint file of the forwarding of `log` to `address`.
 pub fn path_for(log: &Path, address: &str) -> PathBuf {
+    beside(log, "forward", address)
+}
+
+/// The file `BASE.KIND-ADDRESS` beside `base`, with `address` made safe for a file name (every
+/// character but ASCII letters, digits, `.` and `-` becomes `_`): the drain's per-destination
+/// state files (this checkpoint, the RELP journal).
+pub(crate) fn beside(base: &Path, kind: &str, address: &str) -> PathBuf {
     let safe: String = address
         .chars()
         .map(|c| {
@@ -61,8 +68,8 @@ pub fn path_for(log: &Path, address: &str) -> PathBuf {
             }
         })
         .collect();
-    let mut p = log.as_os_str().to_owned();
-    p.push(format!(".forward-{safe}"));
+    let mut p = base.as_os_str().to_owned();
+    p.push(format!(".{kind}-{safe}"));
     PathBuf::from(p)
 }
 

@@ -56,19 +56,7 @@ pub struct Journal {
 
 /// The journal file of the RELP output to `address` of the ring whose segment is `segment`.
 pub fn path_for(segment: &Path, address: &str) -> PathBuf {
-    let safe: String = address
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut p = segment.as_os_str().to_owned();
-    p.push(format!(".relp-{safe}"));
-    PathBuf::from(p)
+    crate::forward_checkpoint::beside(segment, "relp", address)
 }
 
 /// Folds one message into a fingerprint, without its RFC 5424 TIMESTAMP (the second field).
