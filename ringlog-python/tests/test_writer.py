@@ -3,8 +3,10 @@ its stats, close, and pickling (the copy opens the ring lazily)."""
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -113,13 +115,51 @@ def test_every_bad_input_raises_its_exception_with_the_librarys_message(ring, tm
     assert isinstance(e, ValueError)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions: RINGLOG_PERMISSION untestable")
-def test_a_ring_the_user_may_not_open_raises_permission_error(tmp_path):
-    path = tmp_path / "ring"
-    ringlog.Writer("p", path=path)
-    path.chmod(0)
-    e = expect(ringlog.PermissionError, 7, "RINGLOG_PERMISSION", lambda: ringlog.Writer("p", path=path))
-    assert isinstance(e, PermissionError)
+def test_a_ring_the_user_may_not_open_raises_permission_error():
+    # Root ignores file permissions, so as root the check runs in a forked child that drops to
+    # nobody (uid/gid 65534); the ring sits in a directory nobody may enter, made for it.
+    directory = tempfile.mkdtemp(prefix="ringlog-perm-", dir="/dev/shm")
+    try:
+        os.chmod(directory, 0o711)
+        path = os.path.join(directory, "ring")
+        # Made by another process: this one has never mapped it (it would reuse its mapping).
+        subprocess.run([sys.executable, "-c", f"import ringlog; ringlog.Writer('p', path={path!r})"], check=True)
+        os.chmod(path, 0)
+
+        def check():
+            e = expect(ringlog.PermissionError, 7, "RINGLOG_PERMISSION", lambda: ringlog.Writer("p", path=path))
+            assert isinstance(e, PermissionError)
+
+        if os.geteuid() != 0:
+            check()
+        else:
+            assert _in_child_as_nobody(check) == "ok"
+    finally:
+        shutil.rmtree(directory)
+
+
+def _in_child_as_nobody(check) -> str:
+    """Runs `check` in a forked child with root dropped; returns "ok" or the child's failure."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        outcome = b"ok"
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            check()
+        except BaseException as failure:  # noqa: BLE001 - reported to the parent, which fails
+            outcome = repr(failure).encode()
+        os.write(write_end, outcome)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        outcome = reader.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, status
+    return outcome
 
 
 def test_a_ring_from_another_layout_version_raises_version_mismatch(tmp_path):
