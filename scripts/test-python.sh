@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python part of scripts/test-all.sh: builds and installs the `ringlog` wheel from
 # ./ringlog-python into a venv inside the repo (target/py-venv, gitignored), with pytest and
-# what the tests drive (gunicorn, pyuwsgi, loguru, structlog) from PyPI, then runs the pytest suite
+# what the tests drive (gunicorn, pyuwsgi, celery, loguru, structlog) from PyPI, then runs the pytest suite
 # against the INSTALLED package and a real ringlog-drain (built by cargo, passed in
 # $RINGLOG_DRAIN). pytest's "no tests collected" (exit 5) fails like any other failure.
 set -euo pipefail
@@ -16,7 +16,7 @@ if [ ! -x "$venv/bin/python" ]; then
     }
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "maturin>=1.5,<2" pytest gunicorn pyuwsgi loguru structlog
+    "maturin>=1.5,<2" pytest gunicorn pyuwsgi celery loguru structlog
 # Builds the wheel with maturin (pyproject's build backend), as `pip install ./ringlog-python`
 # does on a user's machine; --force-reinstall so an unchanged version number still reinstalls.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
