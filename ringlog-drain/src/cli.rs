@@ -420,7 +420,7 @@ fn run(args: RunArgs, signals: Signals) -> ExitCode {
         for mut f in forwards.iter().cloned() {
             f.app_name = drain.ring_name().to_owned();
             f.keep = args.rotate_keep;
-            match Forwarder::start(f, board.clone()) {
+            match Forwarder::start(f, board.clone(), drain.events()) {
                 Ok(f) => forwarders.push(f),
                 Err(e) => return fail(&e),
             }

@@ -7,6 +7,7 @@
 //! its callers release (or checkpoint) only that far.
 
 use crate::connection::Connection;
+use crate::events::{DeliveryEvent, DrainEvent, Events};
 use crate::relp::{RelpError, Session};
 use crate::tls::TlsClient;
 use std::collections::VecDeque;
@@ -41,6 +42,27 @@ pub struct Counts {
     /// Messages sent again after a broken connection: sent before, never acknowledged. The
     /// receiver may have kept them the first time too, so this bounds the duplicates it holds.
     pub resent: u64,
+}
+
+/// What a delivery sent, got acknowledged and sent again, for the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Totals {
+    /// The receiver, `HOST:PORT`.
+    pub address: String,
+    /// The counts.
+    pub counts: Counts,
+}
+
+impl fmt::Display for Totals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.counts;
+        write!(
+            f,
+            "RELP to {}: sent {}, acknowledged {}, resent {} (the receiver may hold up to {} \
+             duplicates)",
+            self.address, c.sent, c.acknowledged, c.resent, c.resent
+        )
+    }
 }
 
 /// Why a delivery stopped short.
@@ -83,12 +105,14 @@ pub struct Delivery {
     /// batch's first this-many messages are being sent again.
     unacknowledged_at_break: usize,
     counts: Counts,
+    events: Events,
 }
 
 impl Delivery {
     /// A delivery to `address` (`HOST:PORT`), over TLS if `tls` is given, with `window`
-    /// messages at most in flight. Connects on first use.
-    pub fn new(address: String, tls: Option<TlsClient>, window: usize) -> Delivery {
+    /// messages at most in flight, telling `events` what the operator should know. Connects on
+    /// first use.
+    pub fn new(address: String, tls: Option<TlsClient>, window: usize, events: Events) -> Delivery {
         Delivery {
             address,
             tls,
@@ -96,6 +120,7 @@ impl Delivery {
             session: None,
             unacknowledged_at_break: 0,
             counts: Counts::default(),
+            events,
         }
     }
 
@@ -151,11 +176,11 @@ impl Delivery {
             let connection = Connection::open(&self.address, self.tls.as_ref())?;
             self.session = Some(Session::open(connection)?);
             if resending > 0 {
-                eprintln!(
-                    "ringlog-drain: RELP session with {} open; sending again {resending} messages \
-                     sent before and never acknowledged (the receiver may hold them twice)",
-                    self.address
-                );
+                self.events
+                    .emit(DrainEvent::Delivery(DeliveryEvent::Resending {
+                        address: self.address.clone(),
+                        messages: resending,
+                    }));
             }
         }
         let session = self.session.as_mut().expect("opened above");
@@ -244,14 +269,12 @@ impl Delivery {
         self.unacknowledged_at_break = n as usize;
     }
 
-    /// One line for the operator: what was sent, acknowledged and sent again.
-    pub fn totals(&self) -> String {
-        let c = self.counts;
-        format!(
-            "RELP to {}: sent {}, acknowledged {}, resent {} (the receiver may hold up to {} \
-             duplicates)",
-            self.address, c.sent, c.acknowledged, c.resent, c.resent
-        )
+    /// What was sent, acknowledged and sent again, for the operator.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            address: self.address.clone(),
+            counts: self.counts,
+        }
     }
 
     /// Closes the session politely, if one is open.

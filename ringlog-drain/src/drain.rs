@@ -163,10 +163,12 @@ impl Drain {
             });
         }
         ring.announce_drain(std::process::id(), clock::now_ns());
+        let events = Events::new(segment.name());
         let output = Output::open_with(
             options.output.clone(),
             options.rotation,
             options.preallocate,
+            &events,
         )
         .map_err(|source| DrainError::Output {
             path: options_path(&options.output),
@@ -177,7 +179,6 @@ impl Drain {
         } else {
             Formatter::new(options.format)
         };
-        let name = segment.name().to_owned();
         // The drain lock (taken above) keeps other processes' consumers out; this one is the
         // segment's first.
         let consumer = Consumer::new(segment).map_err(|s| DrainError::AlreadyDrained {
@@ -194,7 +195,7 @@ impl Drain {
             ticks: TickCalibration::default(),
             summary: DrainSummary::default(),
             output_failing_since: None,
-            events: Events::new(&name),
+            events,
             name: None,
             last_name_check: Instant::now(),
             orphaned: options.left_behind,
@@ -222,9 +223,16 @@ impl Drain {
         Ok(drain)
     }
 
-    /// Sends the drain's events to `sink` instead of standard error.
+    /// Sends the drain's events to `sink` instead of standard error (those of its output's
+    /// connection, and of forwarders started with [`Drain::events`], too).
     pub fn set_event_sink(&mut self, sink: impl EventSink + 'static) {
         self.events.set_sink(Box::new(sink));
+    }
+
+    /// Where this drain's events go, for a forwarder beside it
+    /// ([`crate::forwarder::Forwarder::start`]): a handle on the same sink.
+    pub fn events(&self) -> Events {
+        self.events.clone()
     }
 
     pub(crate) fn ring(&self) -> &Ring<MappedMemory> {

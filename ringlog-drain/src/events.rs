@@ -1,13 +1,17 @@
 //! What the drain has to tell its operator, as values: [`DrainEvent`]. The drain hands each one
 //! to an [`EventSink`]; the default sink, [`Stderr`], prints it as one line on standard error
 //! (the wording the command line has always used), and tests or an embedding service can
-//! install their own with [`crate::Drain::set_event_sink`]. Events about records the log lost
-//! (abandoned claims, corrupt bytes) also go into the log itself as notice lines.
+//! install their own with [`crate::Drain::set_event_sink`]. The drain's output connection and
+//! its forwarders report through clones of the same handle ([`Events`]), so one sink hears them
+//! all; no other part of the engine prints. Events about records the log lost (abandoned claims,
+//! corrupt bytes) also go into the log itself as notice lines.
 
+pub use crate::forward_events::{DeliveryEvent, ForwardEvent, ForwardFailure};
 use ringlog_core::Corruption;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Why a frame is corrupt, as told to the operator.
@@ -151,6 +155,10 @@ pub enum DrainEvent {
     OrphanDrained,
     /// `fdatasync` of the output failed.
     FsyncFailed(io::Error),
+    /// About `--forward`: following the log and its checkpoint.
+    Forward(ForwardEvent),
+    /// About the connection to a syslog or RELP receiver (`--out` or `--forward`).
+    Delivery(DeliveryEvent),
 }
 
 impl DrainEvent {
@@ -184,6 +192,39 @@ struct Line<'a> {
 impl fmt::Display for Line<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use DrainEvent as E;
+        match self.event {
+            E::RecoveredWrittenBatch { .. }
+            | E::RecoveredHalfWrittenBatch { .. }
+            | E::StoppedWithBacklog { .. } => self.recovery(f),
+            E::AbandonedClaim { .. }
+            | E::TailRepaired { .. }
+            | E::CorruptSkipped { .. }
+            | E::Stalled { .. }
+            | E::FrameTooLong { .. }
+            | E::Unrecoverable { .. }
+            | E::StallResolved { .. } => self.ring_state(f),
+            E::OutputReplaced { .. }
+            | E::OutputFailed { .. }
+            | E::OutputRecovered { .. }
+            | E::FsyncFailed(_) => self.output(f),
+            E::SpareLinkFailed(_)
+            | E::SegmentNamePutBack { .. }
+            | E::SegmentReplaced { .. }
+            | E::SegmentNameLost { .. }
+            | E::DrainingLeftBehind { .. }
+            | E::OrphanDrained => self.segment_name(f),
+            E::Forward(event) => write!(f, "{event}"),
+            E::Delivery(event) => write!(f, "{event}"),
+        }
+    }
+}
+
+// One method per kind of event; `fmt` above sends each event to its kind's method, so the last
+// arm of each is never reached (it prints the event's Debug form rather than panic in a log line).
+impl Line<'_> {
+    /// A previous drain's crash, and what a stopping drain leaves for the next.
+    fn recovery(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use DrainEvent as E;
         let ring = self.ring;
         match self.event {
             E::RecoveredWrittenBatch { bytes, renamed } => write!(
@@ -207,6 +248,15 @@ impl fmt::Display for Line<'_> {
                 "ring '{ring}': stopping with {bytes} bytes still in the ring (a claim not \
                  committed, or the output failing); they stay there for the next drain"
             ),
+            other => write!(f, "{other:?}"),
+        }
+    }
+
+    /// What the drain met in the ring: claims of dead or stalled producers, garbage.
+    fn ring_state(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use DrainEvent as E;
+        let ring = self.ring;
+        match self.event {
             E::AbandonedClaim { .. } => {
                 let notice = self.event.notice().unwrap_or_default();
                 write!(f, "ring '{ring}': {notice} ({DIED})")
@@ -225,6 +275,10 @@ impl fmt::Display for Line<'_> {
                 "ring '{ring}': stalled at position {pos} by pid {pid} (tid {tid}), alive but not \
                  committing its record for {waited_ms} ms (stopped or descheduled?)"
             ),
+            E::StallResolved { pos, after_ms } => write!(
+                f,
+                "ring '{ring}': stall at position {pos} resolved after {after_ms} ms"
+            ),
             E::FrameTooLong { pos } => write!(
                 f,
                 "ring '{ring}': frame at position {pos} runs past one ring capacity"
@@ -233,10 +287,14 @@ impl fmt::Display for Line<'_> {
                 f,
                 "ring '{ring}': unrecoverable ring state at position {pos}: {why}"
             ),
-            E::StallResolved { pos, after_ms } => write!(
-                f,
-                "ring '{ring}': stall at position {pos} resolved after {after_ms} ms"
-            ),
+            other => write!(f, "{other:?}"),
+        }
+    }
+
+    /// The output file: replaced, failing, working again, not syncing.
+    fn output(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use DrainEvent as E;
+        match self.event {
             E::OutputReplaced { path } => write!(
                 f,
                 "output {path} was removed or replaced; writing to the file now at that path"
@@ -256,6 +314,16 @@ impl fmt::Display for Line<'_> {
                  the ring; resuming",
                 after.as_secs_f64()
             ),
+            E::FsyncFailed(e) => write!(f, "fsync failed: {e}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+
+    /// The segment's name: removed, replaced, put back, left behind.
+    fn segment_name(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use DrainEvent as E;
+        let ring = self.ring;
+        match self.event {
             E::SpareLinkFailed(e) => write!(
                 f,
                 "ring '{ring}': cannot keep a spare link to the segment ({e}): a removed segment \
@@ -290,7 +358,7 @@ impl fmt::Display for Line<'_> {
                 "ringlog: ring '{ring}': the segment that lost its name is drained and its \
                  producers are gone; switching to the segment at the ring's path"
             ),
-            E::FsyncFailed(e) => write!(f, "fsync failed: {e}"),
+            other => write!(f, "{other:?}"),
         }
     }
 }
@@ -367,26 +435,34 @@ impl EventSink for Stderr {
     }
 }
 
-/// A drain's sink and the ring name it reports under.
-pub(crate) struct Events {
-    ring: String,
-    sink: Box<dyn EventSink>,
+/// Where a drain's events go: its sink and the ring name it reports under. A clone shares the
+/// sink (the output and the forwarding threads hold clones), so [`crate::Drain::set_event_sink`]
+/// redirects them all. Events are rare: a lock per event costs nothing that matters.
+#[derive(Clone)]
+pub struct Events {
+    ring: Arc<str>,
+    sink: Arc<Mutex<Box<dyn EventSink>>>,
 }
 
 impl Events {
-    pub(crate) fn new(ring: &str) -> Events {
+    /// Events about ring `ring`, printed by [`Stderr`] until another sink is set.
+    pub fn new(ring: &str) -> Events {
         Events {
-            ring: ring.to_owned(),
-            sink: Box::new(Stderr),
+            ring: ring.into(),
+            sink: Arc::new(Mutex::new(Box::new(Stderr))),
         }
     }
 
-    pub(crate) fn set_sink(&mut self, sink: Box<dyn EventSink>) {
-        self.sink = sink;
+    /// From now on every clone hands its events to `sink`.
+    pub(crate) fn set_sink(&self, sink: Box<dyn EventSink>) {
+        *self.sink.lock().unwrap_or_else(PoisonError::into_inner) = sink;
     }
 
-    pub(crate) fn emit(&mut self, event: DrainEvent) {
-        self.sink.event(&self.ring, &event);
+    pub(crate) fn emit(&self, event: DrainEvent) {
+        // A sink that panicked once may be called again: it is the embedder's, and an event
+        // lost to a poisoned lock would be worse than one more call.
+        let mut sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner);
+        sink.event(&self.ring, &event);
     }
 }
 

@@ -14,6 +14,7 @@
 //! It never reads the ring and never writes the log.
 
 use crate::delivery::{Delivery, Progress};
+use crate::events::{DrainEvent, Events, ForwardEvent, ForwardFailure};
 use crate::forward_checkpoint::{self, ForwardCheckpoint, Position};
 use crate::forward_status::StatusBoard;
 use crate::syslog::{Destination, MessageFormat};
@@ -95,10 +96,12 @@ pub struct Forwarder {
 
 impl Forwarder {
     /// Opens the checkpoint (a new one starts at the log's current end), reports what a
-    /// previous drain sent without an acknowledgement, and starts the thread.
+    /// previous drain sent without an acknowledgement, and starts the thread, which tells
+    /// `events` (the drain's: [`crate::Drain::events`]) what the operator should know.
     pub fn start(
         options: ForwardOptions,
         board: Arc<StatusBoard>,
+        events: Events,
     ) -> Result<Forwarder, ForwardError> {
         if !options.destination.transport.is_relp() {
             return Err(ForwardError::NotAcknowledged(options.destination.url()));
@@ -107,7 +110,6 @@ impl Forwarder {
             .destination
             .tls_client()
             .map_err(ForwardError::Tls)?;
-        let io_err = |context: String| move |source| ForwardError::Io { context, source };
         let cp_path = forward_checkpoint::path_for(&options.log, &options.destination.address);
         let (mut checkpoint, found) =
             ForwardCheckpoint::open(&cp_path).map_err(io_err(format!(
@@ -120,38 +122,26 @@ impl Forwarder {
             options.destination.address.clone(),
             tls,
             options.destination.window,
+            events.clone(),
         );
         let cursor = match found {
             None => {
-                let (file, meta) = open_log(&options.log).map_err(io_err(format!(
-                    "cannot open the log {} to forward it",
-                    options.log.display()
-                )))?;
-                let position = Position {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                    acknowledged: meta.len(),
-                    sent: meta.len(),
-                };
-                checkpoint.store(position).map_err(io_err(format!(
-                    "cannot write the forwarding checkpoint {}",
-                    cp_path.display()
-                )))?;
-                eprintln!(
-                    "ringlog-drain: forwarding {} to {url} from its current end (checkpoint {})",
-                    options.log.display(),
-                    cp_path.display()
-                );
-                Cursor { file, position }
+                let cursor = Cursor::at_end(&options.log, &mut checkpoint, &cp_path)?;
+                events.emit(DrainEvent::Forward(ForwardEvent::Started {
+                    log: options.log.clone(),
+                    url: url.clone(),
+                    checkpoint: cp_path,
+                }));
+                cursor
             }
             Some(position) => {
-                let cursor = Cursor::resume(&options, position);
+                let cursor = Cursor::resume(&options, position, &events);
                 let unacked = cursor.lines_between(position.acknowledged, position.sent);
                 if unacked > 0 {
-                    eprintln!(
-                        "ringlog-drain: forwarding to {url}: the previous drain sent {unacked} \
-                         records it never saw acknowledged; they go again first"
-                    );
+                    events.emit(DrainEvent::Forward(ForwardEvent::Unacknowledged {
+                        url: url.clone(),
+                        records: unacked,
+                    }));
                     delivery.assume_unacknowledged(unacked);
                 }
                 cursor
@@ -168,6 +158,7 @@ impl Forwarder {
             url,
             cursor,
             finish: finish.clone(),
+            events,
         };
         let thread = std::thread::Builder::new()
             .name("ringlog-forward".into())
@@ -192,6 +183,11 @@ impl Forwarder {
     }
 }
 
+/// What to say about a failed `context`, with its cause.
+fn io_err(context: String) -> impl FnOnce(io::Error) -> ForwardError {
+    move |source| ForwardError::Io { context, source }
+}
+
 fn open_log(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
     let file = File::open(path)?;
     let meta = file.metadata()?;
@@ -206,9 +202,32 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// The end of `log` as it is now, stored in a new checkpoint: forwarding starts there.
+    fn at_end(
+        log: &Path,
+        checkpoint: &mut ForwardCheckpoint,
+        checkpoint_path: &Path,
+    ) -> Result<Cursor, ForwardError> {
+        let (file, meta) = open_log(log).map_err(io_err(format!(
+            "cannot open the log {} to forward it",
+            log.display()
+        )))?;
+        let position = Position {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            acknowledged: meta.len(),
+            sent: meta.len(),
+        };
+        checkpoint.store(position).map_err(io_err(format!(
+            "cannot write the forwarding checkpoint {}",
+            checkpoint_path.display()
+        )))?;
+        Ok(Cursor { file, position })
+    }
+
     /// Finds the checkpoint's file among the log and its rotated copies; if it is gone, starts
     /// at the oldest file there is, and says records may have been lost.
-    fn resume(options: &ForwardOptions, position: Position) -> Cursor {
+    fn resume(options: &ForwardOptions, position: Position, events: &Events) -> Cursor {
         let files = rotated_files(&options.log, options.keep);
         if let Some((path, _)) = files
             .iter()
@@ -218,11 +237,9 @@ impl Cursor {
                 if meta.len() >= position.acknowledged {
                     return Cursor { file, position };
                 }
-                eprintln!(
-                    "ringlog-drain: forwarding: {} is shorter than the checkpoint says (truncated?); \
-                     forwarding it from its start",
-                    path.display()
-                );
+                events.emit(DrainEvent::Forward(ForwardEvent::Truncated {
+                    path: path.clone(),
+                }));
                 return Cursor {
                     file,
                     position: Position {
@@ -233,11 +250,7 @@ impl Cursor {
                 };
             }
         }
-        eprintln!(
-            "ringlog-drain: forwarding: the file the checkpoint names is gone (rotated away more \
-             than --rotate-keep times); records in it after the checkpoint were not forwarded; \
-             going on with the oldest file kept"
-        );
+        events.emit(DrainEvent::Forward(ForwardEvent::CheckpointFileGone));
         loop {
             let files = rotated_files(&options.log, options.keep);
             if let Some((path, _)) = files.first() {
@@ -301,6 +314,7 @@ struct Worker {
     url: String,
     cursor: Cursor,
     finish: Arc<AtomicBool>,
+    events: Events,
 }
 
 impl Worker {
@@ -314,7 +328,7 @@ impl Worker {
             let got = match self.cursor.file.read_at(&mut chunk, at) {
                 Ok(n) => n,
                 Err(e) => {
-                    self.report_error(&mut failing, format!("cannot read the log: {e}"));
+                    self.report_error(&mut failing, ForwardFailure::ReadLog(e));
                     std::thread::sleep(RETRY.1);
                     continue;
                 }
@@ -345,12 +359,13 @@ impl Worker {
                     retry = RETRY.0;
                     if failing {
                         failing = false;
-                        eprintln!("ringlog-drain: forwarding to {} works again", self.url);
+                        let url = self.url.clone();
+                        self.forward_event(ForwardEvent::Recovered { url });
                         self.board.update(self.index, true, |s| s.last_error = None);
                     }
                 }
                 Err(e) => {
-                    self.report_error(&mut failing, crate::syslog::with_causes(&e));
+                    self.report_error(&mut failing, ForwardFailure::Delivery(e));
                     if self.finish.load(Ordering::Relaxed) {
                         break;
                     }
@@ -361,19 +376,22 @@ impl Worker {
         }
         self.delivery.close();
         if let Err(e) = self.checkpoint.sync() {
-            eprintln!("ringlog-drain: forwarding: cannot write the checkpoint: {e}");
+            self.forward_event(ForwardEvent::CheckpointFailed(e));
         }
-        eprintln!("ringlog-drain: forwarding {}", self.delivery.totals());
+        self.forward_event(ForwardEvent::Finished(self.delivery.totals()));
         self.publish_lag(true);
     }
 
-    fn report_error(&mut self, failing: &mut bool, text: String) {
+    fn forward_event(&self, event: ForwardEvent) {
+        self.events.emit(DrainEvent::Forward(event));
+    }
+
+    /// Shows `failure` in `stat`, and tells the operator once per failing spell.
+    fn report_error(&mut self, failing: &mut bool, failure: ForwardFailure) {
+        let text = failure.to_string();
         if !*failing {
-            eprintln!(
-                "ringlog-drain: forwarding to {}: {text}; the log keeps being written, and \
-                 forwarding resumes from the last acknowledged record once the receiver is back",
-                self.url
-            );
+            let url = self.url.clone();
+            self.forward_event(ForwardEvent::Failing { url, failure });
             *failing = true;
         }
         self.board
@@ -397,10 +415,11 @@ impl Worker {
         }
         let messages: Vec<&[u8]> = bounds.iter().map(|&(a, b)| &messages[a..b]).collect();
         if let Err(e) = self.checkpoint.sent(end) {
-            eprintln!("ringlog-drain: forwarding: cannot write the checkpoint: {e}");
+            self.forward_event(ForwardEvent::CheckpointFailed(e));
         }
         let checkpoint = &mut self.checkpoint;
         let board = &self.board;
+        let events = &self.events;
         let index = self.index;
         let acknowledged_before = self.delivery.counts().acknowledged;
         let result = self.delivery.deliver(&messages, |progress| {
@@ -408,7 +427,7 @@ impl Worker {
                 return; // the checkpoint's `sent` already covers the whole chunk
             };
             if let Err(e) = checkpoint.acknowledged(ends[acked - 1]) {
-                eprintln!("ringlog-drain: forwarding: cannot write the checkpoint: {e}");
+                events.emit(DrainEvent::Forward(ForwardEvent::CheckpointFailed(e)));
             }
             board.update(index, false, |s| {
                 s.acknowledged = acknowledged_before + acked as u64;
@@ -458,12 +477,10 @@ impl Worker {
         {
             Some(i) => files.get(i + 1),
             None => {
-                eprintln!(
-                    "ringlog-drain: forwarding to {}: the file it finished was already deleted by \
-                     rotation; if the log rotated more than --rotate-keep ({}) times meanwhile, \
-                     the records of the files deleted in between were not forwarded",
-                    self.url, self.options.keep
-                );
+                self.forward_event(ForwardEvent::RotatedAway {
+                    url: self.url.clone(),
+                    keep: self.options.keep,
+                });
                 files.first()
             }
         };
@@ -480,7 +497,7 @@ impl Worker {
             sent: 0,
         };
         if let Err(e) = self.checkpoint.store(position) {
-            eprintln!("ringlog-drain: forwarding: cannot write the checkpoint: {e}");
+            self.forward_event(ForwardEvent::CheckpointFailed(e));
             return false;
         }
         self.cursor = Cursor { file, position };

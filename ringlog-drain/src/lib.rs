@@ -23,6 +23,7 @@ mod durability;
 pub mod events;
 pub mod format;
 pub mod forward_checkpoint;
+mod forward_events;
 pub mod forward_status;
 pub mod forwarder;
 mod idle;
@@ -42,7 +43,7 @@ pub mod syslog;
 pub mod tls;
 
 pub use drain::{Drain, DrainError, DrainSummary};
-pub use events::{DrainEvent, EventSink};
+pub use events::{DrainEvent, EventSink, Events};
 pub use format::Format;
 pub use options::{DrainOptions, DrainOptionsBuilder, FsyncPolicy};
 pub use output::OutputSpec;

@@ -10,6 +10,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::events::Events;
 use crate::preallocate::Preallocation;
 
 /// Where to write.
@@ -94,17 +95,19 @@ pub struct Output {
 }
 
 impl Output {
-    /// Opens the output, with no rotation and the default preallocation.
-    pub fn open(spec: OutputSpec) -> io::Result<Output> {
-        Self::open_with(spec, Rotation::default(), crate::preallocate::DEFAULT_CHUNK)
-    }
-
     /// Opens the output with a rotation policy and reservations of at most `preallocate` bytes
-    /// past the end of the file (0: none); both only apply to files.
-    pub fn open_with(spec: OutputSpec, rotation: Rotation, preallocate: u64) -> io::Result<Output> {
+    /// past the end of the file (0: none); both only apply to files. A receiver's connection
+    /// tells `events` what the operator should know.
+    pub fn open_with(
+        spec: OutputSpec,
+        rotation: Rotation,
+        preallocate: u64,
+        events: &Events,
+    ) -> io::Result<Output> {
         let syslog = match &spec {
             OutputSpec::Syslog(d) => {
-                let sink = crate::syslog::Sink::new(d.clone()).map_err(io::Error::other)?;
+                let sink = crate::syslog::Sink::new(d.clone(), events.clone())
+                    .map_err(io::Error::other)?;
                 sink.check()?;
                 Some(sink)
             }

@@ -13,6 +13,7 @@
 
 use crate::connection::Connection;
 use crate::delivery::{Delivery, Progress};
+use crate::events::{DeliveryEvent, DrainEvent, Events};
 use crate::forward_status::StatusBoard;
 use crate::relp_journal::{self, Journal, Resume};
 use crate::tls::{TlsClient, TlsOptions, TlsSetupError};
@@ -245,16 +246,18 @@ pub struct Sink {
     /// RELP: where its figures are published for `stat`, and its index there.
     status: Option<(StatusBoard, usize)>,
     notices: MessageFormat,
+    events: Events,
 }
 
 impl Sink {
-    /// A sink for `destination` (connects lazily); fails if its TLS settings are wrong.
-    pub fn new(destination: Destination) -> Result<Sink, TlsSetupError> {
+    /// A sink for `destination` (connects lazily) that tells `events` what the operator should
+    /// know; fails if its TLS settings are wrong.
+    pub fn new(destination: Destination, events: Events) -> Result<Sink, TlsSetupError> {
         let tls = destination.tls_client()?;
-        let relp = destination
-            .transport
-            .is_relp()
-            .then(|| Delivery::new(destination.address.clone(), tls.clone(), destination.window));
+        let relp = destination.transport.is_relp().then(|| {
+            let address = destination.address.clone();
+            Delivery::new(address, tls.clone(), destination.window, events.clone())
+        });
         let beside = destination
             .beside
             .as_deref()
@@ -263,12 +266,9 @@ impl Sink {
             None => Journal::in_memory(),
             Some(segment) => {
                 let path = relp_journal::path_for(segment, &destination.address);
-                Journal::open(&path).unwrap_or_else(|e| {
-                    eprintln!(
-                        "ringlog-drain: cannot keep the RELP journal {}: {e}; a drain restarted \
-                         after a crash will send its last batch whole again, uncounted",
-                        path.display()
-                    );
+                Journal::open(&path).unwrap_or_else(|error| {
+                    let event = DeliveryEvent::JournalUnavailable { path, error };
+                    events.emit(DrainEvent::Delivery(event));
                     Journal::in_memory()
                 })
             }
@@ -291,6 +291,7 @@ impl Sink {
             batch_start: None,
             status,
             notices: MessageFormat::new("ringlog-drain"),
+            events,
         })
     }
 
@@ -320,11 +321,12 @@ impl Sink {
         if result.is_err() {
             if self.stream.take().is_some() && self.at_risk > 0 {
                 let n = self.at_risk + self.interrupted.unwrap_or(0);
-                eprintln!(
-                    "ringlog-drain: forwarding to {} was interrupted; up to {n} records may be lost \
-                     (plain syslog has no acknowledgements)",
-                    self.destination.url()
-                );
+                let url = self.destination.url();
+                self.events
+                    .emit(DrainEvent::Delivery(DeliveryEvent::Interrupted {
+                        url,
+                        up_to: n,
+                    }));
                 self.interrupted = Some(n);
             }
             self.at_risk = 0;
@@ -366,28 +368,9 @@ impl Sink {
 
     fn send_relp(&mut self, framed: &[u8]) -> io::Result<()> {
         let all: Vec<&[u8]> = frames(framed).collect();
+        let (resume, mut acked_print, mut journal_error) = self.resume_batch(&all);
         let delivery = self.relp.as_mut().expect("a RELP sink has a delivery");
         let journal = &mut self.journal;
-        // The position belongs to one append: a later append without one is not that batch.
-        let start = self.batch_start.take();
-        let resume = start.map_or(Resume::default(), |s| journal.resume(s, &all));
-        let mut acked_print = all[..resume.skip]
-            .iter()
-            .fold(relp_journal::EMPTY, |h, m| relp_journal::fingerprint(h, m));
-        let mut journal_error = None;
-        if let Some(start) = start {
-            if let Err(e) = journal.begin(start, resume, acked_print) {
-                journal_error = Some(e);
-            }
-            delivery.assume_unacknowledged(resume.resend);
-            if resume.skip > 0 && delivery.counts().sent == 0 {
-                eprintln!(
-                    "ringlog-drain: RELP to {}: the previous drain's last batch was acknowledged \
-                     up to message {}; going on from there",
-                    self.destination.address, resume.skip
-                );
-            }
-        }
         let rest = &all[resume.skip..];
         let skip = resume.skip as u64;
         let mut acked = 0;
@@ -426,29 +409,61 @@ impl Sink {
             }
         });
         if let Some(e) = journal_error {
-            eprintln!("ringlog-drain: cannot write the RELP journal: {e}");
+            self.events
+                .emit(DrainEvent::Delivery(DeliveryEvent::JournalFailed(e)));
         }
-        let counts = delivery.counts();
-        if let Some((board, index)) = &self.status {
-            // Published at once: the drain may go idle now, and `stat` must not show a batch
-            // in flight that was delivered (a rename in /dev/shm, once per batch).
-            board.update(*index, true, |s| {
-                s.sent = counts.sent;
-                s.acknowledged = counts.acknowledged;
-                s.resent = counts.resent;
-                match &result {
-                    Ok(()) => {
-                        s.pending = 0;
-                        s.last_error = None;
-                    }
-                    Err(e) => {
-                        s.pending = e.unacknowledged as u64;
-                        s.last_error = Some(with_causes(e));
-                    }
-                }
-            });
-        }
+        self.publish_result(&result);
         result.map_err(|e| io::Error::other(with_causes(&e)))
+    }
+
+    /// RELP: where the batch about to be sent resumes (its first messages may have been
+    /// acknowledged before, by this drain or a crashed one: the journal says), with the
+    /// fingerprint of those messages and any failure to journal the batch's start.
+    fn resume_batch(&mut self, all: &[&[u8]]) -> (Resume, u64, Option<io::Error>) {
+        // The position belongs to one append: a later append without one is not that batch.
+        let Some(start) = self.batch_start.take() else {
+            return (Resume::default(), relp_journal::EMPTY, None);
+        };
+        let resume = self.journal.resume(start, all);
+        let acked_print = all[..resume.skip]
+            .iter()
+            .fold(relp_journal::EMPTY, |h, m| relp_journal::fingerprint(h, m));
+        let journal_error = self.journal.begin(start, resume, acked_print).err();
+        let delivery = self.relp.as_mut().expect("a RELP sink has a delivery");
+        delivery.assume_unacknowledged(resume.resend);
+        if resume.skip > 0 && delivery.counts().sent == 0 {
+            self.events
+                .emit(DrainEvent::Delivery(DeliveryEvent::Resumed {
+                    address: self.destination.address.clone(),
+                    acknowledged: resume.skip,
+                }));
+        }
+        (resume, acked_print, journal_error)
+    }
+
+    /// RELP: publishes the batch's outcome for `stat` at once: the drain may go idle now, and
+    /// `stat` must not show a batch in flight that was delivered (a rename in /dev/shm, once per
+    /// batch).
+    fn publish_result(&self, result: &Result<(), crate::delivery::DeliveryError>) {
+        let (Some((board, index)), Some(delivery)) = (&self.status, &self.relp) else {
+            return;
+        };
+        let counts = delivery.counts();
+        board.update(*index, true, |s| {
+            s.sent = counts.sent;
+            s.acknowledged = counts.acknowledged;
+            s.resent = counts.resent;
+            match result {
+                Ok(()) => {
+                    s.pending = 0;
+                    s.last_error = None;
+                }
+                Err(e) => {
+                    s.pending = e.unacknowledged as u64;
+                    s.last_error = Some(with_causes(e));
+                }
+            }
+        });
     }
 
     fn send_udp(&mut self, framed: &[u8]) -> io::Result<()> {
@@ -475,7 +490,9 @@ impl Drop for Sink {
     fn drop(&mut self) {
         if let Some(relp) = &mut self.relp {
             relp.close();
-            eprintln!("ringlog-drain: {}", relp.totals());
+            let totals = relp.totals();
+            self.events
+                .emit(DrainEvent::Delivery(DeliveryEvent::Closed(totals)));
         }
     }
 }

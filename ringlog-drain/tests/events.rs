@@ -167,3 +167,41 @@ fn a_failing_output_is_reported_once_and_keeps_the_records() {
     );
     assert_eq!(ring.segment.ring().head(), 0, "nothing released");
 }
+
+#[test]
+fn a_receivers_events_go_to_the_drains_sink() {
+    // A port nothing listens on: the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("relp://127.0.0.1:{port}");
+    let destination = ringlog_drain::syslog::Destination::parse(&url).unwrap();
+    let ring = Ring::new("receiver");
+    ring.write(b"kept in the ring\n");
+    let (mut drain, lines, kinds) = ring.drain(OutputSpec::Syslog(destination));
+    assert!(!drain.pump(), "a refused receiver takes nothing");
+    // The RELP connection says its totals as the output closes: through the sink installed
+    // after the output was opened, not on standard error.
+    drop(drain);
+    let kinds = kinds.lock().unwrap().clone();
+    assert!(kinds[0].starts_with("OutputFailed"), "{kinds:?}");
+    let closed = format!(
+        "Delivery(Closed(Totals {{ address: \"127.0.0.1:{port}\", counts: Counts {{ sent: 0, \
+         acknowledged: 0, resent: 0 }} }}))"
+    );
+    assert_eq!(kinds.last(), Some(&closed), "{kinds:?}");
+    let lines = lines.lock().unwrap().clone();
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(
+            format!(
+                "RELP to 127.0.0.1:{port}: sent 0, acknowledged 0, resent 0 (the receiver may \
+                 hold up to 0 duplicates)"
+            )
+            .as_str()
+        ),
+        "{lines:?}"
+    );
+}
