@@ -25,7 +25,8 @@ pub mod drain_probe;
 pub mod latency;
 pub mod machine;
 pub mod plan;
-pub mod record;
+/// The records every contender writes and the log check: the shared test kit's.
+pub use ringlog_testkit::record;
 pub mod report;
 pub mod roles;
 pub mod run;

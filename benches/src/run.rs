@@ -20,7 +20,6 @@ use ringlog_core::{Location, Segment, SegmentOptions};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often the harness looks at the drain's `records_out` counter.
@@ -110,14 +109,10 @@ impl Outcome {
     }
 }
 
-/// A name no other ring on this machine uses: `bench-<pid>-<n>`.
+/// A name no other ring on this machine uses: `bench-<pid>-<n>` (what [`sweep_stale_rings`]
+/// recognises).
 pub fn unique_ring() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "bench-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    ringlog_testkit::unique_ring("bench")
 }
 
 /// Removes the `/dev/shm/ringlog-bench-<pid>-*` segments of harness processes that are gone:
@@ -159,20 +154,7 @@ fn sweep_stale(dir: &Path, remove: impl Fn(&Path) -> std::io::Result<()>) -> usi
     removed
 }
 
-/// The segment file of ring `name`.
-pub fn ring_path(name: &str) -> PathBuf {
-    Path::new(ringlog_core::segment::SHM_DIR).join(format!("ringlog-{name}"))
-}
-
-/// Removes a ring's segment file when dropped.
-#[derive(Debug)]
-pub struct RingGuard(pub String);
-
-impl Drop for RingGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(ring_path(&self.0));
-    }
-}
+pub use ringlog_testkit::{ring_path, RingGuard};
 
 /// A run's directory, removed when dropped unless kept.
 #[derive(Debug)]
@@ -209,23 +191,19 @@ pub fn start_drain(
         .stdout(Stdio::null())
         .stderr(File::create(stderr)?);
     let mut drain = Worker::spawn("ringlog-drain", cmd)?;
-    let location = Location::Name(ring.to_owned());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = drain.try_exit() {
-            return Err(format!(
-                "ringlog-drain exited at start ({status}): {}",
-                std::fs::read_to_string(stderr).unwrap_or_default().trim()
-            )
-            .into());
-        }
-        if ringlog_drain::stat::snapshot(&location).is_ok_and(|v| v["drain"]["alive"] == true) {
-            return Ok(drain);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("ringlog-drain did not take ring {ring} within 20 s").into());
-        }
-        std::thread::sleep(Duration::from_millis(1));
+    let ready = ringlog_testkit::wait_for_drain(
+        ring,
+        Duration::from_secs(20),
+        Duration::from_millis(1),
+        || drain.try_exit(),
+    );
+    match ready {
+        Ok(()) => Ok(drain),
+        Err(e) => Err(format!(
+            "ringlog-drain, ring {ring}: {e}: {}",
+            std::fs::read_to_string(stderr).unwrap_or_default().trim()
+        )
+        .into()),
     }
 }
 
@@ -526,7 +504,7 @@ fn batches_reported(stderr: &str) -> Option<u64> {
     words.get(at.checked_sub(1)?)?.parse().ok()
 }
 
-pub use ringlog_drain::demo::warm_page_cache;
+pub use ringlog_testkit::warm_page_cache;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,7 @@
 //! The `ringlog-drain` command line: argument parsing, signals, exit codes. Exit codes: 0 done
-//! (SIGTERM/SIGINT drained everything committed), 1 the work failed (demo verification), 2
-//! usage or start-up error (bad ring, output not writable, another drain running).
+//! (SIGTERM/SIGINT drained everything committed), 2 usage or start-up error (bad ring, output
+//! not writable, another drain running).
 
-use crate::demo;
 use crate::drain::{Drain, DrainError, DrainOptions, FsyncPolicy};
 use crate::format::Format;
 use crate::forward_status::{self, StatusBoard};
@@ -28,10 +27,9 @@ use std::sync::Arc;
 ///   ringlog-drain --ring myservice --out syslog+tcp://logs.internal:514
 ///   ringlog-drain --ring myservice --out app.log --format text --forward relp+tls://logs.internal:2514 --tls-ca ca.pem
 ///   ringlog-drain stat --ring myservice --watch
-///   ringlog-drain demo
 ///
 /// Signals: SIGTERM/SIGINT write everything committed, then exit 0; SIGHUP reopens the output.
-/// Exit codes: 0 done; 1 the work failed (demo verification); 2 usage or start-up error.
+/// Exit codes: 0 done; 2 usage or start-up error.
 #[derive(Parser, Debug)]
 #[command(
     version,
@@ -157,37 +155,6 @@ enum Command {
         #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "1")]
         watch: Option<f64>,
     },
-    /// Run the end-to-end demo: 4 producer processes, 1,000,000 records, verified, vs O_APPEND.
-    Demo {
-        /// Total records.
-        #[arg(long, default_value_t = 1_000_000)]
-        records: u64,
-        /// Producer processes.
-        #[arg(long, default_value_t = 4)]
-        producers: u32,
-        /// Keep the logs in this directory (default: a new one under the temp dir, removed once
-        /// the log is verified).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
-    #[command(hide = true)]
-    DemoProducer {
-        #[arg(long)]
-        ring: String,
-        #[arg(long)]
-        id: u32,
-        #[arg(long)]
-        records: u64,
-    },
-    #[command(hide = true)]
-    DemoAppend {
-        #[arg(long)]
-        path: PathBuf,
-        #[arg(long)]
-        id: u32,
-        #[arg(long)]
-        records: u64,
-    },
 }
 
 /// The one size parser of every ringlog binary (re-exported for the benches).
@@ -235,7 +202,7 @@ impl Signals {
         Ok(Signals { stop, reopen, ids })
     }
 
-    /// For the commands that are not the drain (`stat --watch`, `demo`): the signals kill the
+    /// For the commands that are not the drain (`stat --watch`): the signals kill the
     /// process again, as they would without us.
     fn restore_defaults(self) {
         for id in self.ids {
@@ -250,13 +217,23 @@ impl Signals {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
+    main_from(std::env::args_os())
+}
+
+/// Runs the command line `args` (the program name first), as [`main`] runs the process's own:
+/// for a program that runs the drain as one of its roles (the demo).
+pub fn main_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     // Before anything else, argument parsing included: from its first moment on, a SIGTERM
     // asks the drain to stop cleanly (exit 0) instead of killing it.
     let signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args);
     match cli.command {
         None => run(cli.run, signals),
         Some(command) => {
@@ -275,39 +252,6 @@ fn other_command(command: Command) -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
-        Command::Demo {
-            records,
-            producers,
-            dir,
-        } => {
-            match demo::run(&demo::DemoOptions {
-                records,
-                producers,
-                dir,
-            }) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("ringlog-drain demo: {e}");
-                    ExitCode::from(1)
-                }
-            }
-        }
-        Command::DemoProducer { ring, id, records } => {
-            match demo::run_producer(&ring, id, records) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("demo producer {id}: {e}");
-                    ExitCode::from(1)
-                }
-            }
-        }
-        Command::DemoAppend { path, id, records } => match demo::run_append(&path, id, records) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("demo O_APPEND writer {id}: {e}");
-                ExitCode::from(1)
-            }
-        },
     }
 }
 

@@ -3,7 +3,7 @@
 //! are never torn or interleaved, whatever their size, and rotation is simple.
 //!
 //! The library is the binary's engine ([`drain::Drain`]), usable in-process too; the binary
-//! adds the command line, signals, `stat` and `demo`.
+//! adds the command line, signals and `stat`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
     clippy::undocumented_unsafe_blocks,
@@ -16,7 +16,6 @@ pub mod batch;
 pub mod cli;
 pub mod connection;
 pub mod delivery;
-pub mod demo;
 pub mod drain;
 mod drops;
 mod durability;

@@ -9,50 +9,18 @@
 pub mod producer;
 pub mod rsyslog;
 
+use ringlog_testkit::process::NotReady;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use ringlog_testkit::{ring_path, wait_until, wait_until_every, RingGuard};
 
 /// A ring name no other test (or test process) uses: `t-<test>-<pid>-<n>`.
 pub fn unique_ring(test: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let short: String = test
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(30)
-        .collect();
-    format!("t-{short}-{}-{n}", std::process::id())
-}
-
-/// The /dev/shm path of ring `name`.
-pub fn ring_path(name: &str) -> PathBuf {
-    Path::new("/dev/shm").join(format!("ringlog-{name}"))
-}
-
-/// Removes ring `name`'s segment when dropped.
-#[derive(Debug)]
-pub struct RingGuard(pub String);
-
-impl Drop for RingGuard {
-    fn drop(&mut self) {
-        let path = ring_path(&self.0);
-        // And the spare link a drain killed by the test may have left beside it.
-        let _ = std::fs::remove_file(ringlog_drain::segment_name::spare_path(&path));
-        // And the files a drain keeps beside it (`.outputs.json`, a RELP output's journal).
-        let beside = format!("ringlog-{}.", self.0);
-        if let Ok(entries) = std::fs::read_dir("/dev/shm") {
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().starts_with(&beside) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-        let _ = std::fs::remove_file(path);
-    }
+    ringlog_testkit::unique_ring(&format!("t-{test}"))
 }
 
 /// Directory holding the workspace binaries the tests run.
@@ -185,18 +153,18 @@ impl DrainProcess {
     ) -> DrainProcess {
         let mut drain = Self::spawn(&bin("ringlog-drain"), ring, out, extra, env);
         // Ready once it holds the ring's drain lock (its signal handlers are installed before).
-        let location = ringlog_core::Location::Name(ring.to_owned());
-        let ready = wait_until(Duration::from_secs(20), || {
-            if let Ok(Some(status)) = drain.child.try_wait() {
-                panic!(
-                    "ringlog-drain exited at start: {status}: {}",
-                    drain.finish().1
-                );
-            }
-            ringlog_drain::stat::snapshot(&location).is_ok_and(|v| v["drain"]["alive"] == true)
-        });
-        assert!(ready, "ringlog-drain did not take ring {ring} within 20 s");
-        drain
+        let ready = ringlog_testkit::wait_for_drain(
+            ring,
+            Duration::from_secs(20),
+            Duration::from_millis(2),
+            || drain.child.try_wait().ok().flatten(),
+        );
+        match ready {
+            Ok(()) => drain,
+            // Its stderr is complete: it has exited.
+            Err(e @ NotReady::Exited(_)) => panic!("ring {ring}: {e}: {}", drain.finish().1),
+            Err(e @ NotReady::TimedOut(_)) => panic!("ring {ring}: {e}"),
+        }
     }
 
     /// Sends `signal`.
@@ -477,29 +445,4 @@ pub fn parse_reports(stdout: &[u8]) -> Vec<ProducerReport> {
 /// Maps each reported thread id to its producer id, for [`verify_json_log`].
 pub fn tid_map(reports: &[ProducerReport]) -> HashMap<u32, u32> {
     reports.iter().map(|r| (r.tid, r.id)).collect()
-}
-
-/// Polls `cond` until it holds or `timeout` passes (for conditions only observable from
-/// outside, such as a file's contents). Returns whether it held.
-pub fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
-    wait_until_every(timeout, Duration::from_millis(2), cond)
-}
-
-/// [`wait_until`] for a condition that costs something to check (reading a growing file):
-/// checked every `every`, so the check does not take the CPU from the processes it waits for.
-pub fn wait_until_every(
-    timeout: Duration,
-    every: Duration,
-    mut cond: impl FnMut() -> bool,
-) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(every);
-    }
 }

@@ -279,8 +279,8 @@ fn formatted_timestamps_are_wall_clock_time_with_tick_and_realtime_stamps() {
 fn the_demo_verifies_cleans_up_and_keeps_the_log_only_when_asked() {
     let tmp = tempfile::tempdir().unwrap();
     let demo = |extra: &[&str]| {
-        let child = std::process::Command::new(bin("ringlog-drain"))
-            .args(["demo", "--records", "20000", "--producers", "2"])
+        let child = std::process::Command::new(bin("ringlog-demo"))
+            .args(["--records", "20000", "--producers", "2"])
             .args(extra)
             .env("TMPDIR", tmp.path())
             .stdout(std::process::Stdio::piped())

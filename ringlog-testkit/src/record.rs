@@ -1,4 +1,5 @@
-//! The records every contender writes, and the check of a log file that holds them.
+//! Line records for raw logs (what every benchmark contender and the demo write), and the check
+//! of a log file that holds them.
 //!
 //! Record `seq` of producer `id` is a pure function of `(id, seq)` and the size spec:
 //! `p<id:3> <seq:10> ` (16 bytes), then filler bytes that depend on `id` and the position,
@@ -45,7 +46,7 @@ impl SizeSpec {
             .trim_end_matches(['B', 'b'])
             .trim_end_matches('i')
             .trim_end();
-        let n = ringlog_drain::cli::parse_size(t)?;
+        let n = ringlog_core::size::parse_size(t)?;
         let n = usize::try_from(n).map_err(|_| format!("record size {s:?} is too large"))?;
         if n < MIN_SIZE {
             return Err(format!(
@@ -116,6 +117,7 @@ impl SizeSpec {
     }
 }
 
+#[inline]
 fn mix(mut x: u64) -> u64 {
     // splitmix64's finaliser.
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -130,6 +132,7 @@ fn filler(id: u32, i: usize) -> u8 {
     ALNUM[(id as usize * 7 + i) % ALNUM.len()]
 }
 
+#[inline]
 fn put_digits(out: &mut [u8], mut v: u64) {
     for b in out.iter_mut().rev() {
         *b = b'0' + (v % 10) as u8;
@@ -139,6 +142,7 @@ fn put_digits(out: &mut [u8], mut v: u64) {
 
 /// Adds one to the decimal number in `digits`; false if it overflowed (all nines: the caller
 /// rewrites them).
+#[inline]
 fn increment_digits(digits: &mut [u8]) -> bool {
     for d in digits.iter_mut().rev() {
         if *d == b'9' {
