@@ -33,22 +33,27 @@ pub fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of a workspace binary. The first call in each test process runs `cargo build` for the
-/// workspace's binaries (a no-op when `cargo test --workspace` just built them), so a test never
-/// runs a stale binary when only this package was rebuilt.
+/// Path of workspace binary `name`. The first call for each name in a test process runs
+/// `cargo build --workspace --bin NAME` (a no-op when `cargo test --workspace` just built it),
+/// so a test never runs a stale binary when only this package was rebuilt. Only that binary
+/// and what it links are built, with the features the whole workspace gives them (as
+/// `cargo test --workspace` builds them: one set of artifacts for both).
 pub fn bin(name: &str) -> PathBuf {
-    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
         let release = bin_dir().file_name().is_some_and(|p| p == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--workspace", "--bins"]);
+        cmd.args(["build", "--quiet", "--workspace", "--bin", name]);
         if release {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of the binaries failed");
-    });
+        assert!(status.success(), "cargo build of {name} failed");
+        built.push(name.to_owned());
+    }
+    drop(built);
     let path = bin_dir().join(name);
     assert!(path.exists(), "{} not found after building", path.display());
     path
