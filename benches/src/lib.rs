@@ -23,7 +23,7 @@ pub mod child;
 pub mod cpu;
 pub mod drain_probe;
 pub mod latency;
-pub mod machine;
+pub use ringlog_testkit::machine;
 pub mod plan;
 /// The records every contender writes and the log check: the shared test kit's.
 pub use ringlog_testkit::record;

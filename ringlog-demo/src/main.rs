@@ -9,6 +9,7 @@
 //! The records and their check are the test kit's ([`ringlog_testkit::record`]).
 
 use clap::{Parser, Subcommand};
+use ringlog_testkit::machine::{self, Load};
 use ringlog_testkit::record::{self, RecordBuf, SizeSpec, Verdict};
 use ringlog_testkit::{warm_page_cache, RingGuard};
 use ringlog_writer::Writer;
@@ -308,6 +309,9 @@ fn run(options: &DemoOptions) -> Result<(), BoxError> {
          into one log, through ring '{ring}' and one drain process",
         work.producers, work.per
     );
+    // The figures depend on the machine and on what else runs on it: say both.
+    println!("  machine: {}", machine::describe(&dir).line());
+    println!("  before:  {}", Load::now().line());
     let ringlog = ringlog_side(&exe, &ring, &log, work)?;
     let o_append = append_side(&exe, &append_log, work)?;
     let _ = std::fs::remove_file(&append_log);
@@ -322,6 +326,7 @@ fn run(options: &DemoOptions) -> Result<(), BoxError> {
         "  ringlog was {:.2}x as fast as one O_APPEND write(2) per record, end to end (until all records were in the file)",
         o_append.took.as_secs_f64() / ringlog.took.as_secs_f64()
     );
+    println!("  after:   {}", Load::now().line());
     finish(
         &log,
         ringlog.verdict.lines,

@@ -2,7 +2,8 @@
 //! once. Records that are a pure function of `(producer, sequence)` and the verifiers that
 //! rebuild them from a log ([`record`]); unique ring names and a guard that removes a ring
 //! ([`ring`]); waiting for a drain process and for outside conditions ([`process`]); the
-//! page-cache warm-up that treats every contender alike ([`warm_page_cache`]).
+//! page-cache warm-up that treats every contender alike ([`warm_page_cache`]); the machine a
+//! run happened on, printed beside every figure ([`machine`]).
 //!
 //! It holds generation, verification and set-up only: no timing, and nothing a producer's or a
 //! drain's hot loop calls except [`record::RecordBuf::make`] (inlined, O(1)). It never enables
@@ -14,6 +15,7 @@
     missing_debug_implementations
 )]
 
+pub mod machine;
 pub mod process;
 pub mod record;
 pub mod ring;
