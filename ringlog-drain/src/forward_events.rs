@@ -29,6 +29,9 @@ pub enum ForwardEvent {
         url: String,
         /// Records sent and not acknowledged.
         records: u64,
+        /// Whether `records` is exact, or only a bound (the checkpoint is from another boot:
+        /// its last `sent` may not have reached the disk).
+        exact: bool,
     },
     /// The checkpoint's file is shorter than the checkpoint says: it is forwarded from its start.
     Truncated {
@@ -98,10 +101,19 @@ impl fmt::Display for ForwardEvent {
                 log.display(),
                 checkpoint.display()
             ),
-            ForwardEvent::Unacknowledged { url, records } => write!(
+            ForwardEvent::Unacknowledged {
+                url,
+                records,
+                exact,
+            } => write!(
                 f,
                 "forwarding to {url}: the previous drain sent {records} records it never saw \
-                 acknowledged; they go again first"
+                 acknowledged{}; they go again first",
+                if *exact {
+                    ""
+                } else {
+                    " (at most: the machine restarted since, so only a bound is known)"
+                }
             ),
             ForwardEvent::Truncated { path } => write!(
                 f,

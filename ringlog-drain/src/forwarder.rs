@@ -134,13 +134,15 @@ impl Forwarder {
                 }));
                 cursor
             }
-            Some(position) => {
+            Some(found) => {
+                let position = found.position;
                 let cursor = Cursor::resume(&options, position, &events);
                 let unacked = cursor.lines_between(position.acknowledged, position.sent);
                 if unacked > 0 {
                     events.emit(DrainEvent::Forward(ForwardEvent::Unacknowledged {
                         url: url.clone(),
                         records: unacked,
+                        exact: found.exact,
                     }));
                     delivery.assume_unacknowledged(unacked);
                 }
@@ -414,7 +416,7 @@ impl Worker {
             bounds.push((start, messages.len()));
         }
         let messages: Vec<&[u8]> = bounds.iter().map(|&(a, b)| &messages[a..b]).collect();
-        if let Err(e) = self.checkpoint.sent(end) {
+        if let Err(e) = self.checkpoint.reserve(end) {
             self.forward_event(ForwardEvent::CheckpointFailed(e));
         }
         let checkpoint = &mut self.checkpoint;
@@ -423,16 +425,21 @@ impl Worker {
         let index = self.index;
         let acknowledged_before = self.delivery.counts().acknowledged;
         let result = self.delivery.deliver(&messages, |progress| {
-            let Progress::Acknowledged(acked) = progress else {
-                return; // the checkpoint's `sent` already covers the whole chunk
+            let written = match progress {
+                Progress::Sending(0) | Progress::Acknowledged(0) => Ok(()),
+                // Before the bytes leave: a restarted drain resends and counts exactly these.
+                Progress::Sending(n) => checkpoint.sending(ends[n - 1]),
+                Progress::Acknowledged(n) => {
+                    board.update(index, false, |s| {
+                        s.acknowledged = acknowledged_before + n as u64;
+                        s.last_ack_ns = ringlog_core::clock::now_ns();
+                    });
+                    checkpoint.acknowledged(ends[n - 1])
+                }
             };
-            if let Err(e) = checkpoint.acknowledged(ends[acked - 1]) {
+            if let Err(e) = written {
                 events.emit(DrainEvent::Forward(ForwardEvent::CheckpointFailed(e)));
             }
-            board.update(index, false, |s| {
-                s.acknowledged = acknowledged_before + acked as u64;
-                s.last_ack_ns = ringlog_core::clock::now_ns();
-            });
         });
         let counts = self.delivery.counts();
         self.cursor.position = self.checkpoint.position();
