@@ -13,6 +13,12 @@
 //! and its leading messages must have the acknowledged ones' fingerprint (timestamps aside: the
 //! drain may format a record's time a few nanoseconds differently the second time). The file is
 //! not fsynced: it sits with the ring in `/dev/shm`, which a power loss empties too.
+//!
+//! The file goes when a drain stops cleanly after its last batch was delivered whole
+//! ([`Journal::remove`]): that batch was released from the ring, so nothing the file says can
+//! help a later drain. It stays after a SIGKILL, or when the drain stopped with its batch not
+//! delivered (the receiver down): the next drain needs it. A ring abandoned for good after such
+//! a stop leaves its 128 bytes behind, beside the segment it describes.
 
 use std::fs::File;
 use std::io;
@@ -50,7 +56,8 @@ pub struct Resume {
 /// The journal.
 #[derive(Debug)]
 pub struct Journal {
-    file: Option<File>,
+    /// The file and its path (`None`: kept in memory only).
+    file: Option<(File, PathBuf)>,
     progress: Option<BatchProgress>,
 }
 
@@ -102,9 +109,18 @@ impl Journal {
         // A line that does not parse (another version, a foreign file) only costs the skip.
         let progress = parse(&line[..n]);
         Ok(Journal {
-            file: Some(file),
+            file: Some((file, path.to_owned())),
             progress,
         })
+    }
+
+    /// Deletes the file: call it only once the batch the journal describes was delivered whole
+    /// and released from the ring (a later drain has nothing to skip or count in it).
+    pub fn remove(self) -> io::Result<()> {
+        match self.file {
+            Some((_, path)) => std::fs::remove_file(path),
+            None => Ok(()),
+        }
     }
 
     /// What to do with the batch at ring position `start` whose messages are `messages`.
@@ -171,7 +187,7 @@ impl Journal {
 
     fn store(&mut self, progress: BatchProgress) -> io::Result<()> {
         self.progress = Some(progress);
-        let Some(file) = &self.file else {
+        let Some((file, _)) = &self.file else {
             return Ok(());
         };
         let mut line = format!(
@@ -256,6 +272,18 @@ mod tests {
         j.acknowledged(3, prints(&[A, B, C])).unwrap();
         // Delivered whole (and released by the drain): a retry of it would send nothing.
         assert_eq!(j.resume(0, &[A, B, C]), Resume { skip: 3, resend: 0 });
+    }
+
+    #[test]
+    fn removing_deletes_the_file_and_an_in_memory_journal_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        let mut j = Journal::open(&path).unwrap();
+        j.begin(0, Resume::default(), EMPTY).unwrap();
+        assert!(path.exists());
+        j.remove().unwrap();
+        assert!(!path.exists());
+        Journal::in_memory().remove().unwrap();
     }
 
     #[test]

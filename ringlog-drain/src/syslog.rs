@@ -243,6 +243,9 @@ pub struct Sink {
     journal: Journal,
     /// RELP: ring position of the batch the drain is about to send ([`Sink::begin_batch`]).
     batch_start: Option<u64>,
+    /// RELP: the last send was acknowledged whole, so the drain released it: the journal can
+    /// go when the drain stops.
+    delivered: bool,
     /// RELP: where its figures are published for `stat`, and its index there.
     status: Option<(StatusBoard, usize)>,
     notices: MessageFormat,
@@ -289,6 +292,7 @@ impl Sink {
             interrupted: None,
             journal,
             batch_start: None,
+            delivered: false,
             status,
             notices: MessageFormat::new("ringlog-drain"),
             events,
@@ -413,6 +417,7 @@ impl Sink {
                 .emit(DrainEvent::Delivery(DeliveryEvent::JournalFailed(e)));
         }
         self.publish_result(&result);
+        self.delivered = result.is_ok();
         result.map_err(|e| io::Error::other(with_causes(&e)))
     }
 
@@ -493,6 +498,13 @@ impl Drop for Sink {
             let totals = relp.totals();
             self.events
                 .emit(DrainEvent::Delivery(DeliveryEvent::Closed(totals)));
+        }
+        if self.delivered && !std::thread::panicking() {
+            // A clean stop with the last batch delivered and released: nothing is left for a
+            // later drain to skip or count. Failing to delete it is harmless: ring positions
+            // only grow, so its batch position never comes again in this ring, and a ring made
+            // anew fails its fingerprint.
+            let _ = std::mem::replace(&mut self.journal, Journal::in_memory()).remove();
         }
     }
 }

@@ -7,7 +7,9 @@
 use ringlog_tests::rsyslog::{
     free_port, skip_without, Certs, ClientAuth, Listener, Proxy, Rsyslog,
 };
-use ringlog_tests::{bin, unique_ring, wait_until, wait_until_every, DrainProcess, RingGuard};
+use ringlog_tests::{
+    bin, ring_path, unique_ring, wait_until, wait_until_every, DrainProcess, RingGuard,
+};
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -139,6 +141,12 @@ fn reported_resent(stderr: &str) -> u64 {
         .sum()
 }
 
+/// The journal a `--out relp://` drain of `ring` keeps beside its segment.
+fn relp_journal(ring: &str, rsyslog: &Rsyslog) -> std::path::PathBuf {
+    let address = format!("127.0.0.1:{}", rsyslog.port);
+    ringlog_drain::relp_journal::path_for(&ring_path(ring), &address)
+}
+
 fn stat_outputs(ring: &str) -> serde_json::Value {
     let out = Command::new(bin("ringlog-drain"))
         .args(["stat", "--json", "--ring", ring])
@@ -253,6 +261,8 @@ fn relp_output_without_faults_delivers_exactly_once_in_order() {
     assert_eq!(rsyslog.lines().len(), total);
     assert_eq!(reported_resent(&err), 0, "{err}");
     assert!(err.contains(&format!("acknowledged {total},")), "{err}");
+    let journal = relp_journal(&ring, &rsyslog);
+    assert!(!journal.exists(), "a clean stop leaves {journal:?} behind");
 }
 
 /// `--out relp://`: the drain SIGKILLed in the middle of a batch and restarted sends that batch
@@ -294,6 +304,8 @@ fn relp_output_resumes_after_the_drain_is_killed_and_counts_what_it_sends_again(
         "{shown}"
     );
     let (_, first_err) = drain.kill();
+    let journal = relp_journal(&ring, &rsyslog);
+    assert!(journal.exists(), "no journal {journal:?} after a kill");
     let drain = DrainProcess::start(&ring, Path::new(&url), &[]);
     write_records(&writer, total / 2..total);
     let all = wait_distinct(&mut arrivals, &rsyslog, total);
@@ -311,6 +323,7 @@ fn relp_output_resumes_after_the_drain_is_killed_and_counts_what_it_sends_again(
     );
     assert!(duplicates <= resent, "{duplicates} > {resent}: {err}");
     assert!(resent <= WINDOW, "{resent} resent after one kill: {err}");
+    assert!(!journal.exists(), "the clean stop left {journal:?} behind");
 }
 
 /// `--out FILE --forward relp://`: the drain SIGKILLed mid-forward and restarted resumes from
