@@ -19,7 +19,7 @@
 use crate::frame::{self, Kind, Level, Word0, FRAME_HEADER_SIZE};
 use crate::layout::{self, off, slot_off, slot_offset, Header, LAYOUT_VERSION, MAGIC};
 use crate::memory::Memory;
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Dekker, Ordering};
 
 /// How far past its claim a producer prefetches ([`Ring::prefetch_ahead`]): a few records
 /// ahead, about one memory latency of writing at full speed.
@@ -572,31 +572,8 @@ impl<M: Memory> Ring<M> {
         // Relaxed: the value is only a guess for the CAS, which validates it.
         let mut start = tail.load(Ordering::Relaxed);
         loop {
-            let index = start & self.mask;
-            let pad = if index + span > self.capacity {
-                self.capacity - index
-            } else {
-                0
-            };
-            let end = start + pad + span;
-            // Acquire: pairs with the Release store below by another thread of this process, so
-            // the drain's zeroing that thread saw (through its Acquire of `head`) happens-before
-            // our writes into the freed space.
-            let mut head = head_cache.load(Ordering::Acquire);
-            if end > head + self.capacity {
-                // SYNC POINT: Acquire pairs with the drain's Release in `release`: the zeroing of
-                // the space it freed happens-before our writes into it.
-                head = self.word(off::HEAD).load(Ordering::Acquire);
-                // Release: hands that happens-before edge on to the other threads (see above).
-                head_cache.fetch_max(head, Ordering::Release);
-                if end > head + self.capacity {
-                    // No claim is in flight; leaving no stale intent behind keeps the drain from
-                    // waiting on a producer that is only waiting for space. Release, as below:
-                    // a drain that sees the intent cleared sees our earlier headers too.
-                    intent.store(layout::NO_INTENT, Ordering::Release);
-                    return Err(ClaimError::Full);
-                }
-            }
+            let (pad, end) = self.place(start, span);
+            let head = self.room_until(end, head_cache, intent)?;
             // Published by the CAS below (Release half), which the drain's Acquire of `tail`
             // synchronises with before it reads intents. SYNC POINT: Release also pairs with the
             // Acquire load in `claimants` / `unwritten_claim_end`: a drain that sees this newer
@@ -607,29 +584,12 @@ impl<M: Memory> Ring<M> {
             // SeqCst: Release publishes the intent; SeqCst also orders this CAS before our later
             // SeqCst load of `drain_sleeping` against the drain's SeqCst store of it and load
             // of `tail` (the Dekker pair of the wake-up protocol, see `commit`).
-            match tail.compare_exchange_weak(start, end, Ordering::SeqCst, Ordering::Relaxed) {
+            match tail.dekker_compare_exchange_weak(start, end, Ordering::SeqCst, Ordering::Relaxed)
+            {
                 Ok(_) => {
                     crate::fault::hit(crate::fault::Point::AfterClaimCas);
                     self.prefetch_ahead(end, span, head);
-                    let pos = start + pad;
-                    let claimed = Word0::encode(len as u32, false, Kind::Data, Level::None, slot);
-                    // Relaxed: the negative length only tells the drain "claimed by `slot`"; it
-                    // publishes no data. Written before the padding so the drain never stops
-                    // mid-claim (see module docs).
-                    self.frame_word(pos, 0).store(claimed, Ordering::Relaxed);
-                    if pad > 0 {
-                        crate::fault::hit(crate::fault::Point::BeforePadding);
-                        let padding =
-                            Word0::encode(pad as u32, true, Kind::Padding, Level::None, slot);
-                        // Release: orders the record header above before the padding, so a
-                        // drain that passes the padding finds the claim marked.
-                        self.frame_word(start, 0).store(padding, Ordering::Release);
-                    }
-                    return Ok(Claim {
-                        pos,
-                        len: len as u32,
-                        slot,
-                    });
+                    return Ok(self.mark_claimed(start, pad, len as u32, slot));
                 }
                 Err(actual) => {
                     start = actual;
@@ -637,6 +597,70 @@ impl<M: Memory> Ring<M> {
                 }
             }
         }
+    }
+
+    /// Where a frame of `span` bytes claimed at `start` lies: `(pad, end)`, `pad` bytes of
+    /// padding first when the frame would straddle the end of the region, then the frame, which
+    /// ends at `end`.
+    #[inline(always)]
+    fn place(&self, start: u64, span: u64) -> (u64, u64) {
+        let index = start & self.mask;
+        let pad = if index + span > self.capacity {
+            self.capacity - index
+        } else {
+            0
+        };
+        (pad, start + pad + span)
+    }
+
+    /// The head, if the space up to `end` is free: checked against `head_cache`, and against
+    /// the shared `head` only when the cache says the ring is full. [`ClaimError::Full`] (and
+    /// `intent` cleared) if it is full.
+    #[inline(always)]
+    fn room_until(
+        &self,
+        end: u64,
+        head_cache: &AtomicU64,
+        intent: &AtomicU64,
+    ) -> Result<u64, ClaimError> {
+        // Acquire: pairs with the Release store below by another thread of this process, so
+        // the drain's zeroing that thread saw (through its Acquire of `head`) happens-before
+        // our writes into the freed space.
+        let mut head = head_cache.load(Ordering::Acquire);
+        if end > head + self.capacity {
+            // SYNC POINT: Acquire pairs with the drain's Release in `release`: the zeroing of
+            // the space it freed happens-before our writes into it.
+            head = self.word(off::HEAD).load(Ordering::Acquire);
+            // Release: hands that happens-before edge on to the other threads (see above).
+            head_cache.fetch_max(head, Ordering::Release);
+            if end > head + self.capacity {
+                // No claim is in flight; leaving no stale intent behind keeps the drain from
+                // waiting on a producer that is only waiting for space. Release, as below:
+                // a drain that sees the intent cleared sees our earlier headers too.
+                intent.store(layout::NO_INTENT, Ordering::Release);
+                return Err(ClaimError::Full);
+            }
+        }
+        Ok(head)
+    }
+
+    /// Marks the frame of `len` bytes just claimed at `start + pad` as `slot`'s claim, then the
+    /// `pad` bytes of padding before it, if any.
+    #[inline(always)]
+    fn mark_claimed(&self, start: u64, pad: u64, len: u32, slot: u16) -> Claim {
+        let pos = start + pad;
+        let claimed = Word0::encode(len, false, Kind::Data, Level::None, slot);
+        // Relaxed: the negative length only tells the drain "claimed by `slot`"; it publishes no
+        // data. Written before the padding so the drain never stops mid-claim (see module docs).
+        self.frame_word(pos, 0).store(claimed, Ordering::Relaxed);
+        if pad > 0 {
+            crate::fault::hit(crate::fault::Point::BeforePadding);
+            let padding = Word0::encode(pad as u32, true, Kind::Padding, Level::None, slot);
+            // Release: orders the record header above before the padding, so a drain that passes
+            // the padding finds the claim marked.
+            self.frame_word(start, 0).store(padding, Ordering::Release);
+        }
+        Claim { pos, len, slot }
     }
 
     /// Asks for the cache lines a later claim will likely write, [`PREFETCH_DISTANCE`] bytes past
@@ -740,7 +764,8 @@ impl<M: Memory> Ring<M> {
         // SeqCst: the second half of the Dekker pair begun by the SeqCst tail CAS in `claim`;
         // pairs with the drain's SeqCst store of the flag and SeqCst load of `tail` in
         // `prepare_sleep`. Either the drain sees our claim, or we see its flag.
-        sleeping.load(Ordering::SeqCst) != 0 && sleeping.swap(0, Ordering::SeqCst) != 0
+        sleeping.dekker_load(Ordering::SeqCst) != 0
+            && sleeping.dekker_swap(0, Ordering::SeqCst) != 0
     }
 
     // ------------------------------------------------------------------ consumer side
@@ -841,7 +866,15 @@ impl<M: Memory> Ring<M> {
         if !data {
             return Next::Padding { span };
         }
-        // Relaxed: ordered after the Acquire of word 0 above.
+        self.record_at(head, &w0, span, *tail_cache)
+    }
+
+    /// The committed data record at `head` (first word `w0`, `span` bytes to the next frame),
+    /// its lengths checked against its frame; prefetches what the consumer reads next, up to
+    /// `tail`.
+    #[inline(always)]
+    fn record_at(&self, head: u64, w0: &Word0, span: u64, tail: u64) -> Next {
+        // Relaxed: ordered after the Acquire of word 0 in `next`.
         let (payload_len, target_len, flags) =
             frame::decode_lengths(self.frame_word(head, 3).load(Ordering::Relaxed));
         if payload_len as u64 > w0.len as u64 - FRAME_HEADER_SIZE as u64
@@ -849,7 +882,7 @@ impl<M: Memory> Ring<M> {
         {
             return Next::Corrupt(Corruption::PayloadLength(payload_len));
         }
-        self.prefetch_for_consumer(head + span, span, *tail_cache);
+        self.prefetch_for_consumer(head + span, span, tail);
         let ids = self.frame_word(head, 2).load(Ordering::Relaxed);
         let meta = RecordMeta {
             timestamp_ns: self.frame_word(head, 1).load(Ordering::Relaxed),

@@ -212,59 +212,10 @@ impl Segment {
         name: &str,
         options: &SegmentOptions,
     ) -> Result<Option<Segment>, OpenError> {
-        let capacity = options.capacity.unwrap_or(DEFAULT_CAPACITY);
-        let geometry = Geometry {
-            capacity,
-            max_record: options
-                .max_record
-                .unwrap_or_else(|| layout::default_max_record(capacity)),
-            slots: options.slots.unwrap_or(layout::DEFAULT_SLOTS),
-        };
-        geometry
-            .validate()
-            .map_err(|reason| OpenError::BadOptions {
-                ring: name.to_owned(),
-                reason,
-            })?;
-        let io_err = |context, source: io::Error| OpenError::Io {
-            ring: name.to_owned(),
-            context,
-            path: path.to_owned(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let mode = Mode::from_raw_mode(options.mode);
-        let fd = rfs::open(&dir, OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC, mode).map_err(
-            |e| {
-                io_err(
-                    "cannot create an unnamed file (O_TMPFILE) next to",
-                    e.into(),
-                )
-            },
-        )?;
-        let file = File::from(fd);
-        // The umask may have narrowed the mode; the caller asked for exactly this one.
-        rfs::fchmod(&file, mode).map_err(|e| io_err("cannot set the mode of", e.into()))?;
-        if let Some(gid) = options.group {
-            let gid = rfs::Gid::from_raw(gid);
-            rfs::fchown(&file, None, Some(gid))
-                .map_err(|e| io_err("cannot set the group of", e.into()))?;
-        }
+        let geometry = Self::geometry(name, options)?;
         let len = geometry.segment_len();
-        match rfs::fallocate(&file, FallocateFlags::empty(), 0, len) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::NOSPC) => {
-                return Err(OpenError::NoSpace {
-                    ring: name.to_owned(),
-                    path: path.to_owned(),
-                    needed: len,
-                })
-            }
-            Err(e) => return Err(io_err("cannot reserve space (fallocate) for", e.into())),
-        }
+        let file = Self::unnamed_file(path, name, options, len)?;
+        let io_err = io_error(name, path);
         let map = memmap2::MmapOptions::new()
             .len(len as usize)
             .map_raw(&file)
@@ -293,6 +244,66 @@ impl Segment {
             })),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(io_err("cannot link the new segment to", e)),
+        }
+    }
+
+    /// The shape `options` ask for, with the defaults filled in, if it is a valid one.
+    fn geometry(name: &str, options: &SegmentOptions) -> Result<Geometry, OpenError> {
+        let capacity = options.capacity.unwrap_or(DEFAULT_CAPACITY);
+        let geometry = Geometry {
+            capacity,
+            max_record: options
+                .max_record
+                .unwrap_or_else(|| layout::default_max_record(capacity)),
+            slots: options.slots.unwrap_or(layout::DEFAULT_SLOTS),
+        };
+        geometry
+            .validate()
+            .map_err(|reason| OpenError::BadOptions {
+                ring: name.to_owned(),
+                reason,
+            })?;
+        Ok(geometry)
+    }
+
+    /// An unnamed file (`O_TMPFILE`) in `path`'s directory with the mode and group `options`
+    /// ask for and `len` bytes reserved: a full tmpfs is an error now, not a SIGBUS later.
+    fn unnamed_file(
+        path: &Path,
+        name: &str,
+        options: &SegmentOptions,
+        len: u64,
+    ) -> Result<File, OpenError> {
+        let io_err = io_error(name, path);
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let mode = Mode::from_raw_mode(options.mode);
+        let fd = rfs::open(&dir, OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC, mode).map_err(
+            |e| {
+                io_err(
+                    "cannot create an unnamed file (O_TMPFILE) next to",
+                    e.into(),
+                )
+            },
+        )?;
+        let file = File::from(fd);
+        // The umask may have narrowed the mode; the caller asked for exactly this one.
+        rfs::fchmod(&file, mode).map_err(|e| io_err("cannot set the mode of", e.into()))?;
+        if let Some(gid) = options.group {
+            let gid = rfs::Gid::from_raw(gid);
+            rfs::fchown(&file, None, Some(gid))
+                .map_err(|e| io_err("cannot set the group of", e.into()))?;
+        }
+        match rfs::fallocate(&file, FallocateFlags::empty(), 0, len) {
+            Ok(()) => Ok(file),
+            Err(rustix::io::Errno::NOSPC) => Err(OpenError::NoSpace {
+                ring: name.to_owned(),
+                path: path.to_owned(),
+                needed: len,
+            }),
+            Err(e) => Err(io_err("cannot reserve space (fallocate) for", e.into())),
         }
     }
 
@@ -354,6 +365,19 @@ fn reopen_by_path_if_same(file: &File, path: &Path) -> io::Result<File> {
             io::ErrorKind::NotFound,
             "the segment's file was replaced at its path (removed and created again)",
         ))
+    }
+}
+
+/// What to say when `context` failed on ring `name`'s file at `path`.
+fn io_error<'a>(
+    name: &'a str,
+    path: &'a Path,
+) -> impl Fn(&'static str, io::Error) -> OpenError + 'a {
+    move |context, source| OpenError::Io {
+        ring: name.to_owned(),
+        context,
+        path: path.to_owned(),
+        source,
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::layout::off;
 use crate::memory::Memory;
 use crate::ring::{Claim, ClaimError, Ring};
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Dekker, Ordering};
 use std::time::Duration;
 
 /// Waiting on and waking a 32-bit word, as a futex does: `wait` returns at once if the word no
@@ -131,8 +131,8 @@ impl<M: Memory> Ring<M> {
         let sleeping = self.word32(off::DRAIN_SLEEPING);
         // SeqCst: Dekker pair with the producers' SeqCst tail CAS and flag load (see
         // `drain_needs_wake`).
-        sleeping.store(1, Ordering::SeqCst);
-        if self.word(off::TAIL).load(Ordering::SeqCst) != head {
+        sleeping.dekker_store(1, Ordering::SeqCst);
+        if self.word(off::TAIL).dekker_load(Ordering::SeqCst) != head {
             // Relaxed: retracting; a producer that also cleared it only made a spare wake-up.
             sleeping.store(0, Ordering::Relaxed);
             return false;

@@ -22,11 +22,18 @@
 //!   `yield_now`, loom can starve the third for ever, since a switch after a yield is not a
 //!   preemption.)
 //!
-//! Not covered here: the drain's sleep (`prepare_sleep` / `drain_needs_wake`). That Dekker pair
-//! relies on the total order of SeqCst *accesses*, which loom does not model (it treats them as
-//! AcqRel: tokio-rs/loom#180); loom would report lost wake-ups the memory model rules out. The
-//! space-wait pair uses SeqCst *fences*, which loom does model. So the consumer here polls when
-//! the ring is empty.
+//! - no wake-up is lost when the drain goes to sleep: in the sleep models the consumer is a
+//!   `Consumer` that, finding the ring empty, sleeps with `Consumer::sleep` (`Ring::drain_sleep`:
+//!   read the wake word, announce the sleep, check the tail, wait on the futex), as the idle
+//!   drain does, while producers commit and wake it with `Ring::wake_drain` whenever `commit`
+//!   says it sleeps, as `Writer::write` does; a missed wake-up is a loom deadlock.
+//!
+//! That last pair (the drain's `drain_sleeping` store then `tail` load, against a producer's
+//! `tail` CAS then `drain_sleeping` load) rests on the total order of SeqCst *accesses*, which
+//! loom does not model (it treats them as AcqRel: tokio-rs/loom#180), though it models SeqCst
+//! fences. The core makes those accesses through `sync::Dekker`, which under `cfg(loom)` puts a
+//! SeqCst fence between a thread's SeqCst store and its next SeqCst load, the order the
+//! language promises; weaken either access or swap them and the sleep models fail.
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicU32, AtomicU64};
@@ -34,7 +41,9 @@ use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use ringlog_core::layout::{self, off};
 use ringlog_core::memory::{LoomMemory, Memory};
-use ringlog_core::{ClaimError, Futex, Geometry, Level, Next, RecordMeta, Ring, FRAME_HEADER_SIZE};
+use ringlog_core::{
+    ClaimError, Consumer, Frame, Futex, Geometry, Level, Next, RecordMeta, Ring, FRAME_HEADER_SIZE,
+};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -88,16 +97,19 @@ impl Futex for ModelFutex {
     }
 }
 
-/// A ring and the futex producers wait on for space (`space_seq`).
+/// A ring, the futex producers wait on for space (`space_seq`) and the one the drain sleeps on
+/// (`wake_seq`).
 struct Shared {
     ring: Ring<LoomMemory>,
     space: ModelFutex,
+    wake: ModelFutex,
 }
 
 fn shared_at(at: u64) -> Arc<Shared> {
     Arc::new(Shared {
         ring: ring_at(at),
         space: ModelFutex::default(),
+        wake: ModelFutex::default(),
     })
 }
 
@@ -108,19 +120,28 @@ fn payload(slot: u16, n: u8, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Writes `count` records of `len` bytes. On a full ring it does what the writer's `Block`
-/// policy does, with the very same code (`Ring::claim_waiting`): register as a waiter, try
-/// again, and only then sleep until the drain bumps `space_seq`. Returns how many times it found
-/// the ring full.
-fn produce(sh: &Shared, slot: u16, count: u8, len: usize) -> usize {
+/// What a producer met.
+#[derive(Debug, Default)]
+struct Produced {
+    /// Times it found the ring full.
+    full: usize,
+    /// Times `commit` said the drain sleeps, so it woke it.
+    woke: usize,
+}
+
+/// Writes `count` records of `len` bytes as `Writer::write` does. On a full ring it does what the
+/// writer's `Block` policy does, with the very same code (`Ring::claim_waiting`): register as a
+/// waiter, try again, and only then sleep until the drain bumps `space_seq`. After a commit that
+/// says the drain sleeps, it wakes the drain (`Ring::wake_drain`).
+fn produce(sh: &Shared, slot: u16, count: u8, len: usize) -> Produced {
     let ring = &sh.ring;
     let head_cache = AtomicU64::new(ring.head());
-    let mut full = 0;
+    let mut done = Produced::default();
     for n in 0..count {
         let claim = match ring.claim(slot, len, &head_cache) {
             Ok(c) => c,
             Err(ClaimError::Full) => {
-                full += 1;
+                done.full += 1;
                 ring.claim_waiting(&sh.space, slot, len, &head_cache, || Some(Duration::MAX))
                     .unwrap()
             }
@@ -132,9 +153,12 @@ fn produce(sh: &Shared, slot: u16, count: u8, len: usize) -> usize {
             level: Level::Info,
             ..RecordMeta::default()
         };
-        let _ = ring.commit(claim, &meta);
+        if ring.commit(claim, &meta) {
+            ring.wake_drain(&sh.wake);
+            done.woke += 1;
+        }
     }
-    full
+    done
 }
 
 /// What the consumer saw.
@@ -241,7 +265,7 @@ fn assert_zeroed(ring: &Ring<LoomMemory>) {
 fn spawn_producers(
     sh: &Arc<Shared>,
     producers: &[(u16, u8, usize)],
-) -> Vec<thread::JoinHandle<usize>> {
+) -> Vec<thread::JoinHandle<Produced>> {
     producers
         .iter()
         .map(|&(slot, count, len)| {
@@ -263,7 +287,11 @@ fn wrap_around_with_two_producers() {
         let producers = spawn_producers(&sh, &[(0, 1, 16), (1, 1, 16)]);
         let got = consume(&sh, 2);
         for p in producers {
-            assert_eq!(p.join().unwrap(), 0, "the two records fit without waiting");
+            assert_eq!(
+                p.join().unwrap().full,
+                0,
+                "the two records fit without waiting"
+            );
         }
         check(&got, &[(0, 0, 16), (1, 0, 16)]);
         assert_eq!(got.paddings, 1, "exactly one wrap");
@@ -293,7 +321,7 @@ fn full_ring_then_retry_after_release() {
         let sh = shared_at(0);
         let producers = spawn_producers(&sh, &[(0, 2, 24), (1, 1, 24)]);
         let got = consume(&sh, 3);
-        let full: usize = producers.into_iter().map(|p| p.join().unwrap()).sum();
+        let full: usize = producers.into_iter().map(|p| p.join().unwrap().full).sum();
         if full > 0 {
             SAW_FULL.fetch_add(1, Relaxed);
         }
@@ -330,7 +358,7 @@ fn abort_and_commit_race() {
         aborter.join().unwrap();
         committer
             .into_iter()
-            .for_each(|p| assert_eq!(p.join().unwrap(), 0));
+            .for_each(|p| assert_eq!(p.join().unwrap().full, 0));
         // The padding may come after the record; drain it too.
         let ring = &sh.ring;
         let mut head = ring.head();
@@ -398,7 +426,7 @@ fn pending_claim_is_attributable_when_its_owner_moves_on() {
         let got = consume(&sh, 2);
         producer
             .into_iter()
-            .for_each(|p| assert_eq!(p.join().unwrap(), 0));
+            .for_each(|p| assert_eq!(p.join().unwrap().full, 0));
         check(&got, &[(0, 0, 8), (0, 1, 8)]);
         MOVED_ON.fetch_add(got.moved_on, Relaxed);
     });
@@ -409,6 +437,86 @@ fn pending_claim_is_attributable_when_its_owner_moves_on() {
     assert!(
         moved_on > 0,
         "no explored execution reached the window the model is about"
+    );
+}
+
+/// Consumes until `records` records were seen, as the idle drain does: through the ring's one
+/// `Consumer`, releasing what it read, and when the ring is empty, sleeping with
+/// `Consumer::sleep` until a producer wakes it (the model futex has no timeout: a lost wake-up
+/// is a deadlock). Polls only while a claim at its position is not committed yet. Returns what
+/// it read and how many times it went to sleep.
+fn consume_sleeping(sh: &Shared, records: usize) -> (Consumed, usize) {
+    let mut consumer = Consumer::new(&sh.ring)
+        .ok()
+        .expect("the ring's first consumer");
+    let mut out = Consumed::default();
+    let mut sleeps = 0;
+    while out.records.len() < records {
+        match consumer.peek() {
+            Frame::Record(record) => {
+                let mut buf = vec![0; record.meta().payload_len as usize];
+                consumer.read_payload(&record, 0, &mut buf);
+                out.records.push((record.pos(), record.meta().slot, buf));
+                consumer.pass(&record);
+            }
+            Frame::Padding(skip) => {
+                out.paddings += 1;
+                consumer.skip(skip);
+            }
+            Frame::Empty => {
+                consumer.sleep(&sh.wake, Duration::MAX);
+                sleeps += 1;
+                continue;
+            }
+            Frame::Pending { .. } => {
+                thread::yield_now();
+                continue;
+            }
+            Frame::Corrupt(c) => panic!("corrupt frame at {}: {c}", consumer.position()),
+        }
+        if consumer.release() {
+            sh.ring.wake_space_waiters(&sh.space);
+        }
+    }
+    (out, sleeps)
+}
+
+/// Runs the sleep model with `producers` (`(slot, records, payload length)` each) and returns
+/// how many explored executions had a producer wake the sleeping drain.
+fn sleep_and_wake(producers: &'static [(u16, u8, usize)]) -> usize {
+    static WOKE: AtomicUsize = AtomicUsize::new(0);
+    WOKE.store(0, Relaxed);
+    builder().check(move || {
+        let sh = shared_at(0);
+        let handles = spawn_producers(&sh, producers);
+        let total = producers.iter().map(|p| p.1 as usize).sum();
+        let (got, _sleeps) = consume_sleeping(&sh, total);
+        let woke: usize = handles.into_iter().map(|p| p.join().unwrap().woke).sum();
+        if woke > 0 {
+            WOKE.fetch_add(1, Relaxed);
+        }
+        let expected: Vec<(u16, u8, usize)> = producers
+            .iter()
+            .flat_map(|&(slot, count, len)| (0..count).map(move |n| (slot, n, len)))
+            .collect();
+        check(&got, &expected);
+        assert!(
+            !sh.ring.drain_announced_sleep(),
+            "the drain left its sleep announced"
+        );
+    });
+    WOKE.load(Relaxed)
+}
+
+/// The lost-wake-up race: the drain finds the ring empty and goes to sleep while the producer
+/// claims and commits two records; every commit that lands while the drain sleeps must wake it.
+#[test]
+fn a_sleeping_drain_is_woken_by_every_commit_it_could_miss() {
+    let woke = sleep_and_wake(&[(0, 2, 8)]);
+    println!("a_sleeping_drain_is_woken_by_every_commit_it_could_miss: {woke} executions woke it");
+    assert!(
+        woke > 0,
+        "no explored execution had the producer wake the drain: the model misses the path"
     );
 }
 
