@@ -1,9 +1,11 @@
 //! ringlog's test kit: what the integration tests, the benchmarks and the demo share, written
 //! once. Records that are a pure function of `(producer, sequence)` and the verifiers that
-//! rebuild them from a log ([`record`]); unique ring names and a guard that removes a ring
-//! ([`ring`]); waiting for a drain process and for outside conditions ([`process`]); the
-//! page-cache warm-up that treats every contender alike ([`warm_page_cache`]); the machine a
-//! run happened on, printed beside every figure ([`machine`]).
+//! rebuild them from a log ([`record`]: self-describing lines for raw logs; [`json_log`]:
+//! opaque messages of any size in `--format json` logs); unique ring names and a guard that
+//! removes a ring ([`ring`]); waiting for a drain process and for outside conditions
+//! ([`process`]); the page-cache warm-up that treats every contender alike
+//! ([`warm_page_cache`]); the machine a run happened on, printed beside every figure
+//! ([`machine`]).
 //!
 //! It holds generation, verification and set-up only: no timing, and nothing a producer's or a
 //! drain's hot loop calls except [`record::RecordBuf::make`] (inlined, O(1)). It never enables
@@ -15,6 +17,7 @@
     missing_debug_implementations
 )]
 
+pub mod json_log;
 pub mod machine;
 pub mod process;
 pub mod record;

@@ -1,9 +1,11 @@
-//! Harness for ringlog's multi-process tests: unique ring names, temp dirs, the built
-//! `ringlog-drain` / `ringlog-pipe` binaries and the `ringlog-test-producer` helper as child
-//! processes, and a verifier that checks a drained log record by record.
+//! Harness for ringlog's multi-process tests: the built `ringlog-drain` / `ringlog-pipe`
+//! binaries and the `ringlog-test-producer` helper as child processes, with what the test kit
+//! (`ringlog-testkit`, shared with the benches and the demo) gives: unique ring names, the ring
+//! guard, and the verifier that checks a drained log record by record.
 //!
-//! Records written by the test producer are a pure function of (producer id, sequence number),
-//! so the verifier can regenerate each one and compare bytes: exactly once, untorn, in order.
+//! Records written by the test producer are a pure function of (producer id, sequence number)
+//! ([`record`]), so the verifier can regenerate each one and compare bytes: exactly once,
+//! untorn, in order.
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod producer;
@@ -11,11 +13,13 @@ pub mod rsyslog;
 
 use ringlog_testkit::process::NotReady;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
+pub use ringlog_testkit::json_log::{
+    assert_exact, record, verify_json_log, verify_subsequence, Verdict,
+};
 pub use ringlog_testkit::{ring_path, wait_until, wait_until_every, RingGuard};
 
 /// A ring name no other test (or test process) uses: `t-<test>-<pid>-<n>`.
@@ -289,127 +293,6 @@ pub fn expect_success(child: Child) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-/// Record `seq` of producer `id`: its length is drawn from 1 byte to `max_size` (mostly small,
-/// some over 4 KiB, a few near `max_size`), its bytes printable ASCII, JSON-safe, no newline.
-pub fn record(id: u32, seq: u64, max_size: usize, out: &mut Vec<u8>) {
-    let h = mix(((id as u64) << 40) ^ seq);
-    let len = match h % 1000 {
-        0 => max_size - (h >> 20) as usize % (max_size / 2).max(1),
-        1..=10 => 4096 + (h >> 20) as usize % 61440,
-        _ => 1 + (h >> 20) as usize % 200,
-    }
-    .clamp(1, max_size);
-    out.clear();
-    let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .:;-_";
-    let start = (h >> 8) as usize % alphabet.len();
-    out.extend((0..len).map(|i| alphabet[(start + i * 7 + (i >> 6)) % alphabet.len()]));
-}
-
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// What [`verify_json_log`] found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    /// Records seen, per producer thread id.
-    pub per_tid: HashMap<u32, u64>,
-    /// Lines that were not valid JSON records of a known producer.
-    pub bad: Vec<String>,
-    /// Records whose content did not match the expected record at their position.
-    pub mismatched: u64,
-    /// Drain notices (`"ringlog": true`).
-    pub notices: Vec<String>,
-}
-
-/// Checks a `--format json` log: the records of each producer thread (tid, mapped to its
-/// producer id by `ids`) must be, in order, `record(id, 0..)`: none torn, lost or repeated.
-/// Returns the verdict; use [`assert_exact`] to assert.
-pub fn verify_json_log(path: &Path, ids: &HashMap<u32, u32>, max_size: usize) -> Verdict {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut v = Verdict::default();
-    let mut expect = Vec::new();
-    for line in BufReader::with_capacity(1 << 20, file).split(b'\n') {
-        let line = line.expect("read log");
-        let Ok(obj) = serde_json::from_slice::<serde_json::Value>(&line) else {
-            v.bad
-                .push(String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned());
-            continue;
-        };
-        if obj["ringlog"] == true {
-            v.notices.push(obj["msg"].as_str().unwrap_or("").to_owned());
-            continue;
-        }
-        let tid = obj["tid"].as_u64().unwrap_or(0) as u32;
-        let (Some(&id), Some(msg)) = (ids.get(&tid), obj["msg"].as_str()) else {
-            v.bad
-                .push(String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned());
-            continue;
-        };
-        let seq = v.per_tid.entry(tid).or_insert(0);
-        record(id, *seq, max_size, &mut expect);
-        if expect != msg.as_bytes() {
-            v.mismatched += 1;
-        }
-        *seq += 1;
-    }
-    v
-}
-
-/// Checks that the messages of thread `tid` in a `--format json` log are, in order, a
-/// subsequence of `record(id, 0..records)` (what a producer whose full policy dropped some
-/// records leaves); returns how many there are. Panics on a record that is not one of them,
-/// or out of order.
-pub fn verify_subsequence(path: &Path, tid: u32, id: u32, records: u64, max_size: usize) -> u64 {
-    let text = std::fs::read(path).expect("read log");
-    let mut seq = 0u64;
-    let mut found = 0u64;
-    let mut expect = Vec::new();
-    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let obj: serde_json::Value = serde_json::from_slice(line).expect("a JSON line");
-        if obj["ringlog"] == true || obj["tid"].as_u64() != Some(tid as u64) {
-            continue;
-        }
-        let msg = obj["msg"].as_str().expect("msg").as_bytes();
-        loop {
-            assert!(
-                seq < records,
-                "record {found} of tid {tid} is not one it sent, or out of order"
-            );
-            record(id, seq, max_size, &mut expect);
-            seq += 1;
-            if expect == msg {
-                break;
-            }
-        }
-        found += 1;
-    }
-    found
-}
-
-/// Asserts the verdict shows exactly `records` records from every thread in `ids`, all intact.
-pub fn assert_exact(v: &Verdict, ids: &HashMap<u32, u32>, records: u64) {
-    assert!(
-        v.bad.is_empty(),
-        "{} bad lines, first: {:?}",
-        v.bad.len(),
-        v.bad.first()
-    );
-    assert_eq!(
-        v.mismatched, 0,
-        "records torn, reordered, duplicated or lost"
-    );
-    for tid in ids.keys() {
-        assert_eq!(
-            v.per_tid.get(tid).copied().unwrap_or(0),
-            records,
-            "records of tid {tid}"
-        );
-    }
 }
 
 /// What a test producer reported about one of its threads.
