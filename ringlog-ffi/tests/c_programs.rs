@@ -7,7 +7,7 @@
 mod common;
 
 use common::{compile, links_shared_libringlog, run_ok, Linkage};
-use ringlog_tests::{unique_ring, DrainProcess, RingGuard};
+use ringlog_tests::{skip, unique_ring, DrainProcess, RingGuard};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
@@ -276,10 +276,7 @@ fn no_space_for_a_ring_on_a_full_filesystem() {
     let root = unsafe { libc::geteuid() } == 0;
     let small = match SmallTmpfs::mount() {
         Ok(small) => small,
-        Err(why) if !root => {
-            eprintln!("SKIPPED no_space_for_a_ring_on_a_full_filesystem: not root, cannot mount a small tmpfs ({why})");
-            return;
-        }
+        Err(why) if !root => skip!("not root, cannot mount a small tmpfs ({why})"),
         Err(why) => panic!("root, yet cannot mount a small tmpfs: {why}"),
     };
     let dir = tempfile::tempdir().unwrap();

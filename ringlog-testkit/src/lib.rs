@@ -3,9 +3,9 @@
 //! rebuild them from a log ([`record`]: self-describing lines for raw logs; [`json_log`]:
 //! opaque messages of any size in `--format json` logs); unique ring names and a guard that
 //! removes a ring ([`ring`]); waiting for a drain process and for outside conditions
-//! ([`process`]); the page-cache warm-up that treats every contender alike
-//! ([`warm_page_cache`]); the machine a run happened on, printed beside every figure
-//! ([`machine`]).
+//! ([`process`]); tests that cannot run here saying so, countably ([`skip!`]); the page-cache
+//! warm-up that treats every contender alike ([`warm_page_cache`]); the machine a run happened
+//! on, printed beside every figure ([`machine`]).
 //!
 //! It holds generation, verification and set-up only: no timing, and nothing a producer's or a
 //! drain's hot loop calls except [`record::RecordBuf::make`] (inlined, O(1)). It never enables
@@ -22,6 +22,7 @@ pub mod machine;
 pub mod process;
 pub mod record;
 pub mod ring;
+pub mod skip;
 
 pub use process::{wait_for_drain, wait_until, wait_until_every};
 pub use ring::{ring_path, unique_ring, RingGuard};

@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use ringlog_testkit::json_log::{
     assert_exact, record, verify_json_log, verify_subsequence, Verdict,
 };
-pub use ringlog_testkit::{ring_path, wait_until, wait_until_every, RingGuard};
+pub use ringlog_testkit::{ring_path, skip, wait_until, wait_until_every, RingGuard};
 
 /// A ring name no other test (or test process) uses: `t-<test>-<pid>-<n>`.
 pub fn unique_ring(test: &str) -> String {

@@ -77,15 +77,22 @@ impl Listener {
     }
 }
 
-/// Prints a loud skip line and returns true if `listener` cannot run here.
+/// Prints a loud, counted skip line (`ringlog_testkit::skip`) and returns true if `listener`
+/// cannot run here.
 pub fn skip_without(listener: &Listener, test: &str) -> bool {
     if module_dir().is_none() {
-        eprintln!("SKIPPED {test}: rsyslog is not installed (apt-get install rsyslog; .ci/run installs it)");
+        ringlog_testkit::skip::report_named(
+            test,
+            format_args!("rsyslog is not installed (apt-get install rsyslog; .ci/run installs it)"),
+        );
         return true;
     }
     match listener.missing() {
         Some(package) => {
-            eprintln!("SKIPPED {test}: needs the Debian package {package} (.ci/run installs it)");
+            ringlog_testkit::skip::report_named(
+                test,
+                format_args!("needs the Debian package {package} (.ci/run installs it)"),
+            );
             true
         }
         None => false,

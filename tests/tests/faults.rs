@@ -399,9 +399,9 @@ struct SmallFilesystem {
 }
 
 impl SmallFilesystem {
-    /// Makes and mounts a `mib`-MiB ext4; `None` (with a note) where this process may not
-    /// mount (not root, no loop devices).
-    fn mount(mib: u64) -> Option<SmallFilesystem> {
+    /// Makes and mounts a `mib`-MiB ext4; `Err(why)` where this process may not mount (not
+    /// root, no loop devices).
+    fn mount(mib: u64) -> Result<SmallFilesystem, String> {
         let dir = tempfile::tempdir().unwrap();
         let image = dir.path().join("fs.img");
         let mount = dir.path().join("mnt");
@@ -423,13 +423,9 @@ impl SmallFilesystem {
             .output()
             .unwrap();
         if !mounted.status.success() {
-            eprintln!(
-                "note: cannot mount a loop filesystem here ({}); skipping",
-                String::from_utf8_lossy(&mounted.stderr).trim()
-            );
-            return None;
+            return Err(String::from_utf8_lossy(&mounted.stderr).trim().to_owned());
         }
-        Some(SmallFilesystem { mount, _dir: dir })
+        Ok(SmallFilesystem { mount, _dir: dir })
     }
 
     fn free_bytes(&self) -> u64 {
@@ -481,8 +477,9 @@ impl FileWatch {
 
 #[test]
 fn a_real_filesystem_filling_up_mid_batch_loses_nothing_and_cuts_no_record() {
-    let Some(fs) = SmallFilesystem::mount(16) else {
-        return;
+    let fs = match SmallFilesystem::mount(16) {
+        Ok(fs) => fs,
+        Err(why) => skip!("needs root and a loop device to mount a small ext4 ({why})"),
     };
     // Leave ~1.5 MiB: less than the drain's first block reservation, less than the records.
     let filler = fs.mount.join("filler");
@@ -669,7 +666,7 @@ fn permissions_decide_who_may_attach() {
     assert_eq!(mode & 0o777, 0o600);
     // SAFETY: getuid(2) has no preconditions.
     if unsafe { libc::getuid() } != 0 {
-        return; // Needs root to switch to another user; the mode check above still ran.
+        skip!("its other-user half needs root to switch users (the mode check above ran)");
     }
     let as_nobody = |ring: &str| {
         let mut spec = ProducerSpec::new(ring, 1, 10, 64);
@@ -1190,8 +1187,7 @@ fn a_missing_log_directory_is_reported_once_when_it_starts_and_once_when_it_ends
 fn a_read_only_filesystem_is_reported_once_when_it_starts_and_once_when_it_ends() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED a_read_only_filesystem_...: needs root to mount a tmpfs");
-        return;
+        skip!("needs root to mount a tmpfs");
     }
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
