@@ -125,19 +125,16 @@ impl<M: Memory> Ring<M> {
         futex.wake(word, 1);
     }
 
-    /// The drain announces it is about to sleep; returns false (and retracts) if a claim
-    /// arrived meanwhile. Pairs with `drain_needs_wake` in [`Ring::commit`].
+    /// The drain announces it is about to sleep; returns false if a claim arrived meanwhile.
+    /// Pairs with `drain_needs_wake` in [`Ring::commit`].
     fn prepare_sleep(&self, head: u64) -> bool {
         let sleeping = self.word32(off::DRAIN_SLEEPING);
         // SeqCst: Dekker pair with the producers' SeqCst tail CAS and flag load (see
         // `drain_needs_wake`).
         sleeping.dekker_store(1, Ordering::SeqCst);
-        if self.word(off::TAIL).dekker_load(Ordering::SeqCst) != head {
-            // Relaxed: retracting; a producer that also cleared it only made a spare wake-up.
-            sleeping.store(0, Ordering::Relaxed);
-            return false;
-        }
-        true
+        // If a claim arrived meanwhile there is no sleep; `drain_sleep` clears the flag with
+        // `end_sleep` (a producer that saw it set only makes a spare wake-up).
+        self.word(off::TAIL).dekker_load(Ordering::SeqCst) == head
     }
 
     /// Whether the drain has announced a sleep (producers will wake it): for observers (`stat`,
@@ -147,9 +144,14 @@ impl<M: Memory> Ring<M> {
         self.word32(off::DRAIN_SLEEPING).load(Ordering::Relaxed) != 0
     }
 
-    /// Clears the drain's sleeping flag after it woke up.
+    /// Clears the drain's sleeping flag after it woke up or did not sleep.
     fn end_sleep(&self) {
-        // Relaxed: the flag only steers producers towards a wake-up syscall.
-        self.word32(off::DRAIN_SLEEPING).store(0, Ordering::Relaxed);
+        // SeqCst, though the language would take Relaxed: a producer whose SeqCst load of the
+        // flag reads this 0 precedes our next announcement in the SeqCst order (it read a value
+        // older than it), which keeps the next sleep's Dekker pair sound. loom derives that order
+        // only from SeqCst stores, so with Relaxed its two-producer model reports a lost wake-up
+        // the language rules out. Once per sleep, beside a futex syscall: off the hot path.
+        self.word32(off::DRAIN_SLEEPING)
+            .dekker_store(0, Ordering::SeqCst);
     }
 }

@@ -520,6 +520,18 @@ fn a_sleeping_drain_is_woken_by_every_commit_it_could_miss() {
     );
 }
 
+/// Two producers, one record each: only one of them wakes the drain per sleep (the first to
+/// clear the flag); the other's record must still be read.
+#[test]
+fn a_sleeping_drain_is_woken_once_by_two_producers() {
+    let woke = sleep_and_wake(&[(0, 1, 8), (1, 1, 8)]);
+    println!("a_sleeping_drain_is_woken_once_by_two_producers: {woke} executions woke it");
+    assert!(
+        woke > 0,
+        "no explored execution had a producer wake the drain: the model misses the path"
+    );
+}
+
 #[allow(dead_code)] // The models use part of it.
 #[path = "common/raw_access.rs"]
 mod raw_access;
