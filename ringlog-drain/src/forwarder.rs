@@ -48,6 +48,7 @@ pub struct ForwardOptions {
 
 /// Why forwarding could not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ForwardError {
     /// The destination does not acknowledge, so no checkpoint could know what arrived.
     NotAcknowledged(String),

@@ -18,6 +18,7 @@ const MAX_ANSWER: usize = 64 * 1024;
 
 /// Why a RELP session failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RelpError {
     /// The connection failed (reset, closed, timed out).
     Io(io::Error),

@@ -27,6 +27,7 @@ pub struct TlsOptions {
 
 /// Why TLS could not be set up.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TlsSetupError {
     /// `--tls-ca` is required for a TLS destination.
     NoCa,
