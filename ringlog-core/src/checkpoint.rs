@@ -51,6 +51,16 @@ pub struct BatchIntent {
     pub counters_after: [u64; 5],
 }
 
+/// What a batch changes in registry slots, carried by its checkpoint like the counters, so a
+/// restarted drain finishes or forgets each change exactly as it finishes or redoes the batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotReports<'a> {
+    /// (slot, what its `dropped_reported` becomes) for each drop report the batch carries.
+    pub drops: &'a [(u16, u64)],
+    /// (slot, what its `abandoned` count becomes) for each slot whose claims the batch skips.
+    pub abandoned: &'a [(u16, u64)],
+}
+
 /// The output file as a restarted drain finds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutputFile {
@@ -174,10 +184,10 @@ impl<M: Memory> Ring<M> {
         unsafe { self.release(intent.start, intent.end) };
     }
 
-    /// Ends recovery: the counters and drop reports the batch carried count if `recovery` says
-    /// the batch was written (each counter set to what the intent says it becomes, if the dead
-    /// drain had not got to it: a value below the current one means it had), and the reports
-    /// are forgotten (to be made again) otherwise; the intent is void.
+    /// Ends recovery: the counters, drop reports and per-slot abandoned counts the batch
+    /// carried count if `recovery` says the batch was written (each set to what the intent says
+    /// it becomes, if the dead drain had not got to it: a value below the current one means it
+    /// had), and the reports are forgotten (to be made again) otherwise; the intent is void.
     pub fn finish_recovery(&self, recovery: &Recovery) {
         let written = recovery.batch_written();
         if written {
@@ -197,14 +207,23 @@ impl<M: Memory> Ring<M> {
                 }
                 pending.store(0, Ordering::Relaxed);
             }
+            let pending = self.slot_word(slot, slot_off::ABANDONED_PENDING);
+            let after = pending.load(Ordering::Relaxed);
+            if after != 0 {
+                let count = self.slot_word(slot, slot_off::ABANDONED);
+                if written && after > count.load(Ordering::Relaxed) {
+                    count.store(after, Ordering::Relaxed);
+                }
+                pending.store(0, Ordering::Relaxed);
+            }
         }
         self.word(off::CKPT_STATE)
             .store(STATE_IDLE, Ordering::Relaxed);
     }
 
-    /// Records the intent to append `intent`, carrying `drop_reports` (slot, new reported
-    /// count), before the append starts.
-    pub fn record_intent(&self, intent: &BatchIntent, drop_reports: &[(u16, u64)]) {
+    /// Records the intent to append `intent`, carrying `slots` (drop reports and abandoned
+    /// counts), before the append starts.
+    pub fn record_intent(&self, intent: &BatchIntent, slots: SlotReports<'_>) {
         let w = |o, v| self.word(o).store(v, Ordering::Relaxed);
         w(off::CKPT_START, intent.start);
         w(off::CKPT_END, intent.end);
@@ -216,23 +235,30 @@ impl<M: Memory> Ring<M> {
         for (i, &after) in intent.counters_after.iter().enumerate() {
             w(off::CKPT_COUNTERS_AFTER + 8 * i, after);
         }
-        for &(slot, reported) in drop_reports {
-            self.slot_word(slot, slot_off::DROPPED_PENDING)
-                .store(reported, Ordering::Relaxed);
-        }
+        self.set_pending(slots, true);
         w(off::CKPT_STATE, STATE_IN_FLIGHT);
         // SeqCst fence: the intent is complete in the shared mapping before the append starts
         // (a SIGKILL at any later point finds it whole).
         fence(Ordering::SeqCst);
     }
 
-    /// Voids an intent whose batch left nothing in the output (the append failed and was cut
-    /// back): its drop reports will be made again.
-    pub fn cancel_intent(&self, drop_reports: &[(u16, u64)]) {
-        for &(slot, _) in drop_reports {
-            self.slot_word(slot, slot_off::DROPPED_PENDING)
-                .store(0, Ordering::Relaxed);
+    /// Stores (`set`) or clears the pending per-slot values of `slots`.
+    fn set_pending(&self, slots: SlotReports<'_>, set: bool) {
+        for (field, list) in [
+            (slot_off::DROPPED_PENDING, slots.drops),
+            (slot_off::ABANDONED_PENDING, slots.abandoned),
+        ] {
+            for &(slot, after) in list {
+                let value = if set { after } else { 0 };
+                self.slot_word(slot, field).store(value, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Voids an intent whose batch left nothing in the output (the append failed and was cut
+    /// back): its drop reports will be made again, its abandoned claims counted again.
+    pub fn cancel_intent(&self, slots: SlotReports<'_>) {
+        self.set_pending(slots, false);
         self.word(off::CKPT_STATE)
             .store(STATE_IDLE, Ordering::Relaxed);
     }
@@ -251,16 +277,29 @@ impl<M: Memory> Ring<M> {
     }
 
     /// Voids the intent of a batch that was written and released: its drop reports are in the
-    /// output, recorded before the intent goes so a crash in between cannot report them twice.
-    pub fn complete_intent(&self, drop_reports: &[(u16, u64)]) {
-        for &(slot, reported) in drop_reports {
+    /// output and its abandoned claims counted, recorded before the intent goes so a crash in
+    /// between cannot count them twice (or a restarted drain finish them again: each value is
+    /// what the count becomes, not an increment).
+    pub fn complete_intent(&self, slots: SlotReports<'_>) {
+        for &(slot, reported) in slots.drops {
             self.set_dropped_reported(slot, reported);
-            self.slot_word(slot, slot_off::DROPPED_PENDING)
-                .store(0, Ordering::Relaxed);
         }
+        for &(slot, after) in slots.abandoned {
+            self.slot_word(slot, slot_off::ABANDONED)
+                .store(after, Ordering::Relaxed);
+        }
+        self.set_pending(slots, false);
         // SeqCst fence: the reports above reach the mapping before the intent is void.
         fence(Ordering::SeqCst);
         self.word(off::CKPT_STATE)
             .store(STATE_IDLE, Ordering::Relaxed);
+    }
+
+    /// What slot `slot`'s abandoned count becomes once `n` more of its claims are counted: a
+    /// value for [`SlotReports::abandoned`].
+    pub fn abandoned_after(&self, slot: u16, n: u64) -> u64 {
+        self.slot_word(slot, slot_off::ABANDONED)
+            .load(Ordering::Relaxed)
+            + n
     }
 }

@@ -175,11 +175,4 @@ impl<M: Memory> Ring<M> {
         self.slot_word(slot, slot_off::STALL_SINCE_NS)
             .store(since_ns, Ordering::Relaxed);
     }
-
-    /// Counts a claim of slot `slot` skipped because its owner died.
-    pub fn count_abandoned_claim(&self, slot: u16) {
-        let w = self.slot_word(slot, slot_off::ABANDONED);
-        // Relaxed load + store: only the drain writes it.
-        w.store(w.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
 }

@@ -235,7 +235,11 @@ pub struct Slot {
     /// checkpoint) is written; 0 when no report is in flight. Lets a restarted drain finish or
     /// forget a drop report exactly as it finishes or redoes the batch carrying it.
     pub dropped_pending: u64,
-    pub _pad1: [u64; 2],
+    /// The value `abandoned` takes once the batch in flight is written (the batch skips claims
+    /// of this slot); 0 when none is in flight. Makes the per-producer count exact across a
+    /// drain kill, as `dropped_pending` does for drop reports.
+    pub abandoned_pending: u64,
+    pub _pad1: [u64; 1],
 }
 
 const _: () = {
@@ -260,6 +264,7 @@ pub mod slot_off {
     pub const STALL_SINCE_NS: usize = offset_of!(Slot, stall_since_ns);
     pub const ABANDONED: usize = offset_of!(Slot, abandoned);
     pub const DROPPED_PENDING: usize = offset_of!(Slot, dropped_pending);
+    pub const ABANDONED_PENDING: usize = offset_of!(Slot, abandoned_pending);
 }
 
 /// Slot never used, or released cleanly with nothing left to report.

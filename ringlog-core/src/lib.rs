@@ -50,7 +50,7 @@ pub mod size;
 mod sync;
 pub mod wake;
 
-pub use checkpoint::{BatchIntent, CheckpointState, OutputFile, Recovery};
+pub use checkpoint::{BatchIntent, CheckpointState, OutputFile, Recovery, SlotReports};
 pub use consumer::{Consumer, Frame, InPlace, PendingVerdict, RecordFrame, RingRef, Skip};
 pub use drain_words::{Counter, Counters, DrainIdentity};
 pub use error::{ErrorChain, OpenError};

@@ -8,7 +8,7 @@ use crate::events::{DrainEvent, OutputFailure};
 use crate::output::FileState;
 use crate::pass::BatchEffects;
 use ringlog_core::fault::{self, Point};
-use ringlog_core::{BatchIntent, Counter, SharedFutex};
+use ringlog_core::{BatchIntent, Counter, SharedFutex, SlotReports};
 use std::io;
 use std::time::Instant;
 
@@ -42,6 +42,11 @@ impl Drain {
     pub(crate) fn write_batch(&mut self, effects: &BatchEffects) -> bool {
         let before = self.output.state();
         let counts = checkpointed_counts(effects, self.batch.len() as u64);
+        let abandoned = self.abandoned_after(effects);
+        let slots = SlotReports {
+            drops: &effects.drop_reports,
+            abandoned: &abandoned,
+        };
         if let Some(s) = before {
             let intent = BatchIntent {
                 start: self.consumer.head(),
@@ -53,15 +58,15 @@ impl Drain {
                 records: effects.records,
                 counters_after: self.ring().counters_after(counts),
             };
-            // The drop reports this batch carries are part of its intent.
-            self.ring().record_intent(&intent, &effects.drop_reports);
+            // The drop reports and abandoned counts this batch carries are part of its intent.
+            self.ring().record_intent(&intent, slots);
         }
         fault::hit(Point::DrainIntentStored);
         self.output.begin_batch(self.consumer.head());
         if let Err(e) = self.append() {
             let kept = self.consumer.unreleased();
             self.consumer.rewind();
-            self.append_failed(e, kept, before, effects);
+            self.append_failed(e, kept, before, slots);
             return false;
         }
         if let Some(since) = self.output_failing_since.take() {
@@ -87,7 +92,7 @@ impl Drain {
         fault::hit(Point::DrainReleased);
         let ring = self.consumer.ring();
         ring.count_batch(counts);
-        ring.complete_intent(&effects.drop_reports);
+        ring.complete_intent(slots);
         self.summary.batches += 1;
         self.summary.bytes += self.batch.len() as u64;
         true
@@ -115,7 +120,7 @@ impl Drain {
         error: io::Error,
         kept: u64,
         before: Option<FileState>,
-        effects: &BatchEffects,
+        slots: SlotReports<'_>,
     ) {
         self.output_failed(OutputFailure::Write { bytes: kept, error });
         if let Some(s) = before {
@@ -127,7 +132,7 @@ impl Drain {
         }
         // Pick up a repaired path (a new file, a fixed mount) on the next attempt.
         let _ = self.output.reopen();
-        self.ring().cancel_intent(&effects.drop_reports);
+        self.ring().cancel_intent(slots);
     }
 
     /// Reports a failing output once per spell (the first failure, with its cause); later
@@ -142,12 +147,21 @@ impl Drain {
         }
     }
 
-    /// Counts what a written batch did beyond its checkpointed counters.
-    pub(crate) fn apply(&mut self, effects: BatchEffects) {
-        let ring = self.consumer.ring();
-        for slot in effects.abandoned_slots {
-            ring.count_abandoned_claim(slot);
+    /// What each slot's abandoned count becomes once the batch is written: (slot, count after)
+    /// for [`SlotReports::abandoned`], so the counts ride with the batch's checkpoint.
+    fn abandoned_after(&self, effects: &BatchEffects) -> Vec<(u16, u64)> {
+        let mut after: Vec<(u16, u64)> = Vec::new();
+        for &slot in &effects.abandoned_slots {
+            match after.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, n)) => *n += 1,
+                None => after.push((slot, self.ring().abandoned_after(slot, 1))),
+            }
         }
+        after
+    }
+
+    /// Counts what a written batch did beyond its checkpoint, in this drain's summary.
+    pub(crate) fn apply(&mut self, effects: BatchEffects) {
         if let Some(ev) = effects.drop_events {
             self.drop_events_seen = ev;
         }

@@ -23,6 +23,16 @@ fn reports_of(children: Vec<Child>) -> Vec<ProducerReport> {
         .collect()
 }
 
+/// Runs the fault-armed drain on `ring` with `args` until `fault` kills it (asserted).
+fn drain_killed_at(ring: &str, out: &std::path::Path, args: &[&str], fault: &str) {
+    let (status, err) = DrainProcess::start_doomed(ring, out, args, fault).wait_exit();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL),
+        "the drain must die at {fault}: {err}"
+    );
+}
+
 /// Drop/abandon notices as (count, pid) pairs.
 fn notices(v: &Verdict, what: &str) -> Vec<(u64, u32)> {
     v.notices
@@ -797,14 +807,7 @@ fn drop_reports_stay_exact_when_the_drain_dies_around_the_batch_that_carries_the
         assert!(report.dropped > 0, "{report:?}");
         // The first batch carries the drop report; the drain dies around writing it.
         let fault = format!("{}:kill:1", point.name());
-        let (status, _) =
-            DrainProcess::start_doomed(&ring, &out, &["--format", "json"], &fault).wait_exit();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(libc::SIGKILL),
-            "{}",
-            point.name()
-        );
+        drain_killed_at(&ring, &out, &["--format", "json"], &fault);
         let (status, err) = DrainProcess::start(&ring, &out, &["--format", "json"]).stop();
         assert!(status.success(), "{err}");
         assert_eq!(
@@ -1211,4 +1214,63 @@ fn a_read_only_filesystem_is_reported_once_when_it_starts_and_once_when_it_ends(
         || run(&["umount"]),
         "Read-only file system",
     );
+}
+
+/// A producer dies holding a claim while no drain runs; the drain that skips it is killed right
+/// after the batch carrying the skip reached the file (before and after releasing it). `stat`
+/// must still charge exactly one abandoned claim to that producer, as the log says once: the
+/// per-producer count rides with the batch's checkpoint like the totals.
+#[test]
+fn abandoned_counts_per_producer_stay_exact_when_the_drain_dies_around_the_batch() {
+    for point in [Point::DrainWrittenBeforeRelease, Point::DrainReleased] {
+        let ring = unique_ring(&format!("abandonkill{}", point.name()));
+        let _guard = RingGuard(ring.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.log");
+        // The victim dies at its first record: its claim is the first frame of the ring, so
+        // the first batch any drain writes is the one that skips it.
+        let mut victim = ProducerSpec::new(&ring, 9, 10, 200);
+        victim.extra = vec!["--fault".into(), "before-commit:kill:1".into()];
+        let victim = victim.spawn();
+        let victim_pid = victim.id();
+        let status = victim.wait_with_output().unwrap().status;
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "the victim dies at its point"
+        );
+        let reports = reports_of(vec![ProducerSpec::new(&ring, 1, 1_000, 200).spawn()]);
+        let fault = format!("{}:kill:1", point.name());
+        drain_killed_at(&ring, &out, &["--format", "json"], &fault);
+        let (status, err) = DrainProcess::start(&ring, &out, &["--format", "json"]).stop();
+        assert!(status.success(), "{err}");
+        let ids = tid_map(&reports);
+        let v = verify_json_log(&out, &ids, 200);
+        assert_exact(&v, &ids, 1_000);
+        let skipped: Vec<u32> = notices(&v, "abandoned by pid")
+            .iter()
+            .map(|&(_, pid)| pid)
+            .collect();
+        assert_eq!(
+            skipped,
+            [victim_pid],
+            "{}: one skip line, for the victim",
+            point.name()
+        );
+        let s = stat(&ring);
+        assert_eq!(s["abandoned"], 1, "{}: stat's total", point.name());
+        let charged: Vec<(u64, u64)> = s["producers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["abandoned"].as_u64() != Some(0))
+            .map(|p| (p["pid"].as_u64().unwrap(), p["abandoned"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(
+            charged,
+            [(victim_pid as u64, 1)],
+            "{}: stat's abandoned claims per producer (pid, count)",
+            point.name()
+        );
+    }
 }
