@@ -336,10 +336,19 @@ impl Drop for Drain {
     fn drop(&mut self) {
         self.ring().retire_drain();
         // A clean stop leaves no spare link behind, unless the segment lost its name (then the
-        // spare is how the next drain finds it).
+        // spare is how the next drain finds it) or may still be written to: producers still
+        // attached write on while no drain runs, and if the name is removed meanwhile, the spare
+        // is how the next drain finds what they wrote.
         if let Some(name) = self.name.take() {
-            if !self.orphaned {
-                name.release();
+            if self.orphaned {
+                return;
+            }
+            match self.segment_in_use() {
+                None => name.release(),
+                Some(producers) => self.events.emit(DrainEvent::SpareKept {
+                    spare: crate::segment_name::spare_path(name.path()),
+                    producers,
+                }),
             }
         }
     }

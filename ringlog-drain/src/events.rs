@@ -153,6 +153,15 @@ pub enum DrainEvent {
     /// The segment that lost its name is drained and its producers are gone; the drain goes on
     /// with the segment at the ring's path. Also a notice line in the log.
     OrphanDrained,
+    /// The drain stops while producers are still attached (or records wait): it leaves its
+    /// spare link to the segment, so if the segment's name is removed before the next drain
+    /// starts, that drain still finds what they write.
+    SpareKept {
+        /// The spare link.
+        spare: PathBuf,
+        /// Producers attached when it stopped.
+        producers: usize,
+    },
     /// `fdatasync` of the output failed.
     FsyncFailed(io::Error),
     /// About `--forward`: following the log and its checkpoint.
@@ -212,7 +221,8 @@ impl fmt::Display for Line<'_> {
             | E::SegmentReplaced { .. }
             | E::SegmentNameLost { .. }
             | E::DrainingLeftBehind { .. }
-            | E::OrphanDrained => self.segment_name(f),
+            | E::OrphanDrained
+            | E::SpareKept { .. } => self.segment_name(f),
             E::Forward(event) => write!(f, "{event}"),
             E::Delivery(event) => write!(f, "{event}"),
         }
@@ -357,6 +367,13 @@ impl Line<'_> {
                 f,
                 "ringlog: ring '{ring}': the segment that lost its name is drained and its \
                  producers are gone; switching to the segment at the ring's path"
+            ),
+            E::SpareKept { spare, producers } => write!(
+                f,
+                "ring '{ring}': stopping with {producers} producers attached or records waiting; \
+                 keeping the spare link {} so the next drain finds this segment even if its \
+                 name is removed meanwhile",
+                spare.display()
             ),
             other => write!(f, "{other:?}"),
         }

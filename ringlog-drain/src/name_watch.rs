@@ -73,14 +73,21 @@ impl Drain {
             return false;
         }
         self.last_name_check = Instant::now();
+        self.segment_in_use().is_none()
+    }
+
+    /// Whether the segment may still get records: `Some(n)` with the producers attached now
+    /// (whose slot lock is held; an error counts as held), also `Some(0)` if records wait in
+    /// the ring; `None` if it is empty and nobody is attached.
+    pub(crate) fn segment_in_use(&self) -> Option<usize> {
         let ring = self.ring();
-        if ring.tail() != self.consumer.head() {
-            return false;
-        }
         let fd = self.segment().file().as_fd();
-        !(0..ring.slots() as u16).any(|slot| {
-            ring.slot_info(slot).state == layout::SLOT_ATTACHED
-                && lock::is_locked(fd, slot_lock_byte(slot as u32)).unwrap_or(true)
-        })
+        let producers = (0..ring.slots() as u16)
+            .filter(|&slot| {
+                ring.slot_info(slot).state == layout::SLOT_ATTACHED
+                    && lock::is_locked(fd, slot_lock_byte(slot as u32)).unwrap_or(true)
+            })
+            .count();
+        (producers > 0 || ring.tail() != self.consumer.head()).then_some(producers)
     }
 }

@@ -65,6 +65,8 @@ async function startDrain (ring, { capacity, format = 'raw' } = {}) {
       const { code, signal } = await exited
       if (code !== 0) throw new Error(`ringlog-drain exited with ${code ?? signal}: ${stderr}`)
       fs.rmSync(`/dev/shm/ringlog-${ring}`, { force: true })
+      // The spare link a drain keeps when it stops while producers are still attached.
+      fs.rmSync(`/dev/shm/.ringlog-${ring}.drain`, { force: true })
       const text = fs.readFileSync(out, 'utf8')
       fs.rmSync(dir, { recursive: true, force: true })
       return { lines: text.split('\n').slice(0, -1), text, stderr }

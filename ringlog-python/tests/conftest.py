@@ -41,13 +41,15 @@ def wait_for(condition, what, timeout=DEADLINE_S):
 
 @pytest.fixture
 def ring():
-    """A ring name unique to this test; its segment is removed afterwards."""
+    """A ring name unique to this test; its segment is removed afterwards, and the spare link
+    a drain keeps beside it when it stops while producers are still attached."""
     name = f"pyt-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     yield name
-    try:
-        os.unlink(f"/dev/shm/ringlog-{name}")
-    except FileNotFoundError:
-        pass
+    for path in (f"/dev/shm/ringlog-{name}", f"/dev/shm/.ringlog-{name}.drain"):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 class Drain:

@@ -1344,3 +1344,82 @@ fn a_segment_replaced_while_the_drain_runs_is_drained_to_the_end_then_the_new_on
         "the old segment is drained to its end first"
     );
 }
+/// Messages of the `--format json` records in `out` whose producer is `pid`, in order.
+fn messages_of(out: &std::path::Path, pid: u32) -> Vec<String> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["ringlog"] != true && v["pid"].as_u64() == Some(pid as u64))
+        .map(|v| v["msg"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// The drain stops cleanly while a producer is still attached; the segment is then removed
+/// (a cleanup script, an operator) and the producer writes on into it, then exits. The next
+/// drain must find the segment (the stopping drain kept its spare link because a producer was
+/// attached), drain it, say so in the log, then go on with a new segment: every line the
+/// producer sent is in the log once, in order.
+#[test]
+fn a_segment_removed_after_a_clean_drain_stop_is_found_and_drained_by_the_next_drain() {
+    use std::io::Write;
+    let ring = unique_ring("segremovedstop");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let path = ring_path(&ring);
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let mut pipe = Command::new(bin("ringlog-pipe"))
+        .args(["--ring", &ring])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ringlog-pipe");
+    let pid = pipe.id();
+    let mut stdin = pipe.stdin.take().unwrap();
+    let mut send = |what: &str| {
+        let lines: String = (0..100).map(|i| format!("{what} {i}\n")).collect();
+        stdin.write_all(lines.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    };
+    send("before the stop");
+    let written = wait_until(Duration::from_secs(20), || {
+        messages_of(&out, pid).len() == 100
+    });
+    assert!(written, "the first lines never reached the log");
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    std::fs::remove_file(&path).unwrap();
+    send("after the removal");
+    drop(stdin);
+    let piped = pipe.wait_with_output().unwrap();
+    assert!(
+        piped.status.success(),
+        "ringlog-pipe: {}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let switched = wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&out).is_ok_and(|log| log.contains("switching to the segment"))
+    });
+    let (status, err) = drain.stop();
+    assert!(
+        switched,
+        "the next drain never drained the removed segment: {err}"
+    );
+    assert!(status.success(), "{err}");
+    let expected: Vec<String> = ["before the stop", "after the removal"]
+        .iter()
+        .flat_map(|what| (0..100).map(move |i| format!("{what} {i}")))
+        .collect();
+    assert_eq!(
+        messages_of(&out, pid),
+        expected,
+        "every line once, in order"
+    );
+    let log = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        log.contains("removed or replaced while no drain ran"),
+        "no line in the log says what happened"
+    );
+}
