@@ -94,6 +94,48 @@ impl std::error::Error for DeliveryError {
     }
 }
 
+/// While it lives, the calling thread runs under Linux's `SCHED_BATCH` policy (when it ran under
+/// the default one), which it gets back on drop.
+///
+/// Why: waiting for acknowledgements, the delivering thread wakes up for every segment of
+/// answers, and the kernel runs a woken thread on its waker's CPU at once, preempting it. On
+/// loopback (or any host where the receiver shares the CPUs) the waker is the receiver, in the
+/// middle of its messages: measured with rsyslog, each of the drain's ~24,000 wake-ups per
+/// 100,000 messages cost `imrelp` an involuntary context switch and a wait for the CPU, and the
+/// rate halved. A `SCHED_BATCH` thread is woken the same but does not preempt: it runs when the
+/// CPU is free or its turn comes, and then takes every answer that arrived meanwhile (~1,000
+/// wake-ups per 100,000 messages). The same priority and nice value: only the wake-up
+/// preemption goes. Unprivileged, per thread; if the kernel refuses, nothing changes.
+#[derive(Debug)]
+struct BatchScheduling {
+    switched: bool,
+}
+
+impl BatchScheduling {
+    fn enter() -> BatchScheduling {
+        // SAFETY: sched_getscheduler only reads the policy of the thread it names (0: this one).
+        let policy = unsafe { libc::sched_getscheduler(0) };
+        BatchScheduling {
+            switched: policy == libc::SCHED_OTHER && set_policy(libc::SCHED_BATCH),
+        }
+    }
+}
+
+impl Drop for BatchScheduling {
+    fn drop(&mut self) {
+        if self.switched {
+            set_policy(libc::SCHED_OTHER);
+        }
+    }
+}
+
+/// Sets the calling thread's policy (static priority 0); whether the kernel agreed.
+fn set_policy(policy: libc::c_int) -> bool {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a live local the kernel only reads; pid 0 names the calling thread.
+    unsafe { libc::sched_setscheduler(0, policy, &param) == 0 }
+}
+
 /// A RELP client that delivers batches of messages, reconnecting as needed.
 #[derive(Debug)]
 pub struct Delivery {
@@ -147,6 +189,7 @@ impl Delivery {
         let mut sent = 0usize;
         let mut acked = 0usize;
         let resending = std::mem::take(&mut self.unacknowledged_at_break);
+        let _batch = (!messages.is_empty()).then(BatchScheduling::enter);
         let result = self.run(messages, resending, &mut sent, &mut acked, &mut on_progress);
         result.map_err(|source| {
             self.session = None;
@@ -282,5 +325,35 @@ impl Delivery {
         if let Some(s) = self.session.take() {
             s.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> libc::c_int {
+        // SAFETY: reads the calling thread's policy only.
+        unsafe { libc::sched_getscheduler(0) }
+    }
+
+    #[test]
+    fn waiting_for_acknowledgements_runs_batch_scheduled_and_gives_the_policy_back() {
+        // A thread of its own: the policy is per thread, and other tests run beside this one.
+        std::thread::spawn(|| {
+            assert_eq!(policy(), libc::SCHED_OTHER);
+            {
+                let guard = BatchScheduling::enter();
+                assert!(guard.switched, "the kernel refused SCHED_BATCH");
+                assert_eq!(policy(), libc::SCHED_BATCH);
+            }
+            assert_eq!(policy(), libc::SCHED_OTHER);
+            // A thread someone else scheduled otherwise is left as it is.
+            assert!(set_policy(libc::SCHED_IDLE));
+            assert!(!BatchScheduling::enter().switched);
+            assert_eq!(policy(), libc::SCHED_IDLE);
+        })
+        .join()
+        .unwrap();
     }
 }
