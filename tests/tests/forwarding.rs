@@ -196,10 +196,12 @@ fn write_paced(writer: &ringlog_writer::Writer, range: std::ops::Range<usize>, p
     }
 }
 
-/// The scenario: 60,000 records at 10,000/s over `--out relp://` while rsyslogd is
+/// The scenario: 100,000 records at 20,000/s over `--out relp://` while rsyslogd is
 /// SIGKILLed three times and stopped gracefully once for a second. Nothing is lost; the
 /// duplicates rsyslog holds are at most what the drain reported resent, and that at most a
-/// window per break.
+/// window per break. Only at most: a receiver killed may die with messages it had read and not
+/// yet written (lost to it, sent again: resent, no duplicate) or written and not yet
+/// acknowledged (a duplicate), and RELP cannot ask which (seen: 0 duplicates for 249 resent).
 #[test]
 fn relp_output_loses_nothing_when_rsyslog_is_killed_three_times_and_stopped_once() {
     let listener = Listener::Relp;
@@ -212,9 +214,9 @@ fn relp_output_loses_nothing_when_rsyslog_is_killed_three_times_and_stopped_once
     let _guard = RingGuard(ring.clone());
     let url = format!("relp://127.0.0.1:{}", rsyslog.port);
     let drain = DrainProcess::start(&ring, Path::new(&url), &[]);
-    let total = 60_000;
+    let total = 100_000;
     let writer = ringlog_writer::Writer::open(&ring).unwrap();
-    let producer = std::thread::spawn(move || write_paced(&writer, 0..total, 10_000));
+    let producer = std::thread::spawn(move || write_paced(&writer, 0..total, 20_000));
     let mut arrivals = Arrivals::default();
     let breaks = faults_while_flowing(&mut rsyslog, &mut arrivals, total, Duration::from_secs(1));
     producer.join().unwrap();
@@ -251,7 +253,7 @@ fn relp_output_without_faults_delivers_exactly_once_in_order() {
     let _guard = RingGuard(ring.clone());
     let url = format!("relp://127.0.0.1:{}", rsyslog.port);
     let drain = DrainProcess::start(&ring, Path::new(&url), &[]);
-    let total = 20_000;
+    let total = 100_000;
     let writer = ringlog_writer::Writer::open(&ring).unwrap();
     write_records(&writer, 0..total);
     let all = wait_lines(&mut Arrivals::default(), &rsyslog, total);
