@@ -6,8 +6,10 @@ the source tree."""
 
 import json
 import os
+import re
 import signal
 import subprocess
+import threading
 import time
 import uuid
 
@@ -128,3 +130,43 @@ def start_drain(tmp_path):
     for drain in drains:
         drain.kill()
 
+
+def serve_requests(connect, clients, per_client):
+    """`clients` threads each send `per_client` GET /?id=... requests through `connect()` (a new
+    http.client connection each); returns {request id: the pid the server answered with}."""
+    served = {}
+    errors = []
+
+    def client(c):
+        try:
+            for i in range(per_client):
+                request_id = f"c{c}-{i}"
+                conn = connect()
+                conn.request("GET", f"/?id={request_id}")
+                response = conn.getresponse()
+                assert response.status == 200
+                served[request_id] = int(response.read())
+                conn.close()
+        except Exception as e:  # reported below, in the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return served
+
+
+def requests_logged(records):
+    """{request id: pid} of the drained "request ID served" records; each id at most once."""
+    logged = {}
+    for r in records:
+        if r["target"] != "app.requests":
+            continue
+        request_id = re.fullmatch(r"request (\S+) served", r["msg"]).group(1)
+        assert request_id not in logged, f"{request_id} logged twice"
+        logged[request_id] = r["pid"]
+        assert r["level"] == "INFO"
+    return logged

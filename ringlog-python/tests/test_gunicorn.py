@@ -8,11 +8,10 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 
 import pytest
 
-from conftest import wait_for
+from conftest import requests_logged, serve_requests, wait_for
 
 gunicorn = pytest.importorskip("gunicorn", reason="gunicorn is installed by scripts/test-all.sh")
 
@@ -64,40 +63,14 @@ def test_gunicorn_four_workers_every_request_logged_exactly_once(ring, start_dra
 
         wait_for(listening, "gunicorn to listen (its log line in the drained file)")
         clients, per_client = 4, 100
-        served = {}
-        errors = []
-
-        def client(c):
-            try:
-                for i in range(per_client):
-                    request_id = f"c{c}-{i}"
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                    conn.request("GET", f"/?id={request_id}")
-                    response = conn.getresponse()
-                    assert response.status == 200
-                    served[request_id] = int(response.read())
-                    conn.close()
-            except Exception as e:  # reported below, in the test's thread
-                errors.append(e)
-
-        threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, errors
+        served = serve_requests(lambda: http.client.HTTPConnection("127.0.0.1", port, timeout=60), clients, per_client)
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0, stderr_path.read_text()
     drain.stop()
 
     records = [r for r in drain.records() if r["target"] == "app.requests"]
-    logged = {}
-    for r in records:
-        request_id = re.fullmatch(r"request (\S+) served", r["msg"]).group(1)
-        assert request_id not in logged, f"{request_id} logged twice"
-        logged[request_id] = r["pid"]
-        assert r["level"] == "INFO"
+    logged = requests_logged(drain.records())
     assert logged == served, "every request logged exactly once, by the worker that served it"
     assert len(logged) == clients * per_client
     assert server.pid not in set(served.values()), "served by the workers, not the master"

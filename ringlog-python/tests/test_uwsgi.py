@@ -11,11 +11,10 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 
 import pytest
 
-from conftest import wait_for
+from conftest import requests_logged, serve_requests, wait_for
 
 pytest.importorskip("pyuwsgi", reason="pyuwsgi is installed by scripts/test-python.sh")
 # pip puts the `uwsgi` command beside the venv's python.
@@ -54,41 +53,13 @@ def test_uwsgi_four_workers_every_request_logged_exactly_once(ring, start_drain,
 
         wait_for(ready, "uWSGI to spawn its 4 workers")
         clients, per_client = 4, 100
-        served = {}
-        errors = []
-
-        def client(c):
-            try:
-                for i in range(per_client):
-                    request_id = f"c{c}-{i}"
-                    conn = UnixHTTPConnection(sock)
-                    conn.request("GET", f"/?id={request_id}")
-                    response = conn.getresponse()
-                    assert response.status == 200
-                    served[request_id] = int(response.read())
-                    conn.close()
-            except Exception as e:  # reported below, in the test's thread
-                errors.append(e)
-
-        threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, errors
+        served = serve_requests(lambda: UnixHTTPConnection(sock), clients, per_client)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
     drain.stop()
 
-    logged = {}
-    for r in drain.records():
-        if r["target"] != "app.requests":
-            continue
-        request_id = re.fullmatch(r"request (\S+) served", r["msg"]).group(1)
-        assert request_id not in logged, f"{request_id} logged twice"
-        logged[request_id] = r["pid"]
-        assert r["level"] == "INFO"
+    logged = requests_logged(drain.records())
     assert logged == served, "every request logged exactly once, by the worker that served it"
     assert len(logged) == clients * per_client
     assert server.pid not in set(served.values()), "served by the workers, not the master"
