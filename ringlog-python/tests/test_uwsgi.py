@@ -55,7 +55,10 @@ def test_uwsgi_four_workers_every_request_logged_exactly_once(ring, start_drain,
         clients, per_client = 4, 100
         served = serve_requests(lambda: UnixHTTPConnection(sock), clients, per_client)
     finally:
-        server.send_signal(signal.SIGTERM)
+        # SIGINT: uWSGI stops its workers at once. Every record was committed before its response
+        # went out, so nothing the test checks depends on a graceful stop. (With --lazy-apps a
+        # SIGTERM stop hung past 60 s in about one run in eight, cause not yet found.)
+        server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
     drain.stop()
 
