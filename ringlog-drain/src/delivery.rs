@@ -265,11 +265,7 @@ impl Delivery {
                 };
                 match entry {
                     Some(entry) => entry.1 = true,
-                    None => {
-                        return Err(RelpError::Protocol(format!(
-                            "acknowledgement of transaction {txnr}, which is not in flight"
-                        )))
-                    }
+                    None => return Err(RelpError::AnswerNotInFlight { txnr }),
                 }
             }
             let before = *acked;

@@ -24,15 +24,54 @@ pub enum RelpError {
     Io(io::Error),
     /// The receiver refused the session or a message (`rsp` with a code other than 200).
     Refused {
-        /// What was refused (`open` or a message's transaction number).
-        what: String,
+        /// What was refused.
+        what: Refused,
         /// The receiver's answer, e.g. `500 out of memory`.
         answer: String,
     },
     /// The receiver announced it is closing the session (`serverclose`).
     ServerClose,
-    /// The receiver sent something that is not a RELP frame.
-    Protocol(String),
+    /// The receiver sent something that is not a RELP frame (what was wrong: the source).
+    BadFrame(FrameError),
+    /// The receiver sent a command other than `rsp` or `serverclose`.
+    UnexpectedCommand {
+        /// The command it sent.
+        command: String,
+    },
+    /// The receiver's first answer was to another transaction than the session's `open`.
+    OpenNotAnswered {
+        /// The transaction it answered.
+        answered: u32,
+        /// The `open`'s transaction.
+        open: u32,
+    },
+    /// The receiver acknowledged a transaction that is not waiting for an answer.
+    AnswerNotInFlight {
+        /// The transaction it acknowledged.
+        txnr: u32,
+    },
+}
+
+/// What a receiver refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refused {
+    /// The session (its answer to `open`).
+    Session,
+    /// The `syslog` command (the session's offers did not include it).
+    SyslogCommand,
+    /// One message, by transaction number.
+    Message(u32),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Session => f.write_str("the session"),
+            Refused::SyslogCommand => f.write_str("the syslog command"),
+            Refused::Message(txnr) => write!(f, "message {txnr}"),
+        }
+    }
 }
 
 impl std::fmt::Display for RelpError {
@@ -43,9 +82,23 @@ impl std::fmt::Display for RelpError {
                 write!(f, "the receiver refused {what}: {answer}")
             }
             RelpError::ServerClose => write!(f, "the receiver closed the RELP session"),
-            RelpError::Protocol(why) => write!(
+            RelpError::BadFrame(_) => write!(
                 f,
-                "the receiver does not speak RELP ({why}): is the port an imrelp listener?"
+                "the receiver does not speak RELP (is the port an imrelp listener?)"
+            ),
+            RelpError::UnexpectedCommand { command } => write!(
+                f,
+                "the receiver sent the command {command:?}; a RELP client expects only `rsp` \
+                 and `serverclose`"
+            ),
+            RelpError::OpenNotAnswered { answered, open } => write!(
+                f,
+                "the receiver answered transaction {answered} instead of the session's open \
+                 ({open})"
+            ),
+            RelpError::AnswerNotInFlight { txnr } => write!(
+                f,
+                "the receiver acknowledged transaction {txnr}, which is not in flight"
             ),
         }
     }
@@ -55,6 +108,7 @@ impl std::error::Error for RelpError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RelpError::Io(e) => Some(e),
+            RelpError::BadFrame(e) => Some(e),
             _ => None,
         }
     }
@@ -65,6 +119,76 @@ impl From<io::Error> for RelpError {
         RelpError::Io(e)
     }
 }
+
+impl From<FrameError> for RelpError {
+    fn from(e: FrameError) -> Self {
+        RelpError::BadFrame(e)
+    }
+}
+
+/// A field of a frame's header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderField {
+    /// The transaction number: digits (a 32-bit number).
+    Txnr,
+    /// The command: letters.
+    Command,
+    /// The data's length: digits, at most 64 KiB (a receiver's answers are short).
+    Length,
+}
+
+impl std::fmt::Display for HeaderField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HeaderField::Txnr => "transaction number",
+            HeaderField::Command => "command",
+            HeaderField::Length => "length",
+        })
+    }
+}
+
+/// What was wrong with a frame a receiver sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The header ended (a newline) before its length.
+    HeaderCutShort {
+        /// The frame's first bytes (at most 40, lossily decoded).
+        seen: String,
+    },
+    /// A header field ran on for more than 32 bytes.
+    FieldTooLong,
+    /// A header field is not what the specification allows.
+    BadField {
+        /// Which field.
+        field: HeaderField,
+        /// The field as received (at most 40 bytes, lossily decoded).
+        seen: String,
+    },
+    /// A frame without data has something after its length.
+    EmptyFrameNotEnded,
+    /// The length is not followed by a space and the data.
+    DataNotAfterLength,
+    /// The data is not followed by the trailing newline.
+    NoTrailer,
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::HeaderCutShort { seen } => write!(f, "frame header cut short: {seen:?}"),
+            FrameError::FieldTooLong => write!(f, "a header field is longer than 32 bytes"),
+            FrameError::BadField { field, seen } => write!(f, "bad {field} {seen:?}"),
+            FrameError::EmptyFrameNotEnded => {
+                write!(f, "an empty frame must end right after its length")
+            }
+            FrameError::DataNotAfterLength => write!(f, "a frame's data must follow its length"),
+            FrameError::NoTrailer => write!(f, "frame does not end with a newline"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
 
 /// One parsed frame.
 #[derive(Debug, PartialEq, Eq)]
@@ -94,21 +218,21 @@ pub fn encode(out: &mut Vec<u8>, txnr: u32, command: &str, data: &[u8]) {
 
 /// Parses the first frame of `buf`: `Ok(None)` if it is not complete yet, else the frame and
 /// how many bytes it took.
-pub fn parse(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, String> {
+pub fn parse(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, FrameError> {
     // The header: three fields, each ended by a space, except that an empty frame's length is
     // ended by the trailing newline.
     let mut at = 0;
-    let mut field = |last: bool| -> Result<Option<(&[u8], u8)>, String> {
+    let mut field = |last: bool| -> Result<Option<(&[u8], u8)>, FrameError> {
         let rest = &buf[at..];
         match rest.iter().position(|&b| b == b' ' || b == b'\n') {
             Some(i) if rest[i] == b'\n' && !last => {
-                Err(format!("frame header cut short: {:?}", show(buf)))
+                Err(FrameError::HeaderCutShort { seen: show(buf) })
             }
             Some(i) => {
                 at += i + 1;
                 Ok(Some((&rest[..i], rest[i])))
             }
-            None if rest.len() > 32 => Err("header field too long".into()),
+            None if rest.len() > 32 => Err(FrameError::FieldTooLong),
             None => Ok(None),
         }
     };
@@ -125,21 +249,21 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, String> {
         .ok()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse::<u32>().ok())
-        .ok_or_else(|| format!("bad transaction number {:?}", show(txnr)))?;
+        .ok_or_else(|| bad(HeaderField::Txnr, txnr))?;
     let command = std::str::from_utf8(command)
         .ok()
         .filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphabetic()))
-        .ok_or_else(|| format!("bad command {:?}", show(command)))?;
+        .ok_or_else(|| bad(HeaderField::Command, command))?;
     let len: usize = std::str::from_utf8(len)
         .ok()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse().ok())
         .filter(|&n| n <= MAX_ANSWER)
-        .ok_or_else(|| format!("bad length {:?}", show(len)))?;
+        .ok_or_else(|| bad(HeaderField::Length, len))?;
     let header = at;
     if len == 0 {
         if len_end != b'\n' {
-            return Err("an empty frame must end right after its length".into());
+            return Err(FrameError::EmptyFrameNotEnded);
         }
         return Ok(Some((
             Frame {
@@ -151,14 +275,14 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, String> {
         )));
     }
     if len_end != b' ' {
-        return Err("a frame's data must follow its length".into());
+        return Err(FrameError::DataNotAfterLength);
     }
     let end = header + len + 1;
     if buf.len() < end {
         return Ok(None);
     }
     if buf[end - 1] != b'\n' {
-        return Err("frame does not end with a newline".into());
+        return Err(FrameError::NoTrailer);
     }
     Ok(Some((
         Frame {
@@ -172,6 +296,13 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, String> {
 
 fn show(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned()
+}
+
+fn bad(field: HeaderField, seen: &[u8]) -> FrameError {
+    FrameError::BadField {
+        field,
+        seen: show(seen),
+    }
 }
 
 /// A RELP session over a connected stream (plain TCP or TLS).
@@ -196,14 +327,14 @@ impl<S: Read + Write> Session<S> {
         session.flush()?;
         let answer = session.next_answer()?;
         if answer.0 != txnr {
-            return Err(RelpError::Protocol(format!(
-                "answer to transaction {} instead of the open ({txnr})",
-                answer.0
-            )));
+            return Err(RelpError::OpenNotAnswered {
+                answered: answer.0,
+                open: txnr,
+            });
         }
         if !answer.1.starts_with("200") {
             return Err(RelpError::Refused {
-                what: "the session".into(),
+                what: Refused::Session,
                 answer: answer.1,
             });
         }
@@ -212,7 +343,7 @@ impl<S: Read + Write> Session<S> {
                 .is_some_and(|c| c.split(',').any(|c| c == "syslog"))
         }) {
             return Err(RelpError::Refused {
-                what: "the syslog command".into(),
+                what: Refused::SyslogCommand,
                 answer: answer.1,
             });
         }
@@ -266,7 +397,7 @@ impl<S: Read + Write> Session<S> {
 
     /// Takes one complete answer from what was received, without reading.
     fn take_answer(&mut self) -> Result<Option<(u32, String)>, RelpError> {
-        let Some((frame, used)) = parse(&self.received).map_err(RelpError::Protocol)? else {
+        let Some((frame, used)) = parse(&self.received)? else {
             return Ok(None);
         };
         let answer = match frame.command {
@@ -276,9 +407,9 @@ impl<S: Read + Write> Session<S> {
             ),
             "serverclose" => return Err(RelpError::ServerClose),
             other => {
-                return Err(RelpError::Protocol(format!(
-                    "unexpected command {other:?} from the receiver"
-                )))
+                return Err(RelpError::UnexpectedCommand {
+                    command: other.to_owned(),
+                })
             }
         };
         self.received.drain(..used);
@@ -293,7 +424,7 @@ impl<S: Read + Write> Session<S> {
         while let Some((txnr, status)) = answer {
             if !status.starts_with("200") {
                 return Err(RelpError::Refused {
-                    what: format!("message {txnr}"),
+                    what: Refused::Message(txnr),
                     answer: status,
                 });
             }
@@ -364,6 +495,52 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn bad_frames_say_what_was_wrong() {
+        let field = |field, seen: &str| {
+            Err(FrameError::BadField {
+                field,
+                seen: seen.into(),
+            })
+        };
+        assert_eq!(parse(b"x rsp 2 ok\n"), field(HeaderField::Txnr, "x"));
+        assert_eq!(parse(b"1 r5p 0\n"), field(HeaderField::Command, "r5p"));
+        assert_eq!(
+            parse(b"1 rsp 99999999999 \n"),
+            field(HeaderField::Length, "99999999999")
+        );
+        assert_eq!(parse(b"1 rsp 2 okX"), Err(FrameError::NoTrailer));
+        assert_eq!(parse(b"1 rsp 0 \n"), Err(FrameError::EmptyFrameNotEnded));
+        assert_eq!(parse(b"1 rsp 2\tok\n"), field(HeaderField::Length, "2\tok"));
+        assert_eq!(
+            parse(b"1 rsp\n"),
+            Err(FrameError::HeaderCutShort {
+                seen: "1 rsp\n".into()
+            })
+        );
+        assert_eq!(parse(&[b'7'; 40]), Err(FrameError::FieldTooLong));
+    }
+
+    #[test]
+    fn a_bad_frame_displays_the_hint_and_gives_what_was_wrong_as_its_source() {
+        use std::error::Error;
+        let e = RelpError::from(parse(b"HTTP/1.1 400 Bad Request\r\n\r\n").unwrap_err());
+        assert_eq!(
+            e.to_string(),
+            "the receiver does not speak RELP (is the port an imrelp listener?)"
+        );
+        assert_eq!(
+            e.source().map(|s| s.to_string()),
+            Some("bad transaction number \"HTTP/1.1\"".to_owned())
+        );
+        let e = RelpError::AnswerNotInFlight { txnr: 9 };
+        assert_eq!(
+            e.to_string(),
+            "the receiver acknowledged transaction 9, which is not in flight"
+        );
+        assert!(e.source().is_none());
     }
 
     /// A scripted receiver: what it answers, and what the client sent.
@@ -438,6 +615,41 @@ mod tests {
             s.acknowledgements(&mut Vec::new()),
             Err(RelpError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof
         ));
+    }
+
+    #[test]
+    fn answers_out_of_turn_and_unknown_commands_are_typed_errors() {
+        let s = Session::open(scripted(&[(5, "rsp", "200 OK\ncommands=syslog")]));
+        assert!(matches!(
+            s,
+            Err(RelpError::OpenNotAnswered {
+                answered: 5,
+                open: 1
+            })
+        ));
+        let mut s = Session::open(scripted(&[
+            (1, "rsp", "200 OK\ncommands=syslog"),
+            (2, "syslog", "x"),
+        ]))
+        .unwrap();
+        assert!(matches!(
+            s.acknowledgements(&mut Vec::new()),
+            Err(RelpError::UnexpectedCommand { command }) if command == "syslog"
+        ));
+        let mut s = Session::open(scripted(&[
+            (1, "rsp", "200 OK\ncommands=syslog"),
+            (2, "rsp", "500 no"),
+        ]))
+        .unwrap();
+        let e = s.acknowledgements(&mut Vec::new()).unwrap_err();
+        assert!(matches!(
+            e,
+            RelpError::Refused {
+                what: Refused::Message(2),
+                ..
+            }
+        ));
+        assert_eq!(e.to_string(), "the receiver refused message 2: 500 no");
     }
 
     #[test]
