@@ -17,7 +17,11 @@ def test_bytes_str_bytearray_and_memoryview_each_become_one_record(ring, start_d
     w = ringlog.Writer(ring)
     drain = start_drain(ring)
     drain.wait_alive(w)
-    sent = [b"raw bytes", "a str: h\u00e9llo \u2603", bytearray(b"a bytearray"), memoryview(b"a memoryview")]
+    class Tagged(bytes):
+        """A bytes subclass: not the exact-bytes steady path, the general one."""
+
+    sent = [b"raw bytes", "a str: h\u00e9llo \u2603", bytearray(b"a bytearray"), memoryview(b"a memoryview"),
+            Tagged(b"a bytes subclass")]
     for message in sent:
         assert w.write(message) is True
     assert w.write_record(20, "app.db", "with a level and a target") is True
@@ -30,14 +34,15 @@ def test_bytes_str_bytearray_and_memoryview_each_become_one_record(ring, start_d
         "a str: h\u00e9llo \u2603",
         "a bytearray",
         "a memoryview",
+        "a bytes subclass",
         "with a level and a target",
         "bytes message, no target",
         "no level",
     ]
     assert {r["pid"] for r in records} == {os.getpid()}
-    assert (records[4]["level"], records[4]["target"]) == ("INFO", "app.db")
-    assert records[5]["level"] == "WARN"
-    assert w.stats()["written"] == 7
+    assert (records[5]["level"], records[5]["target"]) == ("INFO", "app.db")
+    assert records[6]["level"] == "WARN"
+    assert w.stats()["written"] == 8
 
 
 def test_a_str_with_lone_surrogates_is_written_escaped_not_lost(ring, start_drain):
