@@ -57,7 +57,7 @@ pub use error::{ErrorChain, OpenError};
 pub use frame::{Kind, Level, FRAME_HEADER_SIZE};
 pub use ring::{
     Claim, ClaimError, Corruption, Geometry, GeometryError, LayoutError, Next, RecordMeta, Ring,
-    SlotInfo,
+    SlotInfo, SlotState,
 };
 #[cfg(not(loom))]
 pub use segment::{Location, Segment, SegmentOptions};

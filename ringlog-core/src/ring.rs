@@ -329,11 +329,38 @@ impl std::fmt::Display for Corruption {
     }
 }
 
+/// What a registry slot is used for (its `state` word).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SlotState {
+    /// Never used, or released cleanly with nothing left to report ([`layout::SLOT_FREE`]).
+    #[default]
+    Free,
+    /// Owned by a producer, which may since have died: ask its lock ([`layout::SLOT_ATTACHED`]).
+    Attached,
+    /// Released cleanly by its owner; its counters remain for the drain and `stat`
+    /// ([`layout::SLOT_DETACHED`]).
+    Detached,
+    /// A value no ringlog writes: the segment is corrupt.
+    Unknown(u64),
+}
+
+impl SlotState {
+    /// Decodes a slot's `state` word.
+    pub fn from_word(word: u64) -> SlotState {
+        match word {
+            layout::SLOT_FREE => SlotState::Free,
+            layout::SLOT_ATTACHED => SlotState::Attached,
+            layout::SLOT_DETACHED => SlotState::Detached,
+            other => SlotState::Unknown(other),
+        }
+    }
+}
+
 /// A snapshot of one registry slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SlotInfo {
-    /// `SLOT_FREE`, `SLOT_ATTACHED` or `SLOT_DETACHED`.
-    pub state: u64,
+    /// Free, attached or detached.
+    pub state: SlotState,
     /// Owner process and thread.
     pub pid: u32,
     /// Owner thread.
@@ -1030,7 +1057,7 @@ impl<M: Memory> Ring<M> {
         let w = |f| self.slot_word(slot, f).load(Ordering::Relaxed);
         let ids = w(slot_off::PID_TID);
         SlotInfo {
-            state: w(slot_off::STATE),
+            state: SlotState::from_word(w(slot_off::STATE)),
             pid: ids as u32,
             tid: (ids >> 32) as u32,
             intent: w(slot_off::INTENT),

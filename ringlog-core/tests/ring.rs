@@ -13,7 +13,7 @@ use ringlog_core::memory::{HeapMemory, Memory};
 use ringlog_core::Futex;
 use ringlog_core::{
     ClaimError, Consumer, Corruption, Frame, Geometry, GeometryError, Kind, LayoutError, Level,
-    Next, RecordMeta, Ring,
+    Next, RecordMeta, Ring, SlotState,
 };
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -692,13 +692,13 @@ fn detach_and_reuse_of_slots_follow_the_head() {
     let info = ring.slot_info(1);
     assert_eq!(
         (info.state, info.pid, info.tid, info.intent),
-        (layout::SLOT_DETACHED, 100, 101, NO_INTENT)
+        (SlotState::Detached, 100, 101, NO_INTENT)
     );
     ring.take_slot(1, 200, 201, 6);
     let info = ring.slot_info(1);
     assert_eq!(
         (info.state, info.written, info.written_base),
-        (layout::SLOT_ATTACHED, 1, 1)
+        (SlotState::Attached, 1, 1)
     );
 }
 

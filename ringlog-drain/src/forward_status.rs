@@ -4,7 +4,7 @@
 //! replaced atomically, at most every [`PUBLISH_EVERY`]); `stat` reads it. It is a report, never
 //! a checkpoint: nothing reads it back to decide what to send.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -89,23 +89,42 @@ impl StatusBoard {
     }
 }
 
-fn render(outputs: &[OutputStatus]) -> serde_json::Value {
-    json!(outputs
-        .iter()
-        .map(|o| json!({
-            "destination": o.destination,
-            "sent": o.sent,
-            "acknowledged": o.acknowledged,
-            "resent": o.resent,
-            "pending": o.pending,
-            "lag_bytes": o.lag_bytes,
-            "last_error": o.last_error,
-            "last_ack_ns": o.last_ack_ns,
-        }))
-        .collect::<Vec<_>>())
+fn render(outputs: &[OutputStatus]) -> Value {
+    Value::Array(outputs.iter().map(OutputStatus::to_json).collect())
 }
 
-fn publish(path: &Path, doc: &serde_json::Value) -> std::io::Result<()> {
+impl OutputStatus {
+    /// This output's entry in the published file and in `stat --json`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "destination": self.destination,
+            "sent": self.sent,
+            "acknowledged": self.acknowledged,
+            "resent": self.resent,
+            "pending": self.pending,
+            "lag_bytes": self.lag_bytes,
+            "last_error": self.last_error,
+            "last_ack_ns": self.last_ack_ns,
+        })
+    }
+
+    /// An entry read back from the published file; a field it lacks reads as empty or 0.
+    fn from_json(v: &Value) -> OutputStatus {
+        let n = |key: &str| v[key].as_u64().unwrap_or(0);
+        OutputStatus {
+            destination: v["destination"].as_str().unwrap_or_default().to_owned(),
+            sent: n("sent"),
+            acknowledged: n("acknowledged"),
+            resent: n("resent"),
+            pending: n("pending"),
+            lag_bytes: n("lag_bytes"),
+            last_error: v["last_error"].as_str().map(str::to_owned),
+            last_ack_ns: n("last_ack_ns"),
+        }
+    }
+}
+
+fn publish(path: &Path, doc: &Value) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     std::fs::write(&tmp, doc.to_string())?;
@@ -114,9 +133,15 @@ fn publish(path: &Path, doc: &serde_json::Value) -> std::io::Result<()> {
 
 /// Reads the published board of the ring whose segment is at `segment` (`None` if there is
 /// none: no forwarding, or no drain).
-pub fn read(segment: &Path) -> Option<serde_json::Value> {
+pub fn read(segment: &Path) -> Option<Vec<OutputStatus>> {
     let text = std::fs::read(path_for(segment)).ok()?;
-    serde_json::from_slice(&text).ok()
+    let doc: Value = serde_json::from_slice(&text).ok()?;
+    Some(
+        doc.as_array()?
+            .iter()
+            .map(OutputStatus::from_json)
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -135,11 +160,16 @@ mod tests {
             s.pending = 2;
             s.last_error = Some("refused".into());
         });
-        let v = read(&segment).unwrap();
-        assert_eq!(v[0]["destination"], "relp://127.0.0.1:1");
-        assert_eq!(v[0]["sent"], 5);
-        assert_eq!(v[0]["pending"], 2);
-        assert_eq!(v[0]["last_error"], "refused");
+        let read_back = read(&segment).unwrap();
+        let expected = OutputStatus {
+            destination: "relp://127.0.0.1:1".into(),
+            sent: 5,
+            acknowledged: 3,
+            pending: 2,
+            last_error: Some("refused".into()),
+            ..Default::default()
+        };
+        assert_eq!(read_back, [expected]);
         board.withdraw();
         assert!(read(&segment).is_none());
     }

@@ -7,8 +7,9 @@
 use crate::drain::Drain;
 use crate::events::DrainEvent;
 use crate::segment_name::NameCheck;
-use ringlog_core::layout::{self, slot_lock_byte};
+use ringlog_core::layout::slot_lock_byte;
 use ringlog_core::lock;
+use ringlog_core::SlotState;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -84,7 +85,7 @@ impl Drain {
         let fd = self.segment().file().as_fd();
         let producers = (0..ring.slots() as u16)
             .filter(|&slot| {
-                ring.slot_info(slot).state == layout::SLOT_ATTACHED
+                ring.slot_info(slot).state == SlotState::Attached
                     && lock::is_locked(fd, slot_lock_byte(slot as u32)).unwrap_or(true)
             })
             .count();

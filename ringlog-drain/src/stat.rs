@@ -1,14 +1,95 @@
 //! `ringlog-drain stat`: a read-only snapshot of a ring (geometry, fill, counters, drain
-//! liveness, producers). Opens the segment without creating it and changes nothing.
+//! liveness, producers, forwarding outputs). Opens the segment without creating it and changes
+//! nothing. [`Snapshot`] is the typed result; its JSON (`--json`) and its text are the formats
+//! scripts and people already read, and must not change.
 
-use ringlog_core::layout::{self, SLOT_FREE};
+use crate::forward_status::{self, OutputStatus};
+use ringlog_core::layout;
 use ringlog_core::lock;
-use ringlog_core::{Location, OpenError, Segment, SegmentOptions};
-use serde_json::json;
+use ringlog_core::{Counters, Location, OpenError, Segment, SegmentOptions, SlotState};
+use serde_json::{json, Value};
+use std::fmt;
 use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-/// Builds the snapshot of ring `location` as JSON.
-pub fn snapshot(location: &Location) -> Result<serde_json::Value, OpenError> {
+/// A ring's state at one moment, as `ringlog-drain stat` shows it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The ring's display name.
+    pub ring: String,
+    /// The segment file.
+    pub path: PathBuf,
+    /// Data region size in bytes.
+    pub capacity: u64,
+    /// Largest payload in bytes.
+    pub max_record: u64,
+    /// The drain's read position (monotonic byte count).
+    pub head: u64,
+    /// The producers' claim position (monotonic byte count).
+    pub tail: u64,
+    /// The drain's counters: records and bytes out, abandoned claims, stalls, corrupt frames.
+    pub counters: Counters,
+    /// The drain, running or not.
+    pub drain: DrainStatus,
+    /// Every registry slot in use, in slot order.
+    pub producers: Vec<ProducerStatus>,
+    /// The forwarding outputs of the running drain (empty without forwarding or drain).
+    pub outputs: Vec<OutputStatus>,
+    /// Rates since the previous snapshot (`stat --watch`, from its second snapshot on).
+    pub rates: Option<Rates>,
+}
+
+/// The drain as `stat` sees it: its lock says whether it runs, its words who it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DrainStatus {
+    /// A drain holds the ring's drain lock now.
+    pub alive: bool,
+    /// The last drain's pid (0 once it stopped cleanly).
+    pub pid: u32,
+    /// When it started, ns since the Unix epoch.
+    pub started_ns: u64,
+    /// When its loop last went round, ns since the Unix epoch.
+    pub heartbeat_ns: u64,
+}
+
+/// One registry slot in use: a producer thread, attached or gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProducerStatus {
+    /// Registry slot.
+    pub slot: u16,
+    /// Owner process.
+    pub pid: u32,
+    /// Owner thread.
+    pub tid: u32,
+    /// The owner holds its slot lock (it is alive).
+    pub alive: bool,
+    /// Records committed by the current owner.
+    pub written: u64,
+    /// Records the current owner dropped on a full ring.
+    pub dropped: u64,
+    /// Claims of this slot the drain skipped because their owner died.
+    pub abandoned: u64,
+    /// Nanoseconds the owner spent blocked on a full ring.
+    pub blocked_ns: u64,
+    /// Since when the drain has been waiting for this producer's claim (ns since the epoch).
+    pub stalled_since_ns: Option<u64>,
+}
+
+/// Throughput between two snapshots.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rates {
+    /// Records written to the output per second.
+    pub records_per_s: f64,
+    /// Bytes written to the output per second.
+    pub bytes_per_s: f64,
+}
+
+/// Takes the snapshot of ring `location`.
+pub fn snapshot(location: &Location) -> Result<Snapshot, OpenError> {
     let segment = Segment::open(
         location,
         &SegmentOptions {
@@ -19,87 +100,211 @@ pub fn snapshot(location: &Location) -> Result<serde_json::Value, OpenError> {
     )?;
     let ring = segment.ring();
     let g = ring.geometry();
-    let counters = ring.counters();
-    let drain = ring.drain_identity();
-    let (head, tail) = (ring.head(), ring.tail());
+    let identity = ring.drain_identity();
     let fd = segment.file().as_fd();
-    let drain_alive = lock::is_locked(fd, layout::DRAIN_LOCK_BYTE).unwrap_or(false);
-    let mut producers = Vec::new();
-    for slot in 0..ring.slots() as u16 {
-        let s = ring.slot_info(slot);
-        if s.state == SLOT_FREE {
-            continue;
-        }
-        let alive = lock::is_locked(fd, layout::slot_lock_byte(slot as u32)).unwrap_or(false);
-        producers.push(json!({
-            "slot": slot,
-            "pid": s.pid,
-            "tid": s.tid,
-            "alive": alive,
-            "written": s.written.wrapping_sub(s.written_base),
-            "dropped": s.dropped.wrapping_sub(s.dropped_base),
-            "abandoned": s.abandoned,
-            "blocked_ns": s.blocked_ns,
-            "stalled_since_ns": (s.stall_since_ns != 0).then_some(s.stall_since_ns),
-        }));
-    }
-    Ok(json!({
-        "ring": segment.name(),
-        "path": segment.path(),
-        "capacity": g.capacity,
-        "max_record": g.max_record,
-        "head": head,
-        "tail": tail,
-        "used": tail.saturating_sub(head),
-        "fill": tail.saturating_sub(head) as f64 / g.capacity as f64,
-        "records_out": counters.records_out,
-        "bytes_out": counters.bytes_out,
-        "abandoned": counters.abandoned,
-        "abandoned_bytes": counters.abandoned_bytes,
-        "stalls": counters.stalls,
-        "corrupt": counters.corrupt,
-        "drain": {
-            "alive": drain_alive,
-            "pid": drain.pid,
-            "started_ns": drain.started_ns,
-            "heartbeat_ns": drain.heartbeat_ns,
+    let producers = (0..ring.slots() as u16)
+        .filter_map(|slot| {
+            let s = ring.slot_info(slot);
+            (s.state != SlotState::Free).then(|| ProducerStatus {
+                slot,
+                pid: s.pid,
+                tid: s.tid,
+                alive: lock::is_locked(fd, layout::slot_lock_byte(slot as u32)).unwrap_or(false),
+                written: s.written.wrapping_sub(s.written_base),
+                dropped: s.dropped.wrapping_sub(s.dropped_base),
+                abandoned: s.abandoned,
+                blocked_ns: s.blocked_ns,
+                stalled_since_ns: (s.stall_since_ns != 0).then_some(s.stall_since_ns),
+            })
+        })
+        .collect();
+    Ok(Snapshot {
+        ring: segment.name().to_owned(),
+        path: segment.path().to_owned(),
+        capacity: g.capacity,
+        max_record: g.max_record,
+        head: ring.head(),
+        tail: ring.tail(),
+        counters: ring.counters(),
+        drain: DrainStatus {
+            alive: lock::is_locked(fd, layout::DRAIN_LOCK_BYTE).unwrap_or(false),
+            pid: identity.pid,
+            started_ns: identity.started_ns,
+            heartbeat_ns: identity.heartbeat_ns,
         },
-        "producers": producers,
-        "outputs": crate::forward_status::read(segment.path()).unwrap_or_else(|| json!([])),
-    }))
+        producers,
+        outputs: forward_status::read(segment.path()).unwrap_or_default(),
+        rates: None,
+    })
+}
+
+impl Snapshot {
+    /// Bytes claimed and not yet released.
+    pub fn used(&self) -> u64 {
+        self.tail.saturating_sub(self.head)
+    }
+
+    /// `used` as a fraction of the capacity.
+    pub fn fill(&self) -> f64 {
+        self.used() as f64 / self.capacity as f64
+    }
+
+    /// The `stat --json` document.
+    pub fn to_json(&self) -> Value {
+        let c = &self.counters;
+        let d = &self.drain;
+        let mut v = json!({
+            "ring": self.ring,
+            "path": self.path.to_string_lossy(),
+            "capacity": self.capacity,
+            "max_record": self.max_record,
+            "head": self.head,
+            "tail": self.tail,
+            "used": self.used(),
+            "fill": self.fill(),
+            "records_out": c.records_out,
+            "bytes_out": c.bytes_out,
+            "abandoned": c.abandoned,
+            "abandoned_bytes": c.abandoned_bytes,
+            "stalls": c.stalls,
+            "corrupt": c.corrupt,
+            "drain": {
+                "alive": d.alive,
+                "pid": d.pid,
+                "started_ns": d.started_ns,
+                "heartbeat_ns": d.heartbeat_ns,
+            },
+            "producers": self.producers.iter().map(|p| p.to_json()).collect::<Vec<_>>(),
+            "outputs": self.outputs.iter().map(OutputStatus::to_json).collect::<Vec<_>>(),
+        });
+        if let Some(r) = self.rates {
+            v["records_per_s"] = json!(r.records_per_s);
+            v["bytes_per_s"] = json!(r.bytes_per_s);
+        }
+        v
+    }
+}
+
+impl ProducerStatus {
+    fn to_json(self) -> Value {
+        json!({
+            "slot": self.slot,
+            "pid": self.pid,
+            "tid": self.tid,
+            "alive": self.alive,
+            "written": self.written,
+            "dropped": self.dropped,
+            "abandoned": self.abandoned,
+            "blocked_ns": self.blocked_ns,
+            "stalled_since_ns": self.stalled_since_ns,
+        })
+    }
+}
+
+/// The text `stat` prints for people. Table rows separate their values by one space (the
+/// header's column widths are not applied to them): the output as it has always been.
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counters;
+        writeln!(
+            f,
+            "ring      {} ({})",
+            self.ring,
+            self.path.to_string_lossy()
+        )?;
+        writeln!(
+            f,
+            "capacity  {} bytes, max record {} bytes, used {} ({:.1}%)",
+            self.capacity,
+            self.max_record,
+            self.used(),
+            self.fill() * 100.0
+        )?;
+        writeln!(f, "head/tail {} / {}", self.head, self.tail)?;
+        writeln!(
+            f,
+            "written   {} records, {} bytes; abandoned {} ({} bytes); stalls {}; corrupt {}",
+            c.records_out, c.bytes_out, c.abandoned, c.abandoned_bytes, c.stalls, c.corrupt
+        )?;
+        if self.drain.alive {
+            writeln!(f, "drain     running, pid {}", self.drain.pid)?;
+        } else {
+            writeln!(f, "drain     not running")?;
+        }
+        writeln!(
+            f,
+            "producers slot  pid      tid      alive  written     dropped  abandoned"
+        )?;
+        for p in &self.producers {
+            writeln!(
+                f,
+                "          {} {} {} {} {} {} {}{}",
+                p.slot,
+                p.pid,
+                p.tid,
+                p.alive,
+                p.written,
+                p.dropped,
+                p.abandoned,
+                if p.stalled_since_ns.is_some() {
+                    "  STALLED"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        if !self.outputs.is_empty() {
+            writeln!(
+                f,
+                "forwarding destination                          sent       acked      resent   \
+                 pending  lag bytes   last error"
+            )?;
+        }
+        for o in &self.outputs {
+            writeln!(
+                f,
+                "          {:<37} {} {} {} {} {} {}",
+                o.destination,
+                o.sent,
+                o.acknowledged,
+                o.resent,
+                o.pending,
+                o.lag_bytes,
+                o.last_error.as_deref().unwrap_or("-")
+            )?;
+        }
+        if let Some(r) = self.rates {
+            writeln!(
+                f,
+                "rate      {:.0} records/s, {:.1} MB/s",
+                r.records_per_s,
+                r.bytes_per_s / 1e6
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Prints one snapshot, or one every `watch` interval with records/s and bytes/s since the
 /// previous one (`records_per_s`, `bytes_per_s` in JSON), until interrupted.
-pub fn run(
-    location: &Location,
-    json: bool,
-    watch: Option<std::time::Duration>,
-) -> Result<(), OpenError> {
-    let mut previous: Option<(std::time::Instant, u64, u64)> = None;
+pub fn run(location: &Location, json: bool, watch: Option<Duration>) -> Result<(), OpenError> {
+    let mut previous: Option<(Instant, Counters)> = None;
     loop {
-        let mut v = snapshot(location)?;
-        let now = std::time::Instant::now();
-        let (records, bytes) = (
-            v["records_out"].as_u64().unwrap_or(0),
-            v["bytes_out"].as_u64().unwrap_or(0),
-        );
-        if let Some((then, r0, b0)) = previous {
+        let mut s = snapshot(location)?;
+        let now = Instant::now();
+        if let Some((then, before)) = previous {
             let secs = (now - then).as_secs_f64().max(1e-9);
-            v["records_per_s"] = json!(records.saturating_sub(r0) as f64 / secs);
-            v["bytes_per_s"] = json!(bytes.saturating_sub(b0) as f64 / secs);
+            let per_s = |now: u64, before: u64| now.saturating_sub(before) as f64 / secs;
+            s.rates = Some(Rates {
+                records_per_s: per_s(s.counters.records_out, before.records_out),
+                bytes_per_s: per_s(s.counters.bytes_out, before.bytes_out),
+            });
         }
-        previous = Some((now, records, bytes));
+        previous = Some((now, s.counters));
         if json {
-            println!("{v}");
+            println!("{}", s.to_json());
         } else {
-            print!("{}", render(&v));
-            if let Some(r) = v["records_per_s"].as_f64() {
-                println!(
-                    "rate      {r:.0} records/s, {:.1} MB/s",
-                    v["bytes_per_s"].as_f64().unwrap_or(0.0) / 1e6
-                );
-            }
+            print!("{s}");
         }
         let Some(interval) = watch else { return Ok(()) };
         if !json {
@@ -109,74 +314,133 @@ pub fn run(
     }
 }
 
-/// Renders a snapshot for people.
-pub fn render(v: &serde_json::Value) -> String {
-    let mut s = String::new();
-    let n = |k: &str| v[k].as_u64().unwrap_or(0);
-    s += &format!(
-        "ring      {} ({})\n",
-        v["ring"].as_str().unwrap_or(""),
-        v["path"].as_str().unwrap_or("")
-    );
-    s += &format!(
-        "capacity  {} bytes, max record {} bytes, used {} ({:.1}%)\n",
-        n("capacity"),
-        n("max_record"),
-        n("used"),
-        v["fill"].as_f64().unwrap_or(0.0) * 100.0
-    );
-    s += &format!("head/tail {} / {}\n", n("head"), n("tail"));
-    s += &format!(
-        "written   {} records, {} bytes; abandoned {} ({} bytes); stalls {}; corrupt {}\n",
-        n("records_out"),
-        n("bytes_out"),
-        n("abandoned"),
-        n("abandoned_bytes"),
-        n("stalls"),
-        n("corrupt")
-    );
-    let d = &v["drain"];
-    s += &format!(
-        "drain     {}\n",
-        if d["alive"].as_bool() == Some(true) {
-            format!("running, pid {}", d["pid"])
-        } else {
-            "not running".to_owned()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot with a value in every field, two producers (one stalled) and one output.
+    fn example() -> Snapshot {
+        let producer = ProducerStatus {
+            slot: 0,
+            pid: 4242,
+            tid: 4243,
+            alive: true,
+            written: 100,
+            dropped: 2,
+            abandoned: 0,
+            blocked_ns: 1500,
+            stalled_since_ns: None,
+        };
+        Snapshot {
+            ring: "app".into(),
+            path: "/dev/shm/ringlog-app".into(),
+            capacity: 1 << 20,
+            max_record: 1 << 18,
+            head: 4096,
+            tail: 4096 + 3 * 8192,
+            counters: Counters {
+                records_out: 100,
+                bytes_out: 12_800,
+                abandoned: 1,
+                abandoned_bytes: 160,
+                stalls: 3,
+                corrupt: 0,
+            },
+            drain: DrainStatus {
+                alive: true,
+                pid: 77,
+                started_ns: 1_700_000_000_000_000_000,
+                heartbeat_ns: 1_700_000_001_000_000_000,
+            },
+            producers: vec![
+                producer,
+                ProducerStatus {
+                    slot: 12,
+                    pid: 4300,
+                    tid: 4301,
+                    alive: false,
+                    abandoned: 1,
+                    stalled_since_ns: Some(1_700_000_000_500_000_000),
+                    ..producer
+                },
+            ],
+            outputs: vec![OutputStatus {
+                destination: "relp://127.0.0.1:2514".into(),
+                sent: 120,
+                acknowledged: 100,
+                resent: 5,
+                pending: 20,
+                lag_bytes: 2048,
+                last_error: Some("connection refused".into()),
+                last_ack_ns: 1_700_000_000_900_000_000,
+            }],
+            rates: None,
         }
-    );
-    s += "producers slot  pid      tid      alive  written     dropped  abandoned\n";
-    for p in v["producers"].as_array().into_iter().flatten() {
-        s += &format!(
-            "          {:<5} {:<8} {:<8} {:<6} {:<11} {:<8} {}{}\n",
-            p["slot"],
-            p["pid"],
-            p["tid"],
-            p["alive"],
-            p["written"],
-            p["dropped"],
-            p["abandoned"],
-            if p["stalled_since_ns"].is_null() {
-                ""
-            } else {
-                "  STALLED"
-            }
+    }
+
+    /// The `--json` document as the `serde_json::Value` built by hand printed it before the
+    /// snapshot was typed (keys sorted, `null` for a producer not stalled), byte for byte.
+    #[test]
+    fn json_is_the_document_scripts_read() {
+        let expected = concat!(
+            r#"{"abandoned":1,"abandoned_bytes":160,"bytes_out":12800,"capacity":1048576,"#,
+            r#""corrupt":0,"drain":{"alive":true,"heartbeat_ns":1700000001000000000,"pid":77,"#,
+            r#""started_ns":1700000000000000000},"fill":0.0234375,"head":4096,"#,
+            r#""max_record":262144,"outputs":[{"acknowledged":100,"destination":"#,
+            r#""relp://127.0.0.1:2514","lag_bytes":2048,"last_ack_ns":1700000000900000000,"#,
+            r#""last_error":"connection refused","pending":20,"resent":5,"sent":120}],"#,
+            r#""path":"/dev/shm/ringlog-app","producers":[{"abandoned":0,"alive":true,"#,
+            r#""blocked_ns":1500,"dropped":2,"pid":4242,"slot":0,"stalled_since_ns":null,"#,
+            r#""tid":4243,"written":100},{"abandoned":1,"alive":false,"blocked_ns":1500,"#,
+            r#""dropped":2,"pid":4300,"slot":12,"stalled_since_ns":1700000000500000000,"#,
+            r#""tid":4301,"written":100}],"records_out":100,"ring":"app","stalls":3,"#,
+            r#""tail":28672,"used":24576}"#
+        );
+        let mut s = example();
+        assert_eq!(s.to_json().to_string(), expected);
+        s.rates = Some(Rates {
+            records_per_s: 2000.0,
+            bytes_per_s: 256_000.5,
+        });
+        let with_rates = s.to_json().to_string();
+        assert!(
+            with_rates.starts_with(
+                r#"{"abandoned":1,"abandoned_bytes":160,"bytes_out":12800,"bytes_per_s":256000.5,"#
+            ) && with_rates.contains(r#""records_out":100,"records_per_s":2000.0,"ring""#),
+            "{with_rates}"
         );
     }
-    let outputs = v["outputs"].as_array().filter(|o| !o.is_empty());
-    if let Some(outputs) = outputs {
-        s += "forwarding destination                          sent       acked      resent   pending  lag bytes   last error\n";
-        for o in outputs {
-            s += &format!(
-                "          {:<37} {:<10} {:<10} {:<8} {:<8} {:<11} {}\n",
-                o["destination"].as_str().unwrap_or(""),
-                o["sent"],
-                o["acknowledged"],
-                o["resent"],
-                o["pending"],
-                o["lag_bytes"],
-                o["last_error"].as_str().unwrap_or("-")
-            );
-        }
+
+    /// The text for people, as it was printed before the snapshot was typed.
+    #[test]
+    fn text_is_what_people_read() {
+        let mut s = example();
+        s.rates = Some(Rates {
+            records_per_s: 2000.4,
+            bytes_per_s: 256_000.0,
+        });
+        let expected = "\
+ring      app (/dev/shm/ringlog-app)
+capacity  1048576 bytes, max record 262144 bytes, used 24576 (2.3%)
+head/tail 4096 / 28672
+written   100 records, 12800 bytes; abandoned 1 (160 bytes); stalls 3; corrupt 0
+drain     running, pid 77
+producers slot  pid      tid      alive  written     dropped  abandoned
+          0 4242 4243 true 100 2 0
+          12 4300 4301 false 100 2 1  STALLED
+forwarding destination                          sent       acked      resent   pending  lag bytes   last error
+          relp://127.0.0.1:2514                 120 100 5 20 2048 connection refused
+rate      2000 records/s, 0.3 MB/s
+";
+        assert_eq!(s.to_string(), expected);
+        s.drain.alive = false;
+        s.outputs.clear();
+        s.rates = None;
+        let text = s.to_string();
+        assert!(text.contains("drain     not running\n"), "{text}");
+        assert!(
+            !text.contains("forwarding") && !text.contains("rate"),
+            "{text}"
+        );
     }
-    s
 }

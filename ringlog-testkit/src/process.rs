@@ -36,7 +36,7 @@ pub fn wait_until_every(
 /// `drain.alive`). False when there is no such ring yet.
 pub fn drain_holds(ring: &str) -> bool {
     let location = Location::Name(ring.to_owned());
-    ringlog_drain::stat::snapshot(&location).is_ok_and(|v| v["drain"]["alive"] == true)
+    ringlog_drain::stat::snapshot(&location).is_ok_and(|s| s.drain.alive)
 }
 
 /// Why a drain process did not take its ring.

@@ -225,7 +225,7 @@ fn ringlog_pipe_and_the_drain_take_the_same_sizes() {
         );
         let location = ringlog_core::Location::Name(ring.clone());
         let stat = ringlog_drain::stat::snapshot(&location).unwrap();
-        assert_eq!(stat["capacity"], bytes, "{size}");
+        assert_eq!(stat.capacity, bytes, "{size}");
         // The drain reads the same spelling as the same capacity.
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.log");

@@ -12,8 +12,11 @@ fn signal(pid: u32, sig: i32) {
     unsafe { libc::kill(pid as i32, sig) };
 }
 
+/// `ringlog-drain stat --json`'s document for `ring`.
 fn stat(ring: &str) -> serde_json::Value {
-    ringlog_drain::stat::snapshot(&ringlog_core::Location::Name(ring.to_owned())).expect("stat")
+    ringlog_drain::stat::snapshot(&ringlog_core::Location::Name(ring.to_owned()))
+        .expect("stat")
+        .to_json()
 }
 
 fn reports_of(children: Vec<Child>) -> Vec<ProducerReport> {
@@ -772,7 +775,7 @@ fn block_policy_waits_for_a_drain_that_starts_after_the_ring_filled() {
     // rather than dropping at once...
     let full = wait_until(Duration::from_secs(20), || {
         ringlog_drain::stat::snapshot(&ringlog_core::Location::Name(ring.clone()))
-            .is_ok_and(|v| v["used"].as_u64().unwrap() + 300 > v["capacity"].as_u64().unwrap())
+            .is_ok_and(|s| s.used() + 300 > s.capacity)
     });
     assert!(full, "the ring never filled");
     // ...and a drain starting now (within the grace) gets every record.
@@ -975,7 +978,7 @@ fn a_segment_replaced_while_the_drain_was_down_is_drained_before_the_new_one() {
     let first = spec.spawn();
     let full = wait_until(Duration::from_secs(20), || {
         ringlog_drain::stat::snapshot(&ringlog_core::Location::Name(ring.clone()))
-            .is_ok_and(|v| v["used"].as_u64().unwrap() + 300 > v["capacity"].as_u64().unwrap())
+            .is_ok_and(|s| s.used() + 300 > s.capacity)
     });
     assert!(full, "the ring never filled");
     std::fs::remove_file(&path).unwrap();
