@@ -232,8 +232,10 @@ impl Claim {
     }
 }
 
-/// Why a claim failed. Nothing was reserved.
+/// Why a claim failed. Nothing was reserved. More reasons may come: handle the ones you know
+/// and treat the others as "not written".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClaimError {
     /// The payload is larger than the ring's max record size; it never fits.
     TooLarge {

@@ -665,13 +665,11 @@ impl Writer {
         let len = target.len() + message.len();
         let claim = match ring.claim(me.slot, len, &self.shared.head_cache) {
             Ok(claim) => claim,
-            Err(ClaimError::TooLarge { len, max }) => {
-                return Err(WriteError::TooLarge { len, max })
-            }
             Err(ClaimError::Full) => match on_full {
                 OnFull::ApplyPolicy => self.full(me.slot, len)?,
                 OnFull::GiveUp => return Ok(false),
             },
+            Err(other) => return Err(self.refused(me.slot, other)),
         };
         fault::hit(Point::BeforeCopy);
         if !target.is_empty() {
@@ -744,10 +742,8 @@ impl Writer {
         let ring = self.shared.ring();
         let claim = match ring.claim(me.slot, len, &self.shared.head_cache) {
             Ok(claim) => claim,
-            Err(ClaimError::TooLarge { len, max }) => {
-                return Err(WriteError::TooLarge { len, max })
-            }
             Err(ClaimError::Full) => self.full(me.slot, len)?,
+            Err(other) => return Err(self.refused(me.slot, other)),
         };
         Ok(RecordClaim {
             writer: self,
@@ -765,6 +761,20 @@ impl Writer {
             },
             _not_send: PhantomData,
         })
+    }
+
+    /// The error for a claim refused for another reason than a full ring. `ClaimError` is
+    /// non-exhaustive: a reason this version does not know drops the record and counts it (the
+    /// drain reports the count), as `FullPolicy::Drop` does.
+    #[cold]
+    fn refused(&self, slot: u16, refusal: ClaimError) -> WriteError {
+        match refusal {
+            ClaimError::TooLarge { len, max } => WriteError::TooLarge { len, max },
+            _ => {
+                self.shared.ring().count_drop(slot);
+                WriteError::Dropped
+            }
+        }
     }
 
     /// Applies the full policy. Only reached when the ring is full.
