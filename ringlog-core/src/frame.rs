@@ -144,6 +144,9 @@ pub fn encode_ids(pid: u32, tid: u32) -> u64 {
     pid as u64 | (tid as u64) << 32
 }
 
+/// Byte offset of word 3 (lengths and flags) in the frame header.
+pub const LENGTHS_OFFSET: usize = 24;
+
 /// Word 3: payload and target lengths and flags.
 #[inline]
 pub fn encode_lengths(payload_len: u32, target_len: u16, flags: u16) -> u64 {

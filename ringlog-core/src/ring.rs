@@ -1138,20 +1138,6 @@ impl<M: Memory> Ring<M> {
             .compare_exchange(bad, to, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
     }
-
-    /// Counts into a header counter (drain-owned counters only).
-    pub fn add_counter(&self, offset: usize, n: u64) {
-        let w = self.word(offset);
-        // Relaxed load + store: only the drain writes these statistics.
-        w.store(w.load(Ordering::Relaxed) + n, Ordering::Relaxed);
-    }
-
-    /// Stores a drain-owned word of slot `slot`.
-    pub fn set_slot_drain_word(&self, slot: u16, field: usize, value: u64) {
-        debug_assert!(field >= slot_off::DROPPED_REPORTED);
-        // Relaxed: drain-owned statistics and bookkeeping.
-        self.slot_word(slot, field).store(value, Ordering::Relaxed);
-    }
 }
 
 /// The header type, re-exported for documentation of offsets.

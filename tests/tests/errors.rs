@@ -82,7 +82,8 @@ fn a_newer_layout_version_is_a_version_mismatch() {
     drop(Writer::builder(&ring).capacity(1 << 16).open().unwrap());
     let path = ring_path(&ring);
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
+    let version = ringlog_core::layout::off::VERSION;
+    bytes[version..version + 4].copy_from_slice(&99u32.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
     let e = Writer::open(&ring).unwrap_err();
     let text = e.to_string();

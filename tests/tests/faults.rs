@@ -566,6 +566,7 @@ fn an_output_file_removed_under_the_drain_is_recreated_and_nothing_is_lost() {
 
 #[test]
 fn garbage_written_into_a_live_ring_is_reported_skipped_and_the_drain_goes_on() {
+    use ringlog_core::frame;
     use ringlog_core::layout::data_offset;
     use ringlog_core::memory::Memory;
     use std::sync::atomic::Ordering;
@@ -602,8 +603,9 @@ fn garbage_written_into_a_live_ring_is_reported_skipped_and_the_drain_goes_on() 
         let mem = unsafe { r.memory() };
         mem.u64_at(at).store(*word, Ordering::Release);
         if i == 4 {
-            mem.u64_at(at + 24)
-                .store(u32::MAX as u64, Ordering::Relaxed);
+            let lengths = frame::encode_lengths(u32::MAX, 0, 0);
+            mem.u64_at(at + frame::LENGTHS_OFFSET)
+                .store(lengths, Ordering::Relaxed);
         }
         signal(drain.pid(), libc::SIGCONT);
         writer.write(format!("after {i}").as_bytes()).unwrap();
