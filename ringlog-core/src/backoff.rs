@@ -73,6 +73,15 @@ impl Backoff {
         self.naps = self.naps.saturating_add(1);
         Step::Nap(nap)
     }
+
+    /// The next nap of a wait that never spins or yields (a schedule whose `spin_for` and
+    /// `yield_until` are zero, such as retry delays).
+    pub fn next_nap(&mut self) -> Duration {
+        match self.step(Duration::MAX) {
+            Step::Nap(nap) => nap,
+            Step::Spin | Step::Yield => Duration::ZERO,
+        }
+    }
 }
 
 /// [`SPINS_PER_STEP`] spin-loop hints.
@@ -103,5 +112,6 @@ mod tests {
         assert_eq!(b.naps(), 5);
         b.reset();
         assert_eq!(b.step(Duration::from_secs(1)), ms(100));
+        assert_eq!(b.next_nap(), Duration::from_millis(200));
     }
 }

@@ -18,6 +18,7 @@ use crate::events::{DrainEvent, Events, ForwardEvent, ForwardFailure};
 use crate::forward_checkpoint::{self, ForwardCheckpoint, Position};
 use crate::forward_status::StatusBoard;
 use crate::syslog::{Destination, MessageFormat};
+use ringlog_core::backoff::{Backoff, Schedule};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -28,10 +29,23 @@ use std::time::{Duration, Instant};
 
 /// Most bytes of the log read (and delivered as one batch) at a time.
 const READ_CHUNK: usize = 256 * 1024;
-/// Idle polling of the log grows from the first to the second of these while nothing comes.
-const IDLE_POLL: (Duration, Duration) = (Duration::from_millis(2), Duration::from_millis(50));
-/// Retry delays after a failed delivery: from the first, doubling, to the second.
-const RETRY: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
+/// Polling the log while nothing new is in it: 2 ms, doubling to 50 ms. A line written after a
+/// pause leaves within 50 ms; a busy log is read again after 2 ms, once the drain's next batch
+/// (written every few ms under load) is probably in.
+const IDLE_POLL: Schedule = Schedule {
+    spin_for: Duration::ZERO,
+    yield_until: Duration::ZERO,
+    first_nap: Duration::from_millis(2),
+    max_nap: Duration::from_millis(50),
+};
+/// Retrying a failed delivery: 50 ms, doubling to 1 s. A receiver restarting is caught within
+/// a second; one that is down for long costs a connection attempt a second.
+const RETRY: Schedule = Schedule {
+    spin_for: Duration::ZERO,
+    yield_until: Duration::ZERO,
+    first_nap: Duration::from_millis(50),
+    max_nap: Duration::from_secs(1),
+};
 
 /// What to forward where.
 #[derive(Clone, Debug)]
@@ -269,7 +283,7 @@ impl Cursor {
                     };
                 }
             }
-            std::thread::sleep(IDLE_POLL.1);
+            std::thread::sleep(IDLE_POLL.max_nap);
         }
     }
 
@@ -323,8 +337,8 @@ struct Worker {
 impl Worker {
     fn run(mut self) {
         let mut chunk = vec![0u8; READ_CHUNK];
-        let mut idle = IDLE_POLL.0;
-        let mut retry = RETRY.0;
+        let mut idle = Backoff::new(IDLE_POLL);
+        let mut retry = Backoff::new(RETRY);
         let mut failing = false;
         loop {
             let at = self.cursor.position.acknowledged;
@@ -332,7 +346,7 @@ impl Worker {
                 Ok(n) => n,
                 Err(e) => {
                     self.report_error(&mut failing, ForwardFailure::ReadLog(e));
-                    std::thread::sleep(RETRY.1);
+                    std::thread::sleep(RETRY.max_nap);
                     continue;
                 }
             };
@@ -351,15 +365,14 @@ impl Worker {
                 }
                 if !self.follow_rotation() {
                     self.publish_lag(false);
-                    std::thread::sleep(idle);
-                    idle = (idle * 2).min(IDLE_POLL.1);
+                    std::thread::sleep(idle.next_nap());
                 }
                 continue;
             }
-            idle = IDLE_POLL.0;
+            idle.reset();
             match self.deliver(&chunk[..whole], at) {
                 Ok(()) => {
-                    retry = RETRY.0;
+                    retry.reset();
                     if failing {
                         failing = false;
                         let url = self.url.clone();
@@ -372,8 +385,7 @@ impl Worker {
                     if self.finish.load(Ordering::Relaxed) {
                         break;
                     }
-                    std::thread::sleep(retry);
-                    retry = (retry * 2).min(RETRY.1);
+                    std::thread::sleep(retry.next_nap());
                 }
             }
         }

@@ -32,6 +32,11 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// holds the ring (a dead drain never wakes it).
 const DRAIN_CHECK_EVERY: Duration = Duration::from_millis(50);
 
+/// Claims a producer facing a full ring retries, a spin-loop hint apart, before it sleeps on
+/// the futex: a drain that keeps up frees space within microseconds, sooner than a futex sleep
+/// and wake-up (two syscalls) would return.
+const FULL_RETRIES_BEFORE_SLEEP: u32 = 256;
+
 /// What a producer does when the ring is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FullPolicy {
@@ -794,8 +799,7 @@ impl Writer {
             ring.count_blocked(slot, started.elapsed().as_nanos() as u64);
             Ok(c)
         };
-        // Spin briefly: a drain keeping up frees space within microseconds.
-        for _ in 0..256 {
+        for _ in 0..FULL_RETRIES_BEFORE_SLEEP {
             std::hint::spin_loop();
             if let Ok(c) = ring.claim(slot, len, &self.shared.head_cache) {
                 return claimed(c);
