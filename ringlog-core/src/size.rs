@@ -2,9 +2,31 @@
 //! every size option of every ringlog binary uses, so `--capacity 1M` means the same to
 //! `ringlog-drain` and `ringlog-pipe`. Parsing only; no I/O.
 
+use std::fmt;
+
+/// A size that does not parse (or does not fit 64 bits). Its message says what is accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SizeError {
+    /// What was given, trimmed.
+    pub input: String,
+}
+
+impl fmt::Display for SizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid size {:?}: use a number with an optional K, M or G suffix",
+            self.input
+        )
+    }
+}
+
+impl std::error::Error for SizeError {}
+
 /// Parses a size: digits with an optional binary suffix `K`, `M` or `G` (either case), so
-/// `64K` is 65,536 bytes. The error says what is accepted.
-pub fn parse_size(s: &str) -> Result<u64, String> {
+/// `64K` is 65,536 bytes.
+pub fn parse_size(s: &str) -> Result<u64, SizeError> {
     let s = s.trim();
     let (digits, shift) = match s.char_indices().last() {
         Some((i, 'k' | 'K')) => (&s[..i], 10),
@@ -16,8 +38,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(1 << shift))
-        .ok_or_else(|| {
-            format!("invalid size {s:?}: use a number with an optional K, M or G suffix")
+        .ok_or_else(|| SizeError {
+            input: s.to_owned(),
         })
 }
 
@@ -32,7 +54,9 @@ mod tests {
         assert_eq!(parse_size("64m"), Ok(64 << 20));
         assert_eq!(parse_size("1M"), Ok(1 << 20));
         assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert!(parse_size("12Q").unwrap_err().contains("K, M or G"));
+        let e = parse_size(" 12Q ").unwrap_err();
+        assert_eq!(e.input, "12Q");
+        assert!(e.to_string().contains("K, M or G"), "{e}");
         assert!(parse_size("").is_err());
         assert!(parse_size("99999999999G").is_err());
     }

@@ -46,7 +46,7 @@ impl SizeSpec {
             .trim_end_matches(['B', 'b'])
             .trim_end_matches('i')
             .trim_end();
-        let n = ringlog_core::size::parse_size(t)?;
+        let n = ringlog_core::size::parse_size(t).map_err(|e| e.to_string())?;
         let n = usize::try_from(n).map_err(|_| format!("record size {s:?} is too large"))?;
         if n < MIN_SIZE {
             return Err(format!(
