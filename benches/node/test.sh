@@ -14,4 +14,7 @@ fi
 # The drain the cargo part built (it runs first); built here when missing.
 export RINGLOG_DRAIN=${RINGLOG_DRAIN:-$PWD/target/release/ringlog-drain}
 [ -x "$RINGLOG_DRAIN" ] || cargo build --release -p ringlog-drain --bin ringlog-drain
-node --test benches/node/test/
+# Skipped tests print `SKIPPED: test: why` for test-all.sh's count (scripts/node-skip-reporter.mjs).
+node --test --test-reporter=tap --test-reporter-destination=stdout \
+    --test-reporter=./scripts/node-skip-reporter.mjs --test-reporter-destination=stdout \
+    benches/node/test/

@@ -161,7 +161,7 @@ test('no room for the ring on its filesystem: RINGLOG_NO_SPACE, nothing left beh
   if (mount.status !== 0) {
     fs.rmSync(dir, { recursive: true, force: true })
     if (process.getuid() === 0) assert.fail(`root, yet cannot mount a small tmpfs: ${mount.stderr}`)
-    t.skip(`SKIPPED: not root, cannot mount a small tmpfs (${mount.stderr.trim()})`)
+    t.skip(`not root, cannot mount a small tmpfs (${mount.stderr.trim()})`)
     return
   }
   try {
