@@ -11,7 +11,7 @@
 
 use crate::abandon::{ClaimVerdict, Liveness};
 use crate::memory::Memory;
-use crate::ring::{Corruption, Next, RecordMeta, Ring};
+use crate::ring::{Corruption, MessageLimits, Next, RecordMeta, Ring};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Something that holds a ring: a reference, or an owner such as a `Segment`.
@@ -238,6 +238,29 @@ impl<R: RingRef> Consumer<R> {
             Next::Pending { slot, len } => Frame::Pending { slot, len },
             Next::Corrupt(why) => Frame::Corrupt(why),
         }
+    }
+
+    /// Appends the messages of the committed data records from the read position on to `out`,
+    /// each ended by a newline unless it ends with one (the raw format), and moves past them;
+    /// stops at `limits` or at the first frame that is not a committed data record (which
+    /// [`Consumer::peek`] then shows). Returns how many records it took. One pass over a run of
+    /// records, with none of the per-record tokens of `peek`.
+    #[inline]
+    pub fn append_messages(&mut self, out: &mut Vec<u8>, limits: MessageLimits) -> u64 {
+        // SAFETY: `self.read` is the consumer's read position, a frame boundary it reached only
+        // through frames it read, and this is the ring's only consumer; `self.head` is the
+        // ring's head (only this consumer moves it).
+        let (read, records) = unsafe {
+            self.ring.ring().append_messages(
+                self.head,
+                self.read,
+                &mut self.tail_cache,
+                out,
+                limits,
+            )
+        };
+        self.read = read;
+        records
     }
 
     /// Moves past `record`, which must be the frame at the read position.

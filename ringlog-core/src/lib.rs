@@ -56,8 +56,8 @@ pub use drain_words::{Counter, Counters, DrainIdentity};
 pub use error::{ErrorChain, OpenError};
 pub use frame::{Kind, Level, FRAME_HEADER_SIZE};
 pub use ring::{
-    Claim, ClaimError, Corruption, Geometry, GeometryError, LayoutError, Next, RecordMeta, Ring,
-    SlotInfo, SlotState,
+    Claim, ClaimError, Corruption, Geometry, GeometryError, LayoutError, MessageLimits, Next,
+    RecordMeta, Ring, SlotInfo, SlotState,
 };
 #[cfg(not(loom))]
 pub use segment::{Location, Segment, SegmentOptions};

@@ -21,6 +21,9 @@ use crate::layout::{self, off, slot_off, slot_offset, Header, LAYOUT_VERSION, MA
 use crate::memory::Memory;
 use crate::sync::{AtomicU32, AtomicU64, Dekker, Ordering};
 
+mod messages;
+pub use messages::MessageLimits;
+
 /// How far past its claim a producer prefetches ([`Ring::prefetch_ahead`]): a few records
 /// ahead, about one memory latency of writing at full speed.
 const PREFETCH_DISTANCE: u64 = 1024;

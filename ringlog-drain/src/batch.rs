@@ -74,6 +74,11 @@ impl Batch {
         self.buf.len() + self.ring_bytes
     }
 
+    /// How long the buffer may grow before the batch holds `limit` bytes.
+    pub fn buf_limit(&self, limit: usize) -> usize {
+        limit.saturating_sub(self.ring_bytes)
+    }
+
     /// True when the batch holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -2,9 +2,10 @@
 //! the batch size, half the ring, or the room left before rotation), deciding on the way about
 //! claims that do not commit and about corrupt bytes; then append the batch and release it.
 
+use crate::batch::ZERO_COPY_MIN;
 use crate::drain::Drain;
 use crate::events::DrainEvent;
-use ringlog_core::{Corruption, Frame};
+use ringlog_core::{Corruption, Frame, MessageLimits};
 
 /// What one pass over the ring found.
 #[derive(Debug, PartialEq, Eq)]
@@ -76,7 +77,11 @@ impl Drain {
             self.formatter
                 .notice(self.batch.buf(), ringlog_core::clock::now_ns(), text);
         }
+        let raw = self.formatter.is_raw();
         while self.batch.len() < limit && self.consumer.unreleased() < capacity / 2 {
+            if raw && self.gather_messages(limit, capacity, &mut effects) {
+                continue;
+            }
             let pos = self.consumer.position();
             let frame = self.consumer.peek();
             let span = match &frame {
@@ -120,6 +125,25 @@ impl Drain {
             }
         }
         (effects, Pass::Idle)
+    }
+
+    /// Raw format: takes the run of committed records at the read position in one go, exactly
+    /// those the frame-by-frame loop would take (see [`ringlog_core::Consumer::append_messages`]);
+    /// whatever stops it is for that loop. True if it took any.
+    fn gather_messages(&mut self, limit: usize, capacity: u64, effects: &mut BatchEffects) -> bool {
+        let limits = MessageLimits {
+            out_len: self.batch.buf_limit(limit),
+            // Large messages are written in place (see `render_raw`).
+            message_below: ZERO_COPY_MIN,
+            unreleased_below: capacity / 2,
+        };
+        let records = self.consumer.append_messages(self.batch.buf(), limits);
+        if records == 0 {
+            return false;
+        }
+        effects.records += records;
+        self.passed();
+        true
     }
 
     /// The consumer moved past a frame.
