@@ -48,6 +48,8 @@ pub struct DrainAlone {
     pub sink: Sink,
     /// Record size (bytes, newline included).
     pub size: usize,
+    /// Capacity of the ring it emptied.
+    pub capacity: u64,
     /// Records drained per lap.
     pub records: u64,
     /// Bytes the drain wrote per lap.
@@ -220,6 +222,7 @@ pub fn drain_alone(
             format,
             sink,
             size,
+            capacity,
             records,
             bytes_out,
             cold,

@@ -121,8 +121,9 @@ impl Results<'_> {
         if !self.drain_alone.is_empty() {
             let _ = writeln!(
                 t,
-                "drain alone (a full ring emptied by an in-process Drain; file: in {} ({}){}; \
+                "drain alone (a full {} MiB ring emptied by an in-process Drain; file: in {} ({}){}; \
                  /dev/null: no filesystem):",
+                self.drain_alone[0].capacity >> 20,
                 self.machine.dir,
                 self.machine.dir_fs,
                 if self.plan.warm {
@@ -131,10 +132,16 @@ impl Results<'_> {
                     ""
                 }
             );
+            let main_ring = self.drain_alone[0].capacity;
             for d in self.drain_alone {
+                let ring = if d.capacity == main_ring {
+                    String::new()
+                } else {
+                    format!(" in a {} MiB ring", d.capacity >> 20)
+                };
                 let _ = writeln!(
                     t,
-                    "  {:<4} {:>6} B records -> {:<9} {:>7} records, {:>6.1} MB in {:>6.1} ms: {:>5.2} GB/s, \
+                    "  {:<4} {:>6} B records{ring} -> {:<9} {:>7} records, {:>6.1} MB in {:>6.1} ms: {:>5.2} GB/s, \
                      {:>6.1} ns/record (best lap {:.2} GB/s; first lap, cold mapping: {:.2} GB/s){}",
                     format!("{:?}", d.format).to_lowercase(),
                     d.size,
@@ -270,6 +277,7 @@ impl Results<'_> {
                     "format": format!("{:?}", d.format).to_lowercase(),
                     "sink": match d.sink { Sink::File => "file", Sink::DevNull => "/dev/null" },
                     "record_bytes": d.size,
+                    "ring_capacity": d.capacity,
                     "records": d.records,
                     "bytes_out": d.bytes_out,
                     "seconds": d.elapsed.as_secs_f64(),

@@ -118,6 +118,11 @@ struct BenchArgs {
     /// drain's default]. (The contender runs use the ringlog-drain binary and its default.)
     #[arg(long, value_parser = parse_size)]
     drain_batch: Option<u64>,
+    /// Also the drain-alone runs of raw 128 B records in a ring of the library's default
+    /// capacity (4M), which fits this machine's caches, beside the large ring of the main rows
+    /// (their rows say the ring's size).
+    #[arg(long)]
+    drain_default_ring: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -469,11 +474,25 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
             warm: args.vm_memory_probes,
             batch_bytes: args.drain_batch.map(|b| b as usize),
         };
-        for &(size, format, sink) in runs {
-            let d = drain_probe::drain_alone(&dir, size, format, sink, &knobs)?;
+        let default_ring = drain_probe::DrainAloneKnobs {
+            capacity: ringlog_core::layout::DEFAULT_CAPACITY,
+            ..knobs
+        };
+        let extra: &[(usize, Format, Sink)] = if args.drain_default_ring {
+            &[
+                (128, Format::Raw, Sink::File),
+                (128, Format::Raw, Sink::DevNull),
+            ]
+        } else {
+            &[]
+        };
+        let all = runs.iter().map(|r| (r, &knobs));
+        for (&(size, format, sink), knobs) in all.chain(extra.iter().map(|r| (r, &default_ring))) {
+            let d = drain_probe::drain_alone(&dir, size, format, sink, knobs)?;
             eprintln!(
-                "drain alone: {:?} {size} B -> {sink:?}: {:.2} GB/s, {:.1} ns/record",
+                "drain alone: {:?} {size} B -> {sink:?}, {} MiB ring: {:.2} GB/s, {:.1} ns/record",
                 d.format,
+                d.capacity >> 20,
                 d.gb_per_sec(),
                 d.ns_per_record()
             );
