@@ -444,8 +444,17 @@ impl<R: RingRef> Consumer<R> {
     }
 
     /// A provably corrupt tail (`bad`, see [`Corruption::Tail`]) is put back at the read
-    /// position, if nobody changed it meanwhile. Returns whether it was.
+    /// position, if nobody changed it meanwhile. Returns whether it was. A tail that is not
+    /// provably corrupt (aligned, at or after the read position and within a capacity of it) is
+    /// left alone: claims may be in flight behind it, and moving it back would hand their space
+    /// out again while they write it.
     pub fn repair_tail(&mut self, bad: u64) -> bool {
+        // The proof `next` used: the read position was reached through frames the tail had
+        // passed, and the tail only grows, so a sound tail is never behind it, nor more than a
+        // capacity ahead of it (`read >= head`), nor misaligned.
+        if self.ring().tail_plausible(self.read, bad) {
+            return false;
+        }
         let repaired = self.ring().repair_tail(bad, self.read);
         self.tail_cache = self.read;
         repaired

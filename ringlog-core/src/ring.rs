@@ -951,7 +951,7 @@ impl<M: Memory> Ring<M> {
 
     /// A tail a correct producer could have left: aligned, not behind `head`, at most a
     /// capacity ahead.
-    fn tail_plausible(&self, head: u64, tail: u64) -> bool {
+    pub(crate) fn tail_plausible(&self, head: u64, tail: u64) -> bool {
         tail >= head && tail - head <= self.capacity && tail % layout::RECORD_ALIGN == 0
     }
 
@@ -1132,10 +1132,11 @@ impl<M: Memory> Ring<M> {
         bound
     }
 
-    /// Replaces a tail that is provably corrupt (`bad`: behind head, more than a capacity ahead,
-    /// or misaligned; see [`Corruption::Tail`]) with `to`, if nobody changed it meanwhile.
-    /// Producers' CAS then continue from `to`. Returns whether it replaced it.
-    pub fn repair_tail(&self, bad: u64, to: u64) -> bool {
+    /// Replaces the tail `bad` with `to`, if nobody changed it meanwhile. Producers' CAS then
+    /// continue from `to`. Returns whether it replaced it. Only [`crate::Consumer::repair_tail`]
+    /// calls it, once it has proved `bad` corrupt: a sound tail moved back would hand out space
+    /// that claims in flight are writing.
+    pub(crate) fn repair_tail(&self, bad: u64, to: u64) -> bool {
         // SeqCst: like the producers' CAS on the same word.
         self.word(off::TAIL)
             .compare_exchange(bad, to, Ordering::SeqCst, Ordering::Relaxed)

@@ -6,8 +6,9 @@
 mod common;
 
 use common::*;
+use ringlog_core::layout;
 use ringlog_core::{Consumer, Frame};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[test]
 fn one_consumer_per_ring_while_it_lives() {
@@ -117,4 +118,33 @@ fn passing_a_frame_twice_is_refused() {
     };
     consumer.pass(&record);
     consumer.pass(&record);
+}
+
+#[test]
+fn only_a_provably_corrupt_tail_is_put_back() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    write(&ring, 0, &hc, b"read").unwrap();
+    let mut consumer = Consumer::new(&ring).unwrap();
+    let Frame::Record(record) = consumer.peek() else {
+        panic!("a record")
+    };
+    consumer.pass(&record);
+    // A claim in flight behind a sound tail: moving the tail back to the read position would
+    // hand its space to the next claim while it is written.
+    let in_flight = ring.claim(1, 20, &hc).unwrap();
+    let sound = ring.tail();
+    assert!(!consumer.repair_tail(sound), "a sound tail is refused");
+    assert_eq!(ring.tail(), sound);
+    ring.write_payload(&in_flight, 0, &[b'x'; 20]);
+    let _ = ring.commit(in_flight, &meta(20));
+
+    // Garbage (misaligned, far ahead, or behind the read position) is put back at it.
+    let read = record.pos() + record.span();
+    for garbage in [sound + 3, read + 2 * SMALL.capacity, read - 8] {
+        ring.word_at(layout::off::TAIL)
+            .store(garbage, Ordering::Relaxed);
+        assert!(consumer.repair_tail(garbage), "tail {garbage}");
+        assert_eq!(ring.tail(), read, "tail {garbage}");
+    }
 }
