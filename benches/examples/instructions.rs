@@ -57,6 +57,8 @@ fn main() {
         }
     };
     let _ = std::fs::remove_file(&path);
+    // The drain stopped with the writer attached, so it kept its spare link (64 MiB of shm).
+    let _ = std::fs::remove_file(ringlog_drain::segment_name::spare_path(&path));
     if let Some(n) = drained {
         assert_eq!(n, records, "every record drained");
     }
