@@ -1,8 +1,15 @@
 //! The drain's output checkpoint, which makes a SIGKILLed drain restart without losing or
 //! duplicating a record: before it appends a batch, the drain records its *intent* (the ring
-//! range, the output file's identity and length, the drop reports the batch carries); after the
-//! append it releases the range and voids the intent. A new drain that finds an intent compares
-//! the output with it ([`Ring::recovery_verdict`]) and finishes, cuts back or redoes the batch.
+//! range, the output file's identity and length, the drop reports the batch carries); once the
+//! append returned whole it marks the intent *written*; then it releases the range and voids
+//! the intent. A new drain that finds an intent marked written releases the batch, wherever its
+//! file went meanwhile (logrotate's `olddir`, `compress`); otherwise it compares the file with
+//! the intent ([`Ring::recovery_verdict`]) and finishes, cuts back or redoes the batch, and when
+//! the file cannot tell (it is gone), redoes it and says that it may now be there twice.
+//!
+//! The mark is a digest of the intent's words in a word older builds left as padding: an older
+//! drain ignores it and recovers as it always did; a mark left over from another intent (or by
+//! a build that raced an older one) does not match, and so says nothing.
 //!
 //! Ordering: the intent's words are stored Relaxed and published to a later drain by a SeqCst
 //! fence before the write starts; a later drain reads them Relaxed, because it holds the drain
@@ -46,9 +53,35 @@ pub struct BatchIntent {
     pub ino: u64,
     /// Records in the batch.
     pub records: u64,
+    /// Output file birth time (ns since the Unix epoch), 0 if unknown: with `dev` and `ino`,
+    /// it names the file even after its inode number was given to another.
+    pub born: u64,
     /// What each of [`Counter::CHECKPOINTED`] becomes once this batch is counted: the counters
     /// ride with their batch, so they are exact across any drain kill.
     pub counters_after: [u64; 5],
+}
+
+impl BatchIntent {
+    /// What [`Ring::mark_written`] stores for this intent: a digest of its words, never 0
+    /// (the value of a segment no drain marked). An FNV-style fold over the words: each step is
+    /// a bijection, so intents that differ in one word get different digests (unless one of
+    /// them folds to 0, stored as 1).
+    fn digest(&self) -> u64 {
+        let words = [
+            self.start,
+            self.end,
+            self.out_len,
+            self.bytes,
+            self.dev,
+            self.ino,
+            self.records,
+            self.born,
+        ];
+        let hash = words.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, w| {
+            (h ^ w).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        hash.max(1)
+    }
 }
 
 /// What a batch changes in registry slots, carried by its checkpoint like the counters, so a
@@ -70,6 +103,17 @@ pub struct OutputFile {
     pub ino: u64,
     /// Length in bytes.
     pub len: u64,
+    /// Birth time (ns since the Unix epoch), 0 if unknown.
+    pub born: u64,
+}
+
+impl OutputFile {
+    /// Whether this is the file `intent` was appended to: same device and inode, and the same
+    /// birth time where both are known (an inode number is reused once its file is deleted).
+    pub fn is_file_of(&self, intent: &BatchIntent) -> bool {
+        (self.dev, self.ino) == (intent.dev, intent.ino)
+            && (self.born == 0 || intent.born == 0 || self.born == intent.born)
+    }
 }
 
 /// What a restarted drain does about the batch its predecessor left in flight.
@@ -91,8 +135,14 @@ pub enum Recovery {
         /// Bytes of it that reached the file.
         written: u64,
     },
-    /// Nothing of the batch is in the output (or it is another file now): write it again.
+    /// Nothing of the batch is in the output: write it again.
     Redo,
+    /// The checkpoint does not say whether the append finished and the file cannot tell (it is
+    /// neither at the output path nor beside it, or its length is neither before nor after the
+    /// batch): write it again, and say that up to `records` records of it may now be in the log
+    /// twice (and the file it went to may end inside it). Only a drain killed between the start
+    /// of its append and the mark gets here.
+    Unsure(BatchIntent),
 }
 
 impl Recovery {
@@ -126,6 +176,7 @@ impl<M: Memory> Ring<M> {
             dev: w(off::CKPT_DEV),
             ino: w(off::CKPT_INO),
             records: w(off::CKPT_RECORDS),
+            born: w(off::CKPT_BORN),
             counters_after: std::array::from_fn(|i| w(off::CKPT_COUNTERS_AFTER + 8 * i)),
         })
     }
@@ -147,21 +198,41 @@ impl<M: Memory> Ring<M> {
         if head != intent.start {
             return Ok(Recovery::Redo);
         }
-        let same_file = probe()?.filter(|f| f.dev == intent.dev && f.ino == intent.ino);
         let plausible_range =
             intent.end >= intent.start && intent.end - intent.start <= self.geometry().capacity;
+        if plausible_range && self.marked_written(&intent) {
+            return Ok(Recovery::Written(intent));
+        }
+        let same_file = probe()?.filter(|f| f.is_file_of(&intent));
+        let after = intent.out_len + intent.bytes;
         Ok(match same_file {
-            Some(f) if f.len == intent.out_len + intent.bytes && plausible_range => {
-                Recovery::Written(intent)
-            }
-            Some(f) if f.len > intent.out_len && f.len < intent.out_len + intent.bytes => {
-                Recovery::HalfWritten {
-                    intent,
-                    written: f.len - intent.out_len,
-                }
-            }
-            _ => Recovery::Redo,
+            Some(f) if f.len == after && plausible_range => Recovery::Written(intent),
+            Some(f) if f.len > intent.out_len && f.len < after => Recovery::HalfWritten {
+                intent,
+                written: f.len - intent.out_len,
+            },
+            Some(f) if f.len == intent.out_len => Recovery::Redo,
+            // Nothing that could appear twice.
+            _ if intent.bytes == 0 => Recovery::Redo,
+            _ => Recovery::Unsure(intent),
         })
+    }
+
+    /// Whether the batch `intent` is marked written ([`Ring::mark_written`]).
+    fn marked_written(&self, intent: &BatchIntent) -> bool {
+        // Relaxed: see the module docs.
+        self.word(off::CKPT_WRITTEN).load(Ordering::Relaxed) == intent.digest()
+    }
+
+    /// Marks the batch in flight, `intent`, written: its append returned whole. Call it right
+    /// after the append, before anything else: a drain killed before it leaves the file's
+    /// length as the only witness, and a file moved away meanwhile cannot testify.
+    pub fn mark_written(&self, intent: &BatchIntent) {
+        self.word(off::CKPT_WRITTEN)
+            .store(intent.digest(), Ordering::Relaxed);
+        // SeqCst fence, as for the intent: the mark is in the shared mapping before the release
+        // that follows starts, so no later state of the ring is seen without it.
+        fence(Ordering::SeqCst);
     }
 
     /// Releases the batch a dead drain wrote whole ([`Recovery::Written`]); it is counted by
@@ -225,6 +296,9 @@ impl<M: Memory> Ring<M> {
     /// counts), before the append starts.
     pub fn record_intent(&self, intent: &BatchIntent, slots: SlotReports<'_>) {
         let w = |o, v| self.word(o).store(v, Ordering::Relaxed);
+        // First, so that no mark of an earlier batch stands beside a half-stored intent (the
+        // digest would not match it anyway).
+        w(off::CKPT_WRITTEN, 0);
         w(off::CKPT_START, intent.start);
         w(off::CKPT_END, intent.end);
         w(off::CKPT_OUT_LEN, intent.out_len);
@@ -232,6 +306,7 @@ impl<M: Memory> Ring<M> {
         w(off::CKPT_DEV, intent.dev);
         w(off::CKPT_INO, intent.ino);
         w(off::CKPT_RECORDS, intent.records);
+        w(off::CKPT_BORN, intent.born);
         for (i, &after) in intent.counters_after.iter().enumerate() {
             w(off::CKPT_COUNTERS_AFTER + 8 * i, after);
         }
@@ -301,5 +376,106 @@ impl<M: Memory> Ring<M> {
         self.slot_word(slot, slot_off::ABANDONED)
             .load(Ordering::Relaxed)
             + n
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::memory::HeapMemory;
+    use crate::ring::Geometry;
+
+    const GEOMETRY: Geometry = Geometry {
+        capacity: 4096,
+        max_record: 1000,
+        slots: 4,
+    };
+
+    /// A fresh ring with a batch `[0, 512)` of 3 records (300 bytes) in flight, to be appended
+    /// to file 7/42 of 1000 bytes.
+    fn ring_with_batch_in_flight() -> (Ring<HeapMemory>, BatchIntent) {
+        let mem = HeapMemory::new(GEOMETRY.segment_len() as usize);
+        let ring = Ring::create(mem, GEOMETRY, 1, 0o600).unwrap();
+        let intent = BatchIntent {
+            start: 0,
+            end: 512,
+            out_len: 1000,
+            bytes: 300,
+            dev: 7,
+            ino: 42,
+            records: 3,
+            born: 5,
+            counters_after: [3, 300, 0, 0, 0],
+        };
+        ring.record_intent(&intent, SlotReports::default());
+        (ring, intent)
+    }
+
+    fn file(ino: u64, len: u64) -> Option<OutputFile> {
+        Some(OutputFile {
+            dev: 7,
+            ino,
+            len,
+            born: 5,
+        })
+    }
+
+    fn verdict(ring: &Ring<HeapMemory>, found: Option<OutputFile>) -> Recovery {
+        ring.recovery_verdict(|| Ok::<_, ()>(found)).unwrap()
+    }
+
+    #[test]
+    fn a_batch_marked_written_is_released_wherever_its_file_went() {
+        let (ring, intent) = ring_with_batch_in_flight();
+        ring.mark_written(&intent);
+        let asked = std::cell::Cell::new(false);
+        let found = ring.recovery_verdict(|| {
+            asked.set(true);
+            Ok::<_, ()>(None)
+        });
+        assert_eq!(found, Ok(Recovery::Written(intent)));
+        assert!(!asked.get(), "the file is not needed to know");
+        assert_eq!(verdict(&ring, file(99, 0)), Recovery::Written(intent));
+    }
+
+    #[test]
+    fn without_the_mark_the_file_length_decides_and_a_file_gone_is_unsure() {
+        let (ring, intent) = ring_with_batch_in_flight();
+        assert_eq!(verdict(&ring, file(42, 1300)), Recovery::Written(intent));
+        assert_eq!(
+            verdict(&ring, file(42, 1100)),
+            Recovery::HalfWritten {
+                intent,
+                written: 100
+            }
+        );
+        assert_eq!(verdict(&ring, file(42, 1000)), Recovery::Redo);
+        // Moved or compressed away, or cut since: nothing tells whether the batch reached it.
+        assert_eq!(verdict(&ring, None), Recovery::Unsure(intent));
+        assert_eq!(verdict(&ring, file(43, 0)), Recovery::Unsure(intent));
+        assert_eq!(verdict(&ring, file(42, 10)), Recovery::Unsure(intent));
+        // Its inode number, given to a file born later, after it was deleted.
+        let reused = file(42, 1300).map(|f| OutputFile { born: 6, ..f });
+        assert_eq!(verdict(&ring, reused), Recovery::Unsure(intent));
+        assert!(!Recovery::Unsure(intent).batch_written());
+    }
+
+    #[test]
+    fn a_mark_left_by_another_batch_says_nothing() {
+        let (ring, intent) = ring_with_batch_in_flight();
+        ring.mark_written(&intent);
+        // The next batch's intent clears it ...
+        let next = BatchIntent {
+            out_len: 1300,
+            ..intent
+        };
+        ring.record_intent(&next, SlotReports::default());
+        assert_eq!(verdict(&ring, None), Recovery::Unsure(next));
+        // ... and one left beside an intent it does not describe (an older drain recorded that
+        // intent: it does not know the mark) does not match it.
+        ring.mark_written(&intent);
+        assert_eq!(verdict(&ring, None), Recovery::Unsure(next));
+        ring.mark_written(&next);
+        assert_eq!(verdict(&ring, None), Recovery::Written(next));
     }
 }

@@ -22,7 +22,10 @@ pub enum Point {
     DrainIntentStored,
     /// Drain: half the batch written.
     DrainHalfWritten,
-    /// Drain: batch written, space not released.
+    /// Drain: the append returned whole, the checkpoint does not say so yet (a window of a
+    /// few instructions).
+    DrainWrittenNotMarked,
+    /// Drain: batch written and marked so, space not released.
     DrainWrittenBeforeRelease,
     /// Drain: batch written and its space released, the counters and checkpoint not updated.
     DrainReleased,
@@ -30,7 +33,7 @@ pub enum Point {
 
 impl Point {
     /// All points, for parsing and test matrices.
-    pub const ALL: [Point; 9] = [
+    pub const ALL: [Point; 10] = [
         Point::AfterClaimCas,
         Point::BeforePadding,
         Point::BeforeCopy,
@@ -38,6 +41,7 @@ impl Point {
         Point::BeforeCommit,
         Point::DrainIntentStored,
         Point::DrainHalfWritten,
+        Point::DrainWrittenNotMarked,
         Point::DrainWrittenBeforeRelease,
         Point::DrainReleased,
     ];
@@ -52,6 +56,7 @@ impl Point {
             Point::BeforeCommit => "before-commit",
             Point::DrainIntentStored => "drain-intent-stored",
             Point::DrainHalfWritten => "drain-half-written",
+            Point::DrainWrittenNotMarked => "drain-written-not-marked",
             Point::DrainWrittenBeforeRelease => "drain-written-before-release",
             Point::DrainReleased => "drain-released",
         }

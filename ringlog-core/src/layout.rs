@@ -15,7 +15,11 @@ use core::mem::{offset_of, size_of};
 
 /// `b"RINGLOG\0"` read as a little-endian `u64`: the first word of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGLOG\0");
-/// The layout version this build reads and writes. Bumped on any incompatible change.
+/// The layout version this build reads and writes. Bumped on any incompatible change. A word
+/// taken from padding is not one when zero means "nothing recorded" and a build that ignores
+/// it still does the right thing: every segment is created zeroed, and older builds never
+/// write their padding (so `ckpt_written`, `ckpt_born` and the slots' `abandoned_pending` came
+/// without a bump).
 pub const LAYOUT_VERSION: u32 = 1;
 /// Bytes in the fixed header, before the registry.
 pub const HEADER_SIZE: usize = 4096;
@@ -134,7 +138,18 @@ pub struct Header {
     /// restarted drain sets them exactly (whether or not the dead one got to), and they count
     /// every batch in the output once, across any crash.
     pub ckpt_counters_after: [u64; 5],
-    pub _pad6: [u64; 3],
+    /// A digest of the intent's words (`ckpt_start` to `ckpt_records`, `ckpt_born`), stored once the
+    /// append returned whole: when it matches the intent in flight, that batch is in the file
+    /// it went to, wherever the file went since (moved to another directory, compressed). Any
+    /// other value (0 in a segment an older drain wrote) says nothing: the file's length must
+    /// tell. Older drains ignore it and recover as before.
+    pub ckpt_written: u64,
+    /// Birth time (ns since the Unix epoch, from `statx`) of the file `ckpt_dev`/`ckpt_ino`;
+    /// 0 where the filesystem does not keep one (or an older drain recorded the intent). Tells
+    /// the file from a later one that got its inode number after it was deleted (logrotate's
+    /// `compress` frees the inode; its state file may take it a moment later).
+    pub ckpt_born: u64,
+    pub _pad6: [u64; 1],
     pub _reserved: [u64; 512 - 7 * 16],
 }
 
@@ -147,6 +162,8 @@ const _: () = {
     assert!(offset_of!(Header, drain_sleeping) == 512);
     assert!(offset_of!(Header, drain_pid) == 640);
     assert!(offset_of!(Header, ckpt_state) == 768);
+    // Where older builds had padding: they never write it.
+    assert!(offset_of!(Header, ckpt_written) == 768 + 13 * 8);
 };
 
 /// Byte offsets of header words, for atomic access.
@@ -187,6 +204,8 @@ pub mod off {
     pub const CKPT_INO: usize = offset_of!(Header, ckpt_ino);
     pub const CKPT_RECORDS: usize = offset_of!(Header, ckpt_records);
     pub const CKPT_COUNTERS_AFTER: usize = offset_of!(Header, ckpt_counters_after);
+    pub const CKPT_WRITTEN: usize = offset_of!(Header, ckpt_written);
+    pub const CKPT_BORN: usize = offset_of!(Header, ckpt_born);
     /// The counters the checkpoint carries, in the order of `ckpt_counters_after`.
     pub const CHECKPOINTED_COUNTERS: [usize; 5] =
         [RECORDS_OUT, BYTES_OUT, ABANDONED, ABANDONED_BYTES, CORRUPT];

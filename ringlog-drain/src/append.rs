@@ -47,19 +47,20 @@ impl Drain {
             drops: &effects.drop_reports,
             abandoned: &abandoned,
         };
-        if let Some(s) = before {
-            let intent = BatchIntent {
-                start: self.consumer.head(),
-                end: self.consumer.position(),
-                out_len: s.len,
-                bytes: self.batch.len() as u64,
-                dev: s.dev,
-                ino: s.ino,
-                records: effects.records,
-                counters_after: self.ring().counters_after(counts),
-            };
+        let intent = before.map(|s| BatchIntent {
+            start: self.consumer.head(),
+            end: self.consumer.position(),
+            out_len: s.len,
+            bytes: self.batch.len() as u64,
+            dev: s.dev,
+            ino: s.ino,
+            records: effects.records,
+            born: s.born,
+            counters_after: self.ring().counters_after(counts),
+        });
+        if let Some(intent) = &intent {
             // The drop reports and abandoned counts this batch carries are part of its intent.
-            self.ring().record_intent(&intent, slots);
+            self.ring().record_intent(intent, slots);
         }
         fault::hit(Point::DrainIntentStored);
         self.output.begin_batch(self.consumer.head());
@@ -68,6 +69,12 @@ impl Drain {
             self.consumer.rewind();
             self.append_failed(e, kept, before, slots);
             return false;
+        }
+        fault::hit(Point::DrainWrittenNotMarked);
+        if let Some(intent) = &intent {
+            // At once: from here on a restarted drain knows the batch is out, even if the file
+            // is moved away or compressed before it starts.
+            self.ring().mark_written(intent);
         }
         if let Some(since) = self.output_failing_since.take() {
             // Records committed and not yet written, this batch's included (producers count

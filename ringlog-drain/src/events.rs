@@ -27,8 +27,8 @@ pub enum DrainEvent {
     RecoveredWrittenBatch {
         /// Bytes of that batch.
         bytes: u64,
-        /// Where the file was found if logrotate renamed it while no drain ran.
-        renamed: Option<PathBuf>,
+        /// Where the file it went to is now.
+        file: BatchFile,
     },
     /// Recovery: the previous drain died mid-append; the partial batch was cut off and the
     /// batch is written again.
@@ -37,8 +37,20 @@ pub enum DrainEvent {
         written: u64,
         /// Bytes of the whole batch.
         bytes: u64,
-        /// Where the file was found if logrotate renamed it while no drain ran.
-        renamed: Option<PathBuf>,
+        /// Where the file it went to is now.
+        file: BatchFile,
+    },
+    /// Recovery: the previous drain died appending a batch to a file that has since been
+    /// moved, compressed, removed or cut, before it could note that the append had finished:
+    /// the batch is written again, so its records may be in the log twice. Also a notice line
+    /// in the log, just before the batch.
+    RecoveredBatchMayRepeat {
+        /// Records in the batch.
+        records: u64,
+        /// Its bytes.
+        bytes: u64,
+        /// The output path.
+        output: PathBuf,
     },
     /// The drain stopped with bytes still in the ring (a claim not committed, or the output
     /// failing); the next drain takes them.
@@ -204,6 +216,7 @@ impl fmt::Display for Line<'_> {
         match self.event {
             E::RecoveredWrittenBatch { .. }
             | E::RecoveredHalfWrittenBatch { .. }
+            | E::RecoveredBatchMayRepeat { .. }
             | E::StoppedWithBacklog { .. } => self.recovery(f),
             E::AbandonedClaim { .. }
             | E::TailRepaired { .. }
@@ -237,21 +250,32 @@ impl Line<'_> {
         use DrainEvent as E;
         let ring = self.ring;
         match self.event {
-            E::RecoveredWrittenBatch { bytes, renamed } => write!(
+            E::RecoveredWrittenBatch { bytes, file } => write!(
                 f,
                 "ring '{ring}': the previous drain's last batch ({bytes} bytes) was fully \
-                 written{}; resuming after it",
-                Renamed(renamed)
+                 written{file}; resuming after it"
             ),
             E::RecoveredHalfWrittenBatch {
                 written,
                 bytes,
-                renamed,
+                file,
             } => write!(
                 f,
                 "ring '{ring}': removed a half-written batch ({written} of {bytes} bytes) left by a \
-                 crashed drain{}; writing it again",
-                Renamed(renamed)
+                 crashed drain{file}; writing it again"
+            ),
+            E::RecoveredBatchMayRepeat {
+                records,
+                bytes,
+                output,
+            } => write!(
+                f,
+                "ringlog: ring '{ring}': a drain was killed appending a batch of {records} records \
+                 ({bytes} bytes) to {}, and that file has since been moved, compressed, removed \
+                 or cut, before the drain noted that the append had finished; the batch follows \
+                 this line again, so its {records} records may appear twice (the file it went to \
+                 may hold them too, whole or in part, at its end)",
+                output.display()
             ),
             E::StoppedWithBacklog { bytes } => write!(
                 f,
@@ -380,14 +404,28 @@ impl Line<'_> {
     }
 }
 
-/// " (in PATH, renamed since)" when the output file was found renamed, else nothing.
-struct Renamed<'a>(&'a Option<PathBuf>);
+/// Where recovery found the file a crashed drain's last batch went to. Displayed as what a
+/// recovery line adds: nothing, " (in PATH, renamed since)", or that it is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BatchFile {
+    /// At the output path.
+    AtPath,
+    /// Renamed beside it (logrotate's `app.log.1`, `app.log-20261202`), at this path.
+    Renamed(PathBuf),
+    /// Neither: moved to another directory, compressed or removed since.
+    Gone,
+}
 
-impl fmt::Display for Renamed<'_> {
+impl fmt::Display for BatchFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(p) => write!(f, " (in {}, renamed since)", p.display()),
-            None => Ok(()),
+        match self {
+            BatchFile::AtPath => Ok(()),
+            BatchFile::Renamed(p) => write!(f, " (in {}, renamed since)", p.display()),
+            BatchFile::Gone => write!(
+                f,
+                " (to a file since moved away from the output path, compressed or removed)"
+            ),
         }
     }
 }

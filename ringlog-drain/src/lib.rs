@@ -42,7 +42,7 @@ pub mod syslog;
 pub mod tls;
 
 pub use drain::{Drain, DrainError, DrainSummary};
-pub use events::{DrainEvent, EventSink, Events};
+pub use events::{BatchFile, DrainEvent, EventSink, Events};
 pub use format::Format;
 pub use options::{DrainOptions, DrainOptionsBuilder, FsyncPolicy};
 pub use output::OutputSpec;

@@ -47,6 +47,27 @@ pub struct FileState {
     pub ino: u64,
     /// Length in bytes.
     pub len: u64,
+    /// Birth time, ns since the Unix epoch; 0 where the filesystem keeps none.
+    pub born: u64,
+}
+
+impl FileState {
+    fn of(meta: &std::fs::Metadata) -> FileState {
+        FileState {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            born: born_ns(meta),
+        }
+    }
+}
+
+/// A file's birth time (`statx`'s `btime`), ns since the Unix epoch; 0 if unknown.
+fn born_ns(meta: &std::fs::Metadata) -> u64 {
+    meta.created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// When to rotate the output file: `path` becomes `path.1`, `path.1` becomes `path.2`, ...,
@@ -192,11 +213,7 @@ impl Output {
             let meta = file.metadata()?;
             self.give_back_reservation();
             self.preallocation.attach(&file);
-            self.state = Some(FileState {
-                dev: meta.dev(),
-                ino: meta.ino(),
-                len: meta.len(),
-            });
+            self.state = Some(FileState::of(&meta));
             self.file = Some(file);
         }
         Ok(())
@@ -359,11 +376,7 @@ impl Output {
             return Ok(None);
         };
         match std::fs::metadata(path) {
-            Ok(m) => Ok(Some(FileState {
-                dev: m.dev(),
-                ino: m.ino(),
-                len: m.len(),
-            })),
+            Ok(m) => Ok(Some(FileState::of(&m))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -376,15 +389,18 @@ impl Drop for Output {
     }
 }
 
-/// The file with identity `dev`/`ino` among the entries of `path`'s directory, with its
-/// length: where a file that was at `path` went when it was renamed beside it (logrotate's
-/// `app.log.1`, `app.log-20261202`). `None` if it is not there (moved elsewhere, compressed
-/// into a new file, removed).
-pub fn find_renamed(path: &Path, dev: u64, ino: u64) -> Option<(PathBuf, u64)> {
+/// The files among the entries of `path`'s directory that `is_it` accepts, with their state:
+/// where a file that was at `path` went when it was renamed beside it (logrotate's
+/// `app.log.1`, `app.log-20261202`). The first one found, `None` if none is there (moved
+/// elsewhere, compressed into a new file, removed).
+pub fn find_renamed(
+    path: &Path,
+    is_it: impl Fn(&FileState) -> bool,
+) -> Option<(PathBuf, FileState)> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
     std::fs::read_dir(dir).ok()?.flatten().find_map(|entry| {
         let meta = entry.metadata().ok()?;
-        (meta.is_file() && (meta.dev(), meta.ino()) == (dev, ino))
-            .then(|| (entry.path(), meta.len()))
+        let state = FileState::of(&meta);
+        (meta.is_file() && is_it(&state)).then(|| (entry.path(), state))
     })
 }

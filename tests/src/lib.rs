@@ -101,14 +101,18 @@ pub fn armed_bin(name: &str) -> PathBuf {
 /// directories apt installs them in (which a non-login `PATH` may lack). Panics with the
 /// package to install when absent.
 pub fn tool(name: &str, package: &str) -> PathBuf {
+    find_tool(name).unwrap_or_else(|| {
+        panic!("this test needs {name} (apt-get install {package}; .ci/run installs it)")
+    })
+}
+
+/// Path of a system tool as for [`tool`], `None` when absent (for a test that skips then).
+pub fn find_tool(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("this test needs {name} (apt-get install {package}; .ci/run installs it)")
-        })
 }
 
 /// A `ringlog-drain` child process.
