@@ -12,7 +12,7 @@ use crate::stat;
 use crate::syslog::Destination;
 use crate::tls::TlsOptions;
 use clap::{Parser, Subcommand};
-use ringlog_core::Location;
+use ringlog_core::{Location, OpenError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -351,11 +351,12 @@ fn run(args: RunArgs, signals: Signals) -> ExitCode {
     // A drain ends its run early only when its segment lost its name and was emptied: then the
     // segment now at the path is next.
     let board = Arc::new(StatusBoard::new(forward_status::path_for(&path)));
+    let mut after_orphan = false;
     loop {
         if let Some(spare) = segment_name::left_behind(&path) {
             drain_left_behind(&options, spare, &signals);
         }
-        let mut drain = match Drain::open(options.clone()) {
+        let mut drain = match open_drain(&options, after_orphan) {
             Ok(d) => d,
             Err(e) => return fail(&e),
         };
@@ -378,6 +379,27 @@ fn run(args: RunArgs, signals: Signals) -> ExitCode {
             return ExitCode::SUCCESS;
         }
         drain.forget_spare();
+        after_orphan = true;
+    }
+}
+
+/// Opens the drain of `options`. At start the segment found at the path must have the capacity
+/// asked for (`--capacity`); `after_orphan`, the segment there was made by a producer after the
+/// drain's own segment lost its name, and is drained whatever its capacity.
+fn open_drain(options: &DrainOptions, after_orphan: bool) -> Result<Drain, DrainError> {
+    match Drain::open(options.clone()) {
+        Err(DrainError::Open(OpenError::CapacityMismatch { ring, found, asked }))
+            if after_orphan =>
+        {
+            eprintln!(
+                "ringlog-drain: ring '{ring}': the segment now at its path was created with \
+                 capacity {found} bytes, not the {asked} of --capacity; draining it as it is"
+            );
+            let mut options = options.clone();
+            options.segment.capacity = None;
+            Drain::open(options)
+        }
+        opened => opened,
     }
 }
 

@@ -1458,7 +1458,20 @@ fn abandoned_counts_per_producer_stay_exact_when_the_drain_dies_around_the_batch
 /// Every record of both producers is in the log exactly once.
 #[test]
 fn a_segment_replaced_while_the_drain_runs_is_drained_to_the_end_then_the_new_one() {
-    let ring = unique_ring("segreplacedlive");
+    segment_replaced_while_the_drain_runs("segreplacedlive", 64 << 10);
+}
+
+/// As above, with a new segment of another capacity than the drain's `--capacity` (its producer
+/// asked for 1 MiB): the drain goes on with it as it is, instead of exiting.
+#[test]
+fn a_segment_replaced_by_one_of_another_capacity_is_drained_too() {
+    segment_replaced_while_the_drain_runs("segreplacedcap", 1 << 20);
+}
+
+/// The drain runs with `--capacity 64K`; its segment is replaced while it is stopped by one
+/// of `capacity` bytes, which a second producer creates and writes 300 records into.
+fn segment_replaced_while_the_drain_runs(test: &str, capacity: u64) {
+    let ring = unique_ring(test);
     let _guard = RingGuard(ring.clone());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
@@ -1474,11 +1487,10 @@ fn a_segment_replaced_while_the_drain_runs_is_drained_to_the_end_then_the_new_on
     assert!(started, "nothing reached the log");
     drain.signal(libc::SIGSTOP);
     std::fs::remove_file(&path).unwrap();
-    // The new producer creates a new segment under the name, as large as the drain asked for
-    // (so the drain may open it), writes fewer records than it holds (~40 KiB, so it never
-    // waits for a drain) and finishes before the drain continues.
+    // The new producer creates a new segment under the name, writes fewer records than it
+    // holds (~40 KiB, so it never waits for a drain) and finishes before the drain continues.
     let second = reports_of(vec![ProducerSpec::new(&ring, 2, 300, 200)
-        .capacity(64 << 10)
+        .capacity(capacity)
         .spawn()]);
     assert_ne!(inode(&path), Some(original), "a new segment has the name");
     drain.signal(libc::SIGCONT);
