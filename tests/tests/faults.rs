@@ -403,9 +403,12 @@ fn a_full_disk_keeps_records_in_the_ring_until_the_output_works_again() {
     // and could not write them: they are still in the ring.
     wait_until_output_stuck(&ring);
     assert_eq!(stat(&ring)["records_out"], 0);
-    // "Free space": the path now leads to a real file.
-    std::fs::remove_file(&out).unwrap();
-    std::fs::File::create(&out).unwrap();
+    // "Free space": the path now leads to a real file. Put there in one step: a drain that
+    // looked between a removal and a create would make the file itself, write to it, and the
+    // create would cut what it wrote.
+    let free = dir.path().join("free.log");
+    std::fs::File::create(&free).unwrap();
+    std::fs::rename(&free, &out).unwrap();
     all_written_once_space_returns(&ring, drain, report, &out, 300);
 }
 
