@@ -124,7 +124,7 @@ pub enum Recovery {
     /// The batch was released before the crash (the intent was not voided yet): its drop
     /// reports are in the output.
     Released,
-    /// The output holds the whole batch: release it ([`Ring::release_recovered`]) and resume
+    /// The output holds the whole batch: release it (`Consumer::release_recovered`) and resume
     /// after it.
     Written(BatchIntent),
     /// The output holds `written` bytes of the batch: cut the file back to `intent.out_len`,
@@ -238,8 +238,10 @@ impl<M: Memory> Ring<M> {
     /// Releases the batch a dead drain wrote whole ([`Recovery::Written`]); it is counted by
     /// [`Ring::finish_recovery`].
     /// Does nothing unless that batch is still in flight and starts at head, so it never
-    /// releases a range the checkpoint does not name.
-    pub fn release_recovered(&self) {
+    /// releases a range the checkpoint does not name. Crate-private: only the ring's
+    /// [`Consumer`](crate::Consumer) calls it (`Consumer::release_recovered`), before it has read
+    /// anything, so no frame it handed out can lie in the range.
+    pub(crate) fn release_recovered(&self) {
         let Some(intent) = self.batch_in_flight() else {
             return;
         };

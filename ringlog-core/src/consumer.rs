@@ -306,8 +306,8 @@ impl<R: RingRef> Consumer<R> {
         waiters
     }
 
-    /// The batch a dead drain wrote whole is released per the checkpoint
-    /// ([`Ring::release_recovered`]); the consumer moves to the new head.
+    /// The batch a dead drain wrote whole is released per the checkpoint (only if it is still
+    /// in flight and starts at head); the consumer moves to the new head.
     pub fn release_recovered(&mut self) {
         assert_eq!(self.head, self.read, "recovery before any read");
         self.ring.ring().release_recovered();
