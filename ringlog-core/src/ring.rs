@@ -829,7 +829,7 @@ impl<M: Memory> Ring<M> {
     }
 
     /// Reads the frame at `head` without consuming it. `tail_cache` is the consumer's last seen
-    /// tail; it is refreshed only when needed. [`crate::Consumer::next`] is the safe way.
+    /// tail; it is refreshed only when needed. [`crate::Consumer::peek`] is the safe way.
     ///
     /// # Safety
     /// The caller is the ring's only consumer and `head` is a frame boundary it reached from
