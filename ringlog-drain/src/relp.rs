@@ -190,6 +190,23 @@ impl std::fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
+/// What a session runs over: a byte stream that may be told how many bytes the next read
+/// waits for.
+pub trait ByteStream: Read + Write {
+    /// The next read waits for at least `bytes` more bytes (at least 1): a stream that can
+    /// sleep until that many arrived may do so; it never waits for more.
+    fn await_bytes(&mut self, bytes: usize) {
+        let _ = bytes;
+    }
+}
+
+/// The fewest bytes an acknowledgement of transaction `txnr` takes on the wire:
+/// `TXNR rsp 3 200` and a newline (the text after the code is optional).
+pub fn shortest_acknowledgement(txnr: u32) -> usize {
+    let digits = txnr.checked_ilog10().map_or(1, |d| d as usize + 1);
+    digits + " rsp 3 200\n".len()
+}
+
 /// One parsed frame.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame<'a> {
@@ -314,7 +331,7 @@ pub struct Session<S> {
     outgoing: Vec<u8>,
 }
 
-impl<S: Read + Write> Session<S> {
+impl<S: ByteStream> Session<S> {
     /// Opens a session: offers `syslog`, and waits for the receiver to accept it.
     pub fn open(stream: S) -> Result<Session<S>, RelpError> {
         let mut session = Session {
@@ -325,7 +342,7 @@ impl<S: Read + Write> Session<S> {
         };
         let txnr = session.queue("open", OPEN_OFFERS.as_bytes());
         session.flush()?;
-        let answer = session.next_answer()?;
+        let answer = session.next_answer(1)?;
         if answer.0 != txnr {
             return Err(RelpError::OpenNotAnswered {
                 answered: answer.0,
@@ -373,12 +390,16 @@ impl<S: Read + Write> Session<S> {
         Ok(())
     }
 
-    /// Waits for the next answer: `(txnr, status text)`.
-    fn next_answer(&mut self) -> Result<(u32, String), RelpError> {
+    /// Waits for the next answer: `(txnr, status text)`, not woken before `awaited` bytes (from
+    /// the partial frame received so far on) could have arrived.
+    fn next_answer(&mut self, awaited: usize) -> Result<(u32, String), RelpError> {
         loop {
             if let Some(answer) = self.take_answer()? {
                 return Ok(answer);
             }
+            // What was received is the start of the first awaited answer: less is missing.
+            self.stream
+                .await_bytes(awaited.saturating_sub(self.received.len()));
             let mut chunk = [0u8; 16 * 1024];
             let n = match self.stream.read(&mut chunk) {
                 // A signal delivered to the drain (SIGHUP, SIGCHLD, ...) is no failure.
@@ -417,9 +438,15 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Waits for at least one acknowledgement and returns every one already received, in order.
-    /// A refusal (`rsp` other than 200) is an error naming the transaction.
-    pub fn acknowledgements(&mut self, acked: &mut Vec<u32>) -> Result<(), RelpError> {
-        let first = self.next_answer()?;
+    /// `awaited`: bytes that must arrive before waking is worth it; at most the
+    /// [`shortest_acknowledgement`]s of the answers the caller cannot go on without (1: wake
+    /// for the first byte). A refusal (`rsp` other than 200) is an error naming the transaction.
+    pub fn acknowledgements(
+        &mut self,
+        acked: &mut Vec<u32>,
+        awaited: usize,
+    ) -> Result<(), RelpError> {
+        let first = self.next_answer(awaited)?;
         let mut answer = Some(first);
         while let Some((txnr, status)) = answer {
             if !status.starts_with("200") {
@@ -439,7 +466,7 @@ impl<S: Read + Write> Session<S> {
     pub fn close(mut self) {
         let txnr = self.queue("close", b"");
         if self.flush().is_ok() {
-            while let Ok((t, _)) = self.next_answer() {
+            while let Ok((t, _)) = self.next_answer(1) {
                 if t == txnr {
                     break;
                 }
@@ -553,6 +580,7 @@ mod tests {
             self.answers.read(buf)
         }
     }
+    impl ByteStream for Scripted {}
     impl Write for Scripted {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.sent.extend_from_slice(buf);
@@ -586,7 +614,7 @@ mod tests {
         assert_eq!(s.queue_syslog(b"b"), 3);
         s.flush().unwrap();
         let mut acked = Vec::new();
-        s.acknowledgements(&mut acked).unwrap();
+        s.acknowledgements(&mut acked, 1).unwrap();
         assert_eq!(acked, vec![2, 3]);
         let sent = String::from_utf8(s.stream.sent.clone()).unwrap();
         assert!(sent.starts_with("1 open "), "{sent}");
@@ -607,12 +635,12 @@ mod tests {
         s.queue_syslog(b"x");
         s.flush().unwrap();
         assert!(matches!(
-            s.acknowledgements(&mut Vec::new()),
+            s.acknowledgements(&mut Vec::new(), 1),
             Err(RelpError::ServerClose)
         ));
         let mut s = Session::open(scripted(&[(1, "rsp", "200 OK\ncommands=syslog")])).unwrap();
         assert!(matches!(
-            s.acknowledgements(&mut Vec::new()),
+            s.acknowledgements(&mut Vec::new(), 1),
             Err(RelpError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof
         ));
     }
@@ -633,7 +661,7 @@ mod tests {
         ]))
         .unwrap();
         assert!(matches!(
-            s.acknowledgements(&mut Vec::new()),
+            s.acknowledgements(&mut Vec::new(), 1),
             Err(RelpError::UnexpectedCommand { command }) if command == "syslog"
         ));
         let mut s = Session::open(scripted(&[
@@ -641,7 +669,7 @@ mod tests {
             (2, "rsp", "500 no"),
         ]))
         .unwrap();
-        let e = s.acknowledgements(&mut Vec::new()).unwrap_err();
+        let e = s.acknowledgements(&mut Vec::new(), 1).unwrap_err();
         assert!(matches!(
             e,
             RelpError::Refused {

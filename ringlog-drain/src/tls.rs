@@ -8,7 +8,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::fmt;
 use std::io;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -166,10 +165,10 @@ impl TlsClient {
     /// Runs the handshake over `tcp`: returns the encrypted stream once the receiver proved
     /// its identity. A certificate that does not verify is an error whose text says why
     /// (`invalid peer certificate: UnknownIssuer`, `NotValidForName`, ...).
-    pub fn connect(
+    pub fn connect<S: io::Read + io::Write>(
         &self,
-        mut tcp: TcpStream,
-    ) -> io::Result<StreamOwned<ClientConnection, TcpStream>> {
+        mut tcp: S,
+    ) -> io::Result<StreamOwned<ClientConnection, S>> {
         let mut conn = ClientConnection::new(self.config.clone(), self.name.clone())
             .map_err(io::Error::other)?;
         while conn.is_handshaking() {
