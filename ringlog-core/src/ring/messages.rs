@@ -149,7 +149,8 @@ impl<M: Memory> Ring<M> {
         // committed and unreleased, written by nobody.
         let frame = unsafe { region.add(index) };
         // SAFETY: as above.
-        let word3 = unsafe { AtomicU64::from_ptr(frame.add(24).cast_mut().cast()) };
+        let word3 =
+            unsafe { AtomicU64::from_ptr(frame.add(frame::LENGTHS_OFFSET).cast_mut().cast()) };
         // Relaxed: ordered after the Acquire of word 0.
         let (payload_len, target_len, _) = frame::decode_lengths(word3.load(Ordering::Relaxed));
         if payload_len as u64 > len - header || target_len as u32 > payload_len {
