@@ -24,8 +24,8 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 /// Most bytes of the log read (and delivered as one batch) at a time.
 const READ_CHUNK: usize = 256 * 1024;
@@ -107,6 +107,9 @@ impl std::error::Error for ForwardError {
 pub struct Forwarder {
     thread: std::thread::JoinHandle<()>,
     finish: Arc<AtomicBool>,
+    /// Disconnected when the thread's work is over (its sender is dropped as it returns or
+    /// unwinds), so [`Forwarder::finish`] waits for that without polling.
+    done: mpsc::Receiver<()>,
 }
 
 impl Forwarder {
@@ -177,22 +180,27 @@ impl Forwarder {
             finish: finish.clone(),
             events,
         };
+        let (done_tx, done) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("ringlog-forward".into())
-            .spawn(move || worker.run())
+            .spawn(move || {
+                let _done = done_tx;
+                worker.run();
+            })
             .map_err(io_err("cannot start the forwarding thread".into()))?;
-        Ok(Forwarder { thread, finish })
+        Ok(Forwarder {
+            thread,
+            finish,
+            done,
+        })
     }
 
     /// The drain has written everything: deliver what remains if the receiver takes it within
     /// `grace`, then stop (what is left waits for the next drain, in the checkpoint).
     pub fn finish(self, grace: Duration) {
         self.finish.store(true, Ordering::Relaxed);
-        let deadline = Instant::now() + grace;
-        while !self.thread.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if self.thread.is_finished() {
+        // Nothing is ever sent: the wait ends when the thread drops its sender, or at `grace`.
+        if let Err(mpsc::RecvTimeoutError::Disconnected) = self.done.recv_timeout(grace) {
             let _ = self.thread.join();
         }
         // Else the thread is stuck in a connect or read with a timeout; the process exits
