@@ -92,6 +92,7 @@ impl fmt::Display for Totals {
 
 /// Why a delivery stopped short.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct DeliveryError {
     /// The receiver, `HOST:PORT`.
     pub address: String,
