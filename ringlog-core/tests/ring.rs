@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use ringlog_core::frame::{Word0, FRAME_HEADER_SIZE};
 use ringlog_core::layout::{self, off, slot_off, LAYOUT_VERSION, NO_INTENT};
 use ringlog_core::memory::{HeapMemory, Memory};
+use ringlog_core::ring::ZERO_UNCACHED_FROM;
 use ringlog_core::Futex;
 use ringlog_core::{
     ClaimError, Consumer, Corruption, Frame, Geometry, GeometryError, Kind, LayoutError, Level,
@@ -478,6 +479,38 @@ fn release_across_the_region_end_zeroes_both_pieces() {
     ring.release_at(4000, 4328);
     for pos in (4000..4328).step_by(8) {
         assert_eq!(peek(&ring, pos), 0, "word at {pos}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Rings from `ZERO_UNCACHED_FROM` on are zeroed with non-temporal stores over whole cache
+    /// lines and ordinary ones at the ends: a release zeroes exactly what it releases, wherever
+    /// it starts and ends in a line, across the region's end too, and nothing around it.
+    #[test]
+    fn a_large_ring_zeroes_exactly_what_it_releases(
+        from in prop_oneof![
+            (0u64..64).prop_map(|w| w * 8),
+            (0u64..64).prop_map(|w| ZERO_UNCACHED_FROM - 512 + w * 8),
+            (0u64..(ZERO_UNCACHED_FROM / 8)).prop_map(|w| w * 8),
+        ],
+        len in prop_oneof![(0u64..40).prop_map(|w| w * 8), (0u64..600).prop_map(|w| w * 8)],
+    ) {
+        let ring = heap_ring(Geometry::with_capacity(ZERO_UNCACHED_FROM));
+        let to = from + len;
+        let around = from.saturating_sub(136)..to + 136;
+        for pos in around.clone().step_by(8) {
+            poke(&ring, pos, !pos);
+        }
+        ring.word_at(off::HEAD).store(from, Ordering::Relaxed);
+        ring.word_at(off::TAIL).store(to, Ordering::Relaxed);
+        ring.release_at(from, to);
+        prop_assert_eq!(ring.head(), to);
+        for pos in around.step_by(8) {
+            let want = if (from..to).contains(&pos) { 0 } else { !pos };
+            prop_assert_eq!(peek(&ring, pos), want, "word at {} (released {}..{})", pos, from, to);
+        }
     }
 }
 
