@@ -68,35 +68,38 @@ impl PyWriter {
 
     /// One record: written (true), or dropped and counted by the full policy (false). A panic
     /// on the steady path is caught by the entry point (`write`, `write_record`, `handle`).
+    ///
+    /// The steady path makes one attempt and hands whatever it did not finish (a full ring, an
+    /// error) to [`PyWriter::after_attempt`] as it is: an error is never met by attempting the
+    /// same record again, where a refusal the writer counts as a drop would count twice.
     #[inline]
     fn put(&self, py: Python<'_>, level: Level, target: &str, message: &[u8]) -> PyResult<bool> {
-        if self.try_put(level, target, message) {
-            return Ok(true);
+        let Some(writer) = self.steady_writer() else {
+            return self.open_and_put(py, level, target, message);
+        };
+        match writer.try_write_record(level, target, message) {
+            Ok(true) => Ok(true),
+            attempt => self.after_attempt(py, writer, attempt, level, target, message),
         }
-        self.put_or_apply_policy(py, level, target, message)
     }
 
-    /// The steady path: true when the record is in the ring. False leaves everything else
-    /// (not yet open in this process, closed, a full ring, an error) to
-    /// [`PyWriter::put_or_apply_policy`], which finds the same state and handles it. A bool
-    /// keeps the hot path in registers: carrying `PyResult<Result<(), WriteError>>` through
-    /// it cost ~50 ns per `write` (values moved through the stack, store-forwarding stalls).
+    /// The writer, when it is open in this process and not closed: the steady path. Matching
+    /// the attempt's `Ok(true)` right where it is made keeps that path in registers: carrying
+    /// `PyResult<Result<(), WriteError>>` out of it cost ~50 ns per `write` (values moved
+    /// through the stack, store-forwarding stalls).
     #[inline]
-    fn try_put(&self, level: Level, target: &str, message: &[u8]) -> bool {
+    fn steady_writer(&self) -> Option<&Writer> {
         // Relaxed: see `writer`.
         if self.closed.load(Ordering::Relaxed) {
-            return false;
+            return None;
         }
-        match self.opened.get() {
-            Some(writer) => matches!(writer.try_write_record(level, target, message), Ok(true)),
-            None => false,
-        }
+        self.opened.get()
     }
 
-    /// Everything but the steady path: opens the ring in a new process, raises for a closed
-    /// Writer or an error, and applies the full policy to a full ring.
+    /// Not open in this process yet (opens it), or closed (raises ClosedError); then the one
+    /// attempt, handed on like the steady path's.
     #[inline(never)]
-    fn put_or_apply_policy(
+    fn open_and_put(
         &self,
         py: Python<'_>,
         level: Level,
@@ -104,21 +107,38 @@ impl PyWriter {
         message: &[u8],
     ) -> PyResult<bool> {
         let writer = self.writer(py)?;
-        let result = guarded(py, || {
-            match writer.try_write_record(level, target, message) {
-                Ok(true) => return Ok(Ok(())),
-                Ok(false) => {}
-                Err(e) => return Ok(Err(e)),
-            }
-            // The ring is full: apply the policy. Dropping never waits, so it keeps the GIL;
-            // a wait releases it (the bytes stay valid: the caller holds the immutable object).
-            Ok(match self.options.policy {
-                FullPolicy::Drop => writer.write_record(level, target, message),
-                FullPolicy::Block | FullPolicy::BlockFor(_) => {
-                    py.detach(|| writer.write_record(level, target, message))
-                }
-            })
-        })?;
+        let attempt = guarded(py, || Ok(writer.try_write_record(level, target, message)))?;
+        self.after_attempt(py, writer, attempt, level, target, message)
+    }
+
+    /// After an attempt that did not write: a full ring gets the full policy (the attempt
+    /// counted nothing), an error is raised, or False for a record the writer dropped and
+    /// counted.
+    #[inline(never)]
+    fn after_attempt(
+        &self,
+        py: Python<'_>,
+        writer: &Writer,
+        attempt: Result<bool, WriteError>,
+        level: Level,
+        target: &str,
+        message: &[u8],
+    ) -> PyResult<bool> {
+        let result = match attempt {
+            Ok(true) => Ok(()),
+            // The ring was full. The policy's write claims afresh, then waits, or drops and
+            // counts. Dropping never waits, so it keeps the GIL; a wait releases it (the bytes
+            // stay valid: the caller holds the immutable object).
+            Ok(false) => guarded(py, || {
+                Ok(match self.options.policy {
+                    FullPolicy::Drop => writer.write_record(level, target, message),
+                    FullPolicy::Block | FullPolicy::BlockFor(_) => {
+                        py.detach(|| writer.write_record(level, target, message))
+                    }
+                })
+            })?,
+            Err(e) => Err(e),
+        };
         match result {
             Ok(()) => Ok(true),
             Err(WriteError::Dropped) => Ok(false),
