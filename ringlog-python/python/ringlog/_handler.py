@@ -20,8 +20,10 @@ import logging
 import sys
 
 from ._ringlog import Writer, _install_handle
+from ._tracebacks import format_exception
 
-# The stdlib's default formatting of exceptions and stacks, used when no Formatter is set.
+# The stdlib's default formatting of stacks, used when no Formatter is set. Exceptions go
+# through ._tracebacks.format_exception: the same text as its formatException, cheaper.
 _TRACEBACKS = logging.Formatter()
 
 
@@ -93,9 +95,10 @@ class Handler(logging.Handler):
 
 def _with_tracebacks(record, message):
     """The message followed by the exception and stack, as logging.Formatter.format adds them
-    (and caching the exception text on the record the same way)."""
+    (and caching the exception text on the record the same way, byte for byte the text
+    logging.Formatter().formatException gives: other handlers reuse it)."""
     if record.exc_info and not record.exc_text:
-        record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        record.exc_text = format_exception(record.exc_info)
     if record.exc_text:
         message = f"{message}\n{record.exc_text}" if message else record.exc_text
     if record.stack_info:
