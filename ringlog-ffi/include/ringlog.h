@@ -362,8 +362,10 @@ int ringlog_drain_alive(const struct ringlog_writer *w, bool *alive);
 
 /**
  * Closes a handle and frees it (NULL is ignored). Records already written stay in the ring
- * for the drain. An open claim of the calling thread on it is aborted first. No other thread
- * may use the handle during or after this call, nor hold a claim on it.
+ * for the drain. An open claim of the calling thread on it is aborted first. The producer
+ * slots of every thread that wrote through the handle go back to the ring: the drain no longer
+ * counts them as attached. No other thread may use the handle during or after this call, nor
+ * hold a claim on it.
  *
  * # Safety
  * `w` is NULL or a handle from `ringlog_open`/`ringlog_open_with` not yet closed, that no

@@ -1,13 +1,15 @@
 //! The C programs of tests/c/, compiled against include/ringlog.h and linked both ways
 //! (libringlog.so and libringlog.a), run against real rings and a real `ringlog-drain`:
 //! forked processes and threads writing through one handle (every record exactly once, untorn,
-//! in order per producer, with its writer's pid and tid), claims in flight across fork(), and
-//! every status for its bad input.
+//! in order per producer, with its writer's pid and tid), claims in flight across fork(), a
+//! closed handle in a live process (no longer attached), and every status for its bad input.
 
 mod common;
 
 use common::{compile, links_shared_libringlog, run_ok, Linkage};
-use ringlog_tests::{skip, unique_ring, DrainProcess, RingGuard};
+use ringlog_tests::{
+    assert_detached_across_a_drain_stop, skip, unique_ring, DrainProcess, RingGuard,
+};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
@@ -302,4 +304,57 @@ fn every_status_for_its_bad_input_shared() {
 #[test]
 fn every_status_for_its_bad_input_static() {
     every_status_for_its_bad_input(Linkage::Static);
+}
+
+/// Runs close_wait linked `linkage`: its handle closed while it and both threads that wrote
+/// live on, it is not an attached producer for `stat`, and a drain stopped with SIGTERM keeps
+/// no spare link (which would keep the segment's memory in /dev/shm after everyone exits).
+fn a_closed_handle_of_a_live_process_is_not_attached(linkage: Linkage) {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    const RECORDS: u64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let exe = compile("close_wait.c", linkage, dir.path());
+    let ring = unique_ring(&format!("c-closewait-{linkage:?}"));
+    let _guard = RingGuard(ring.clone());
+    let log = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &log, &["--format", "json"]);
+    let mut child = Command::new(&exe)
+        .args([&ring, &RECORDS.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn close_wait");
+    let pid = child.id();
+    let said = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next();
+    assert_eq!(
+        said.and_then(Result::ok),
+        Some(format!("closed pid {pid}")),
+        "close_wait did not get to close its handle"
+    );
+    assert_detached_across_a_drain_stop(&ring, pid, drain);
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "close_wait: {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (records, notices) = json_records(&log);
+    assert!(notices.is_empty(), "the drain reported: {notices:?}");
+    assert_eq!(records.len() as u64, 2 * RECORDS, "records in the log");
+}
+
+#[test]
+fn a_closed_handle_of_a_live_process_is_not_attached_shared() {
+    a_closed_handle_of_a_live_process_is_not_attached(Linkage::Shared);
+}
+
+#[test]
+fn a_closed_handle_of_a_live_process_is_not_attached_static() {
+    a_closed_handle_of_a_live_process_is_not_attached(Linkage::Static);
 }

@@ -44,4 +44,6 @@ mod writer;
 
 pub use error::WriteError;
 pub use ringlog_core::{ErrorChain, Level, OpenError};
-pub use writer::{FullPolicy, RecordClaim, Writer, WriterBuilder, WriterStats, DRAIN_GRACE};
+pub use writer::{
+    FullPolicy, RecordClaim, WeakWriter, Writer, WriterBuilder, WriterStats, DRAIN_GRACE,
+};

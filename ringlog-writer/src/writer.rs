@@ -2,7 +2,8 @@
 //! the descriptor whose OFD locks prove this process's producer slots alive, and the full
 //! policy. Each thread that writes gets its own registry slot on first use (kept in a
 //! thread-local), so the steady path is: a thread-local read, a CAS, a copy, a Release store.
-//! No syscall, no lock, no allocation.
+//! No syscall, no lock, no allocation. A slot is given back when its thread exits or when the
+//! last clone of the `Writer` is dropped, whichever comes first.
 
 use crate::error::WriteError;
 use crate::fork;
@@ -21,7 +22,7 @@ use std::marker::PhantomData;
 use std::os::fd::{BorrowedFd, IntoRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// How long a producer facing a full ring waits for a drain that is not running (one that is
@@ -120,9 +121,29 @@ impl WriterBuilder {
 
 /// A handle on a ring. `Send + Sync + Clone`: share it between threads, clone it freely; it
 /// keeps working in a child after `fork()`.
+///
+/// Each thread that writes through it holds a producer slot of the ring (the drain counts it as
+/// an attached producer) until the thread exits or the last clone of this `Writer` is dropped,
+/// whichever comes first: dropping the last clone gives back the slots of every thread that
+/// wrote through it, and unmaps the ring.
 #[derive(Clone, Debug)]
 pub struct Writer {
     shared: Arc<Shared>,
+}
+
+/// A [`Writer`] that does not keep the ring open: made by [`Writer::downgrade`], it gives the
+/// `Writer` back while some clone of it is still alive. For caches of open writers that must
+/// not keep a writer attached after its users dropped it.
+#[derive(Clone, Debug)]
+pub struct WeakWriter {
+    shared: Weak<Shared>,
+}
+
+impl WeakWriter {
+    /// The `Writer`, if a clone of it is still alive.
+    pub fn upgrade(&self) -> Option<Writer> {
+        self.shared.upgrade().map(|shared| Writer { shared })
+    }
 }
 
 /// Per-process state of one opened ring.
@@ -468,6 +489,8 @@ impl Shared {
         })
     }
 
+    /// Gives back `slot`, which the calling thread attached through this `Shared` (its
+    /// thread-local entry is being dropped: the thread exits).
     fn detach_slot(&self, slot: u16) {
         // Move the slot's counts (final: the caller owns the slot) to the retired ones, in the
         // same section that stops counting the slot, so `stats` sees one or the other.
@@ -531,9 +554,24 @@ impl Shared {
 }
 
 impl Drop for Shared {
+    /// The last `Writer` clone is gone, and with it every way to write through this `Shared`:
+    /// the slots of all of this process's threads that wrote through it are given back at once
+    /// (the threads may live on for long), and closing the lock descriptor tells the drain so.
     fn drop(&mut self) {
         let packed = *self.lock.get_mut();
         if packed != u64::MAX && packed >> 32 == fork::generation() & 0xffff_ffff {
+            // Owned bits describe this generation's slots (a child clears the parent's when it
+            // swaps in its own descriptor, which this generation check has seen).
+            let ring = self.segment.ring();
+            for (w, word) in self.owned.iter_mut().enumerate() {
+                let mut bits = std::mem::take(word.get_mut());
+                while bits != 0 {
+                    let slot = (w * 64) as u32 + bits.trailing_zeros();
+                    bits &= bits - 1;
+                    // No claim of ours is open: a claim borrows a `Writer`, and none is left.
+                    ring.detach_slot(slot as u16);
+                }
+            }
             let reg = *self.lock_registration.get_mut();
             if reg != u64::MAX {
                 fork::unregister(reg as usize, packed as u32 as RawFd);
@@ -544,9 +582,14 @@ impl Drop for Shared {
     }
 }
 
-/// The calling thread's attachment to one ring.
+/// The calling thread's attachment to one ring. Weak: a thread that wrote once must not keep
+/// the ring (its mapping, its lock descriptor, its slot) after the last `Writer` is dropped;
+/// that drop gives back every thread's slot (see `Drop for Shared`).
 struct ThreadSlot {
-    shared: Arc<Shared>,
+    shared: Weak<Shared>,
+    /// `Shared::id` and `Shared::file_id`, readable after the `Shared` is gone.
+    id: u64,
+    file_id: (u64, u64),
     slot: u16,
     generation: u64,
     pid: u32,
@@ -555,9 +598,12 @@ struct ThreadSlot {
 
 impl Drop for ThreadSlot {
     fn drop(&mut self) {
-        // After a fork the slot belongs to the parent; leave it alone.
+        // After a fork the slot belongs to the parent; leave it alone. A `Shared` that is gone
+        // gave the slot back when it went.
         if self.generation == fork::generation() {
-            self.shared.detach_slot(self.slot);
+            if let Some(shared) = self.shared.upgrade() {
+                shared.detach_slot(self.slot);
+            }
         }
     }
 }
@@ -592,6 +638,13 @@ impl Writer {
             options: SegmentOptions::default(),
             policy: FullPolicy::default(),
             drain_grace: DRAIN_GRACE,
+        }
+    }
+
+    /// A handle that does not keep this writer open (see [`WeakWriter`]).
+    pub fn downgrade(&self) -> WeakWriter {
+        WeakWriter {
+            shared: Arc::downgrade(&self.shared),
         }
     }
 
@@ -851,7 +904,9 @@ impl Writer {
                 attached.iter().any(|t| {
                     t.generation == generation
                         && t.slot == holder
-                        && t.shared.file_id == self.shared.file_id
+                        && t.file_id == self.shared.file_id
+                        // A dropped writer gave its slot back: someone else's now.
+                        && t.shared.strong_count() > 0
                 })
             })
         })
@@ -874,10 +929,11 @@ impl Writer {
         ATTACHED.with(|attached| {
             let mut attached = attached.borrow_mut();
             // Entries from before a fork belong to the parent: forget them without detaching.
-            attached.retain(|t| t.generation == generation);
-            let fast = match attached.iter().find(|t| t.shared.id == self.shared.id) {
+            // Entries of rings whose last `Writer` was dropped were detached by that drop.
+            attached.retain(|t| t.generation == generation && t.shared.strong_count() > 0);
+            let fast = match attached.iter().find(|t| t.id == self.shared.id) {
                 Some(t) => Fast {
-                    id: t.shared.id,
+                    id: t.id,
                     generation,
                     slot: t.slot,
                     pid: t.pid,
@@ -891,7 +947,9 @@ impl Writer {
                         .attach_slot(pid, tid)
                         .map_err(WriteError::Attach)?;
                     attached.push(ThreadSlot {
-                        shared: self.shared.clone(),
+                        shared: Arc::downgrade(&self.shared),
+                        id: self.shared.id,
+                        file_id: self.shared.file_id,
                         slot,
                         generation,
                         pid,
@@ -1042,6 +1100,60 @@ mod tests {
         assert_eq!((theirs.written, theirs.dropped), (0, 1));
         assert!(theirs.blocked > Duration::ZERO);
         assert_eq!(writer.stats(), stats);
+    }
+
+    #[test]
+    fn dropping_the_last_writer_gives_back_every_threads_slot_while_the_threads_live_on() {
+        use std::os::fd::AsFd;
+        // Bug: each thread's slot entry kept the writer's state alive, so its slot stayed
+        // attached (lock held) until the thread exited, long after the writer was dropped.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        let writer = Writer::builder("gone")
+            .path(&path)
+            .capacity(64 << 10)
+            .open()
+            .unwrap();
+        let observer = std::fs::File::open(&path).unwrap();
+        let locked = |slot: u16| {
+            lock::is_locked(observer.as_fd(), layout::slot_lock_byte(slot as u32)).unwrap()
+        };
+        let my_slot = || LAST.with(Cell::get).unwrap().slot;
+        let (slot_tx, slot_rx) = std::sync::mpsc::channel();
+        let (end_tx, end_rx) = std::sync::mpsc::channel::<()>();
+        let clone = writer.clone();
+        let other = std::thread::spawn(move || {
+            clone.write(b"from a thread that lives on").unwrap();
+            drop(clone);
+            slot_tx.send(my_slot()).unwrap();
+            // Lives on until the test drops `end_tx`.
+            let _ = end_rx.recv();
+        });
+        writer.write(b"from this thread").unwrap();
+        let slots = [my_slot(), slot_rx.recv().unwrap()];
+        assert!(slots.iter().all(|&s| locked(s)), "both slots attached");
+        let segment = Segment::open(
+            &Location::Path(path.clone()),
+            &SegmentOptions {
+                create: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        drop(writer);
+        for slot in slots {
+            assert!(!locked(slot), "slot {slot} still locked");
+            assert_eq!(
+                segment.ring().slot_info(slot).state,
+                ringlog_core::SlotState::Detached
+            );
+        }
+        // This thread writes again through a new writer on the same ring: it attaches afresh.
+        let again = Writer::builder("gone").path(&path).open().unwrap();
+        again.write(b"again").unwrap();
+        assert!(locked(my_slot()));
+        drop(end_tx);
+        other.join().unwrap();
     }
 
     #[test]

@@ -338,3 +338,53 @@ pub fn parse_reports(stdout: &[u8]) -> Vec<ProducerReport> {
 pub fn tid_map(reports: &[ProducerReport]) -> HashMap<u32, u32> {
     reports.iter().map(|r| (r.tid, r.id)).collect()
 }
+
+/// The spare link a drain keeps beside ring `ring`'s segment while it runs, and after a clean
+/// stop only while the segment may still get records (see `ringlog_drain::segment_name`).
+pub fn spare_link(ring: &str) -> PathBuf {
+    ringlog_drain::segment_name::spare_path(&ring_path(ring))
+}
+
+/// The registry slots of process `pid` that `ringlog-drain stat --json` shows attached (their
+/// owner holds the slot's lock) in ring `ring`: its JSON objects, so a failure shows them.
+pub fn attached_slots(ring: &str, pid: u32) -> Vec<serde_json::Value> {
+    let o = Command::new(bin("ringlog-drain"))
+        .args(["stat", "--ring", ring, "--json"])
+        .output()
+        .expect("run ringlog-drain stat");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stat --json");
+    v["producers"]
+        .as_array()
+        .expect("a producers list")
+        .iter()
+        .filter(|p| p["pid"] == pid && p["alive"] == true)
+        .cloned()
+        .collect()
+}
+
+/// For a process `pid` whose writers are all gone while it lives on: `stat` shows none of its
+/// slots attached, `drain` stops cleanly on SIGTERM without keeping its spare link (which would
+/// keep the segment's memory in /dev/shm after everyone exits), and `stat` still shows none
+/// attached. Returns the drain's stderr.
+pub fn assert_detached_across_a_drain_stop(ring: &str, pid: u32, drain: DrainProcess) -> String {
+    let attached = attached_slots(ring, pid);
+    assert!(
+        attached.is_empty(),
+        "attached while the drain runs: {attached:?}"
+    );
+    let (status, stderr) = drain.stop();
+    assert!(status.success(), "drain: {status}: {stderr}");
+    let spare = spare_link(ring);
+    assert!(
+        !spare.exists(),
+        "the stopped drain kept {}: {stderr}",
+        spare.display()
+    );
+    let attached = attached_slots(ring, pid);
+    assert!(
+        attached.is_empty(),
+        "attached after the drain stopped: {attached:?}"
+    );
+    stderr
+}

@@ -37,6 +37,10 @@ struct Args {
     /// Switch to this uid (and gid) before opening the ring (needs root).
     #[arg(long)]
     as_user: Option<u32>,
+    /// This thread and a second one write (ids `id` and `id + 1`), then the writer is dropped
+    /// while both threads live on; prints `closed` and exits once stdin is closed.
+    #[arg(long)]
+    close_then_wait: bool,
 }
 
 /// The producer's `main`.
@@ -85,6 +89,10 @@ pub fn main() {
             return;
         }
     }
+    if args.close_then_wait {
+        close_then_wait(writer, id, &args);
+        return;
+    }
     if args.threads > 1 {
         std::thread::scope(|s| {
             for t in 0..args.threads {
@@ -96,6 +104,30 @@ pub fn main() {
     } else {
         run(&writer, id, &args);
     }
+}
+
+/// `--close-then-wait`: a process whose writer is gone but whose writing threads are not.
+fn close_then_wait(writer: Writer, id: u32, args: &Args) {
+    use std::io::{Read, Write};
+    let (wrote, second_wrote) = std::sync::mpsc::channel::<()>();
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let second = writer.clone();
+        s.spawn(move || {
+            run(&second, id + 1, args);
+            drop(second);
+            let _ = wrote.send(());
+            // Lives on, its thread-local slot entry with it, until the process is told to end.
+            let _ = finished.recv();
+        });
+        run(&writer, id, args);
+        second_wrote.recv().expect("the second thread wrote");
+        drop(writer);
+        println!("closed");
+        std::io::stdout().flush().expect("stdout");
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        drop(finish);
+    });
 }
 
 fn run(writer: &Writer, id: u32, args: &Args) {

@@ -190,6 +190,40 @@ fn stat_reports_geometry_counters_drain_and_producers_as_json() {
     drain.stop();
 }
 
+/// A process whose writer is dropped but which lives on (both threads that wrote too) no longer
+/// counts as an attached producer: `stat` says so, and a drain stopped with SIGTERM gives up its
+/// spare link (which would keep the segment's memory in /dev/shm after everyone exits).
+#[test]
+fn a_dropped_writer_of_a_live_process_is_not_attached_and_the_drain_keeps_no_spare_link() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let ring = unique_ring("droppedwriter");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json"]);
+    let mut producer = Command::new(bin("ringlog-test-producer"))
+        .args(["--ring", &ring, "--id", "7", "--records", "100"])
+        .arg("--close-then-wait")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = producer.id();
+    let mut said = std::io::BufReader::new(producer.stdout.take().unwrap()).lines();
+    let closed = said.any(|l| l.is_ok_and(|l| l == "closed"));
+    assert!(closed, "the producer never said it closed its writer");
+    assert!(
+        wait_until(Duration::from_secs(20), || lines(&out).len() == 200),
+        "the producer's records never reached the log"
+    );
+    assert_detached_across_a_drain_stop(&ring, pid, drain);
+    drop(producer.stdin.take());
+    let status = producer.wait().unwrap();
+    assert!(status.success(), "the producer failed: {status}");
+}
+
 /// A real rsyslogd on loopback, receiving on a TCP and a UDP port and writing
 /// `APP PROCID SEVERITY MSG` lines to a file.
 struct Rsyslog {

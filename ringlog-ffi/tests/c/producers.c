@@ -16,19 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <ringlog.h>
+#include "check.h"
 
 static ringlog_writer *w;
 static unsigned long long records;
-
-#define CHECK(call)                                                                        \
-    do {                                                                                   \
-        int rc_ = (call);                                                                  \
-        if (rc_ != RINGLOG_OK) {                                                           \
-            fprintf(stderr, "%s:%d: %s = %s: %s\n", __FILE__, __LINE__, #call,             \
-                    ringlog_status_str(rc_), ringlog_last_error());                        \
-            exit(2);                                                                       \
-        }                                                                                  \
-    } while (0)
 
 static void produce(unsigned id) {
     static __thread char buf[8192];
