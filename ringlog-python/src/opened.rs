@@ -6,11 +6,14 @@
 //! one thread would fail. Sharing one Rust writer per (options, file) avoids that.
 //!
 //! A cached writer is reused only while the ring's path still names the file it mapped, so a
-//! ring removed and re-created is opened afresh (and a missing one raises NotFoundError).
+//! ring removed and re-created is opened afresh (and a missing one raises NotFoundError); and
+//! only while some `ringlog.Writer` still holds it: the cache keeps a [`WeakWriter`], so once
+//! every Writer sharing it is closed or collected, the Rust writer is dropped and gives back the
+//! producer slots of every thread that wrote through it (the drain no longer counts them).
 
 use crate::options::Options;
 use ringlog_core::{Location, OpenError};
-use ringlog_writer::Writer;
+use ringlog_writer::{WeakWriter, Writer};
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Mutex, PoisonError};
 
@@ -18,7 +21,7 @@ struct Opened {
     options: Options,
     /// (device, inode) of the segment file when it was opened.
     file: (u64, u64),
-    writer: Writer,
+    writer: WeakWriter,
 }
 
 /// Only ever locked with the GIL held and never across a call that releases it, so no two
@@ -30,19 +33,20 @@ static OPENED: Mutex<Vec<Opened>> = Mutex::new(Vec::new());
 pub fn open(options: &Options) -> Result<Writer, OpenError> {
     let mut opened = OPENED.lock().unwrap_or_else(PoisonError::into_inner);
     let file = file_identity(options);
-    if let Some(o) = opened
+    if let Some(writer) = opened
         .iter()
-        .find(|o| o.options == *options && Some(o.file) == file)
+        .filter(|o| o.options == *options && Some(o.file) == file)
+        .find_map(|o| o.writer.upgrade())
     {
-        return Ok(o.writer.clone());
+        return Ok(writer);
     }
     let writer = options.builder().open()?;
-    opened.retain(|o| o.options != *options);
+    opened.retain(|o| o.options != *options && o.writer.upgrade().is_some());
     if let Some(file) = file_identity(options) {
         opened.push(Opened {
             options: options.clone(),
             file,
-            writer: writer.clone(),
+            writer: writer.downgrade(),
         });
     }
     Ok(writer)

@@ -5,6 +5,8 @@
 //! GIL around the blocking retry, so other Python threads run meanwhile. A Writer that
 //! arrives in a new process by pickling (spawn, forkserver) carries only its options and
 //! opens the ring there on first use; across `fork()` the Rust writer re-attaches by itself.
+//! `close()` drops the Rust writer at once (see [`OpenedWriter`]), so this process's producer
+//! slots go back to the ring then, not when the object is collected or the process exits.
 
 use crate::error;
 use crate::level;
@@ -14,7 +16,8 @@ use crate::options::{self, Options};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use ringlog::Status;
-use ringlog_writer::{FullPolicy, Level, WriteError, Writer};
+use ringlog_writer::{FullPolicy, Level, WriteError, Writer, WriterStats};
+use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,17 +29,54 @@ use std::sync::OnceLock;
 #[derive(Debug)]
 pub struct PyWriter {
     options: Options,
-    /// Opened by the constructor, or on first use in a process that unpickled this Writer.
-    opened: OnceLock<Writer>,
+    /// Opened by the constructor, or on first use in a process that unpickled this Writer;
+    /// emptied by `close()`.
+    opened: OpenedWriter,
     closed: AtomicBool,
+    /// What `stats()` answers after `close()`: the counts when it closed.
+    stats_at_close: OnceLock<WriterStats>,
+}
+
+/// The Rust writer of a `ringlog.Writer`, or `None` (not opened in this process yet, or
+/// closed). Every access takes the `Python` token, i.e. holds the GIL, so `close()` never drops
+/// the writer under another thread's use of it; the one use that releases the GIL (a write
+/// waiting on a full ring) works on its own clone. No code between taking a reference and its
+/// last use runs Python code (which could release the GIL or call `close()`).
+#[derive(Debug, Default)]
+struct OpenedWriter(UnsafeCell<Option<Writer>>);
+
+// SAFETY: the cell is only read or written through the methods below, which require the GIL
+// (a `Python` token), so no two threads touch it at once. The extension is built for the stable
+// ABI (abi3), which free-threaded Pythons (no GIL) do not load.
+unsafe impl Sync for OpenedWriter {}
+
+impl OpenedWriter {
+    #[inline]
+    fn get<'a>(&'a self, _gil: Python<'_>) -> Option<&'a Writer> {
+        // SAFETY: the GIL is held (see the type); `set` and `take`, the only writers, hold it
+        // too and run no Python code while a reference from here is in use (see the type).
+        unsafe { (*self.0.get()).as_ref() }
+    }
+
+    fn set(&self, _gil: Python<'_>, writer: Writer) {
+        // SAFETY: as in `get`. Callers hold no reference from `get` across this call.
+        let cell = unsafe { &mut *self.0.get() };
+        cell.get_or_insert(writer);
+    }
+
+    fn take(&self, _gil: Python<'_>) -> Option<Writer> {
+        // SAFETY: as in `set`.
+        unsafe { (*self.0.get()).take() }
+    }
 }
 
 impl PyWriter {
     fn unopened(options: Options, closed: bool) -> PyWriter {
         PyWriter {
             options,
-            opened: OnceLock::new(),
+            opened: OpenedWriter::default(),
             closed: AtomicBool::new(closed),
+            stats_at_close: OnceLock::new(),
         }
     }
 
@@ -51,7 +91,7 @@ impl PyWriter {
                 format!("ringlog.Writer for ring '{}' is closed", self.options.ring),
             ));
         }
-        match self.opened.get() {
+        match self.opened.get(py) {
             Some(writer) => Ok(writer),
             None => self.open(py),
         }
@@ -61,9 +101,9 @@ impl PyWriter {
     fn open(&self, py: Python<'_>) -> PyResult<&Writer> {
         let writer = guarded(py, || Ok(opened::open(&self.options)))?
             .map_err(|e| error::from_error(py, &e))?;
-        // Two threads may race to open: the first one set wins, the other's handle is dropped.
-        let _ = self.opened.set(writer);
-        Ok(self.opened.get().expect("set just above"))
+        // Opening runs no Python code, so no other thread opened meanwhile (the GIL is held).
+        self.opened.set(py, writer);
+        Ok(self.opened.get(py).expect("set just above"))
     }
 
     /// One record: written (true), or dropped and counted by the full policy (false). A panic
@@ -74,7 +114,7 @@ impl PyWriter {
     /// same record again, where a refusal the writer counts as a drop would count twice.
     #[inline]
     fn put(&self, py: Python<'_>, level: Level, target: &str, message: &[u8]) -> PyResult<bool> {
-        let Some(writer) = self.steady_writer() else {
+        let Some(writer) = self.steady_writer(py) else {
             return self.open_and_put(py, level, target, message);
         };
         match writer.try_write_record(level, target, message) {
@@ -88,12 +128,12 @@ impl PyWriter {
     /// `PyResult<Result<(), WriteError>>` out of it cost ~50 ns per `write` (values moved
     /// through the stack, store-forwarding stalls).
     #[inline]
-    fn steady_writer(&self) -> Option<&Writer> {
+    fn steady_writer(&self, py: Python<'_>) -> Option<&Writer> {
         // Relaxed: see `writer`.
         if self.closed.load(Ordering::Relaxed) {
             return None;
         }
-        self.opened.get()
+        self.opened.get(py)
     }
 
     /// Not open in this process yet (opens it), or closed (raises ClosedError); then the one
@@ -128,12 +168,14 @@ impl PyWriter {
             Ok(true) => Ok(()),
             // The ring was full. The policy's write claims afresh, then waits, or drops and
             // counts. Dropping never waits, so it keeps the GIL; a wait releases it (the bytes
-            // stay valid: the caller holds the immutable object).
+            // stay valid: the caller holds the immutable object), on a clone of the writer,
+            // which a `close()` meanwhile cannot drop.
             Ok(false) => guarded(py, || {
                 Ok(match self.options.policy {
                     FullPolicy::Drop => writer.write_record(level, target, message),
                     FullPolicy::Block | FullPolicy::BlockFor(_) => {
-                        py.detach(|| writer.write_record(level, target, message))
+                        let writer = writer.clone();
+                        py.detach(move || writer.write_record(level, target, message))
                     }
                 })
             })?,
@@ -236,10 +278,13 @@ impl PyWriter {
 
     /// What this process wrote through this Writer: `{"written": int, "dropped": int,
     /// "blocked_seconds": float}` (time spent waiting on a full ring). Writers made in this
-    /// process with the same options share one underlying writer and so one count. Zero in a
-    /// new process until it writes.
+    /// process with the same options share one underlying writer and so one count while they
+    /// are open. Zero in a new process until it writes; after `close()`, the counts then.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let stats = self.opened.get().map(Writer::stats).unwrap_or_default();
+        let stats = match self.opened.get(py) {
+            Some(writer) => writer.stats(),
+            None => self.stats_at_close.get().copied().unwrap_or_default(),
+        };
         let dict = PyDict::new(py);
         dict.set_item("written", stats.written)?;
         dict.set_item("dropped", stats.dropped)?;
@@ -254,10 +299,14 @@ impl PyWriter {
     }
 
     /// Stops this Writer: later writes raise ClosedError. Records already written stay in the
-    /// ring for the drain. Closing twice is fine.
-    fn close(&self) {
+    /// ring for the drain. This process's producer slots go back to the ring now (unless
+    /// another open Writer with the same options shares them). Closing twice is fine.
+    fn close(&self, py: Python<'_>) {
         // Relaxed: see `writer`.
         self.closed.store(true, Ordering::Relaxed);
+        if let Some(writer) = self.opened.take(py) {
+            let _ = self.stats_at_close.set(writer.stats());
+        }
     }
 
     /// True after `close()`.
@@ -284,8 +333,8 @@ impl PyWriter {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, _exc: &Bound<'_, PyTuple>) -> bool {
-        self.close();
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
         false
     }
 

@@ -1,6 +1,7 @@
 """ringlog.Writer against a real drain: what it writes, what it raises for each bad input,
 its stats, close, and pickling (the copy opens the ring lazily)."""
 
+import json
 import os
 import pickle
 import shutil
@@ -11,6 +12,7 @@ import tempfile
 import pytest
 
 import ringlog
+from conftest import wait_for
 
 
 def test_bytes_str_bytearray_and_memoryview_each_become_one_record(ring, start_drain):
@@ -267,3 +269,69 @@ def test_a_ring_removed_and_recreated_is_opened_afresh(ring, start_drain):
     assert new.write(b"into the new segment")
     drain.stop()
     assert [r["msg"] for r in drain.records()] == ["into the new segment"]
+
+
+# Writes through a Writer closed by close(), one only collected, and a Handler closed by
+# logging's close(), each from this thread, the first also from a second thread; then lives on
+# (the second thread too) until its stdin closes.
+CLOSE_THEN_WAIT = """
+import gc, logging, sys, threading
+import ringlog
+
+ring = sys.argv[1]
+closed = ringlog.Writer(ring)
+wrote, finish = threading.Event(), threading.Event()
+
+
+def second():
+    closed.write(b"from a second thread")
+    wrote.set()
+    finish.wait()
+
+
+t = threading.Thread(target=second)
+t.start()
+closed.write(b"closed")
+wrote.wait()
+closed.close()
+collected = ringlog.Writer(ring, policy="drop")
+collected.write(b"collected")
+del collected
+gc.collect()
+handler = ringlog.Handler(ring, policy=0.5)
+log = logging.getLogger("closing")
+log.addHandler(handler)
+log.warning("through a handler")
+log.removeHandler(handler)
+handler.close()
+print("closed", flush=True)
+sys.stdin.read()
+finish.set()
+t.join()
+"""
+
+
+def _attached_slots(ring, pid):
+    """The registry slots of `pid` that `ringlog-drain stat` shows attached (lock held)."""
+    stat = subprocess.run([os.environ["RINGLOG_DRAIN"], "stat", "--ring", ring, "--json"],
+                          capture_output=True, text=True, check=True)
+    return [p for p in json.loads(stat.stdout)["producers"] if p["pid"] == pid and p["alive"]]
+
+
+def test_a_closed_or_collected_writer_of_a_live_process_is_not_attached(ring, start_drain):
+    # A stopping drain keeps its spare link while producers are attached: for a writer that is
+    # gone, that kept the segment's memory in /dev/shm after everyone exited.
+    drain = start_drain(ring)
+    drain.wait_alive()
+    proc = subprocess.Popen([sys.executable, "-c", CLOSE_THEN_WAIT, ring], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "closed\n", "the process did not get to close its writers"
+        wait_for(lambda: len(drain.records()) == 4, "the four records in the log")
+        assert _attached_slots(ring, proc.pid) == [], "attached while the drain runs"
+        drain.stop()
+        assert not os.path.exists(f"/dev/shm/.ringlog-{ring}.drain"), drain.stderr_text()
+        assert _attached_slots(ring, proc.pid) == [], "attached once the drain stopped"
+    finally:
+        _, err = proc.communicate(input="", timeout=60)
+    assert proc.returncode == 0, err
