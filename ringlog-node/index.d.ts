@@ -86,7 +86,10 @@ export declare class Writer {
   /** The ring's name (or path). */
   readonly ring: string
   readonly closed: boolean
-  /** Releases the writer (what it wrote stays in the ring for the drain). Idempotent. */
+  /**
+   * Releases the writer (what it wrote stays in the ring for the drain) and its producer slot:
+   * the drain no longer counts it as attached. Idempotent.
+   */
   close (): void
 }
 

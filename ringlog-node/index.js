@@ -125,7 +125,10 @@ class Writer {
 
   get closed () { return this.#closed }
 
-  /** Releases the writer; what it wrote stays in the ring for the drain. Idempotent. */
+  /**
+   * Releases the writer and its producer slot (the drain no longer counts it as attached);
+   * what it wrote stays in the ring for the drain. Idempotent.
+   */
   close () {
     this.#closed = true
     close(this.#handle)

@@ -137,16 +137,20 @@ pub fn ring_name(env: Env, handle: u32) -> napi::Result<String> {
     with_writer(&env, handle, |writer| writer.ring_name().to_owned())
 }
 
-/// Closes the writer (records already written stay in the ring for the drain). Closing twice
-/// is harmless; writing after close throws `RINGLOG_CLOSED`.
+/// Closes the writer (records already written stay in the ring for the drain) and gives this
+/// thread's producer slot back to the ring: the drain no longer counts it as attached. Closing
+/// twice is harmless; writing after close throws `RINGLOG_CLOSED`.
 #[napi]
 pub fn close(env: Env, handle: u32) -> napi::Result<()> {
     guard(&env, || {
-        handle::with_state(handle, |state| {
-            state.writer = None;
+        let writer = handle::with_state(handle, |state| {
             state.scratch = Vec::new();
+            state.writer.take()
         })
-        .ok_or_else(not_a_handle)
+        .ok_or_else(not_a_handle)?;
+        // Dropped outside the table's borrow, as in `handle::release`.
+        drop(writer);
+        Ok(())
     })
 }
 

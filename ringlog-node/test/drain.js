@@ -30,7 +30,7 @@ async function until (what, condition, timeoutMs = 30000) {
 /**
  * Starts `ringlog-drain --ring RING --out FILE --format raw|text|json [--capacity C]` and waits until it
  * holds the ring. `stop()` sends SIGTERM (the drain writes everything committed, then exits
- * 0), removes the ring, and returns the output's lines.
+ * 0), removes the ring, and returns the output's lines and whether the drain kept its spare link.
  */
 async function startDrain (ring, { capacity, format = 'raw' } = {}) {
   if (!fs.existsSync(DRAIN)) {
@@ -65,11 +65,14 @@ async function startDrain (ring, { capacity, format = 'raw' } = {}) {
       const { code, signal } = await exited
       if (code !== 0) throw new Error(`ringlog-drain exited with ${code ?? signal}: ${stderr}`)
       fs.rmSync(`/dev/shm/ringlog-${ring}`, { force: true })
-      // The spare link a drain keeps when it stops while producers are still attached.
-      fs.rmSync(`/dev/shm/.ringlog-${ring}.drain`, { force: true })
+      // The spare link a drain keeps when it stops while producers are still attached (this
+      // test process's own open writers, say): reported, then removed.
+      const spare = `/dev/shm/.ringlog-${ring}.drain`
+      const spareKept = fs.existsSync(spare)
+      fs.rmSync(spare, { force: true })
       const text = fs.readFileSync(out, 'utf8')
       fs.rmSync(dir, { recursive: true, force: true })
-      return { lines: text.split('\n').slice(0, -1), text, stderr }
+      return { lines: text.split('\n').slice(0, -1), text, stderr, spareKept }
     }
   }
 }

@@ -4,12 +4,12 @@
 'use strict'
 const test = require('node:test')
 const assert = require('node:assert')
-const { spawnSync } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Writer, status } = require('..')
-const { uniqueRing, startDrain } = require('./drain.js')
+const { DRAIN, uniqueRing, startDrain, until } = require('./drain.js')
 
 /** Asserts `fn` throws a ringlog Error with `code` and a message matching `message`. */
 function throwsRinglog (fn, code, message) {
@@ -279,4 +279,33 @@ test('the event loop keeps turning around a blocked write: a timer set before it
   await fired
   w.close()
   fs.rmSync(`/dev/shm/ringlog-${ring}`)
+})
+
+test('a closed writer of a live process is not attached, and a stopping drain keeps no spare link', async () => {
+  const ring = uniqueRing('closed')
+  const drain = await startDrain(ring, { format: 'json' })
+  // Writes, closes, then lives on until its stdin closes.
+  const script = `const w = new (require(${JSON.stringify(path.resolve(__dirname, '..'))}).Writer)(process.argv[1])
+w.write('before close')
+w.close()
+console.log('closed')
+process.stdin.resume()`
+  const child = spawn(process.execPath, ['-e', script, ring], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const exited = new Promise(resolve => child.on('exit', code => resolve(code)))
+  let said = ''
+  child.stdout.on('data', d => { said += d })
+  try {
+    await until('the child to close its writer', () => said.includes('closed\n') || child.exitCode !== null)
+    assert.strictEqual(said, 'closed\n')
+    const stat = spawnSync(DRAIN, ['stat', '--ring', ring, '--json'], { encoding: 'utf8' })
+    assert.strictEqual(stat.status, 0, stat.stderr)
+    const attached = JSON.parse(stat.stdout).producers.filter(p => p.pid === child.pid && p.alive)
+    assert.deepStrictEqual(attached, [], 'attached while the drain runs')
+    const { lines, spareKept, stderr } = await drain.stop()
+    assert.strictEqual(spareKept, false, `the drain kept its spare link: ${stderr}`)
+    assert.deepStrictEqual(lines.map(l => JSON.parse(l).msg), ['before close'])
+  } finally {
+    child.stdin.end()
+  }
+  assert.strictEqual(await exited, 0)
 })
