@@ -66,6 +66,8 @@ def _measure(log_dir: str, ring: str, drain_binary: str, calls: int, reps: int, 
         timed = {name: _timed_calls(function, data, calls) for name, function in contenders.items()}
         floor = measure.timer_floor_ns()
         stats = writer.stats()
+        # Closed first: a drain that stops with a producer attached keeps its spare link.
+        writer.close()
         drain.stop()
         conn.send(
             {

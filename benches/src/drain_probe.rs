@@ -233,6 +233,8 @@ pub fn drain_alone(
             plain_write_reserved,
         })
     })();
+    // The writer first: a drain that stops with a producer attached keeps its spare link.
+    drop(writer);
     drop(drain);
     if sink == Sink::File {
         let _ = std::fs::remove_file(&out);
@@ -427,6 +429,8 @@ pub fn idle_latency(
                 baseline,
             });
         }
+        // Gone before the drain stops, which then keeps no spare link for it.
+        drop(writer);
         drain.signal(rustix::process::Signal::TERM)?;
         drain.wait(Instant::now() + Duration::from_secs(30))?;
         let v = record::verify(&log, 1, seq, size)?;

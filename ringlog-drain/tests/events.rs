@@ -16,7 +16,8 @@ type Seen = Arc<Mutex<Vec<String>>>;
 const CAPACITY: u64 = 16 << 10;
 const SLOTS: u32 = 4;
 
-/// A segment in /dev/shm, removed when the test ends (also on a panic).
+/// A segment in /dev/shm, removed when the test ends (also on a panic), with the spare link a
+/// drain keeps beside it when it stops while records still wait in the ring (a failing output).
 struct Ring {
     path: std::path::PathBuf,
     segment: Segment,
@@ -77,6 +78,7 @@ impl Ring {
 impl Drop for Ring {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(ringlog_drain::segment_name::spare_path(&self.path));
     }
 }
 
