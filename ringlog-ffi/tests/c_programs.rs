@@ -2,13 +2,14 @@
 //! (libringlog.so and libringlog.a), run against real rings and a real `ringlog-drain`:
 //! forked processes and threads writing through one handle (every record exactly once, untorn,
 //! in order per producer, with its writer's pid and tid), claims in flight across fork(), a
-//! closed handle in a live process (no longer attached), and every status for its bad input.
+//! closed handle in a live process (no longer attached), no syscall per `ringlog_write`, and
+//! every status for its bad input.
 
 mod common;
 
 use common::{compile, links_shared_libringlog, run_ok, Linkage};
 use ringlog_tests::{
-    assert_detached_across_a_drain_stop, skip, unique_ring, DrainProcess, RingGuard,
+    assert_detached_across_a_drain_stop, find_tool, skip, unique_ring, DrainProcess, RingGuard,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -357,4 +358,61 @@ fn a_closed_handle_of_a_live_process_is_not_attached_shared() {
 #[test]
 fn a_closed_handle_of_a_live_process_is_not_attached_static() {
     a_closed_handle_of_a_live_process_is_not_attached(Linkage::Static);
+}
+
+/// The syscalls strace sees syscalls.c make between its two markers while it writes `records`
+/// records (into a ring of its own, with no drain: nothing to wake).
+fn syscalls_between_markers(strace: &Path, exe: &Path, records: u64) -> Vec<String> {
+    let ring = unique_ring("c-syscalls");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("strace.txt");
+    run_ok(
+        Command::new(strace)
+            .args(["-f", "-o"])
+            .arg(&trace)
+            .arg(exe)
+            .args([&ring, &records.to_string()]),
+    );
+    let text = std::fs::read_to_string(&trace).expect("read the strace log");
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |marker: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("no {marker} in the strace log:\n{text}"))
+    };
+    let (begin, end) = (
+        at("/ringlog-c-syscalls-begin"),
+        at("/ringlog-c-syscalls-end"),
+    );
+    lines[begin + 1..end]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+/// `ringlog_write` and `ringlog_write_record` make no syscall per record: 100 times the
+/// records make no more syscalls than 1,000 do (counted by strace between two markers).
+#[test]
+fn ringlog_write_makes_no_syscall_per_record() {
+    let Some(strace) = find_tool("strace") else {
+        skip!("strace is not installed (apt-get install strace; .ci/run installs it)");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let exe = compile("syscalls.c", Linkage::Shared, dir.path());
+    let few = syscalls_between_markers(&strace, &exe, 1_000);
+    let many = syscalls_between_markers(&strace, &exe, 100_000);
+    eprintln!(
+        "{} syscalls for 1,000 records, {} for 100,000",
+        few.len(),
+        many.len()
+    );
+    assert!(
+        many.len() <= few.len(),
+        "{} syscalls for 100,000 records, {} for 1,000:\n{}",
+        many.len(),
+        few.len(),
+        many[..many.len().min(50)].join("\n")
+    );
 }
