@@ -1,7 +1,7 @@
 //! `ringlog-drain stat`: a read-only snapshot of a ring (geometry, fill, counters, drain
 //! liveness, producers, forwarding outputs). Opens the segment without creating it and changes
-//! nothing. [`Snapshot`] is the typed result; its JSON (`--json`) and its text are the formats
-//! scripts and people already read, and must not change.
+//! nothing. [`Snapshot`] is the typed result; its JSON (`--json`) is what scripts read and must
+//! not change; its text is for people.
 
 use crate::forward_status::{self, OutputStatus};
 use ringlog_core::layout;
@@ -201,8 +201,8 @@ impl ProducerStatus {
     }
 }
 
-/// The text `stat` prints for people. Table rows separate their values by one space (the
-/// header's column widths are not applied to them): the output as it has always been.
+/// The text `stat` prints for people: one line per fact, a label in the first ten columns, then
+/// the producer and forwarding tables with their columns aligned (see [`write_table`]).
 impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.counters;
@@ -231,48 +231,8 @@ impl fmt::Display for Snapshot {
         } else {
             writeln!(f, "drain     not running")?;
         }
-        writeln!(
-            f,
-            "producers slot  pid      tid      alive  written     dropped  abandoned"
-        )?;
-        for p in &self.producers {
-            writeln!(
-                f,
-                "          {} {} {} {} {} {} {}{}",
-                p.slot,
-                p.pid,
-                p.tid,
-                p.alive,
-                p.written,
-                p.dropped,
-                p.abandoned,
-                if p.stalled_since_ns.is_some() {
-                    "  STALLED"
-                } else {
-                    ""
-                }
-            )?;
-        }
-        if !self.outputs.is_empty() {
-            writeln!(
-                f,
-                "forwarding destination                          sent       acked      resent   \
-                 pending  lag bytes   last error"
-            )?;
-        }
-        for o in &self.outputs {
-            writeln!(
-                f,
-                "          {:<37} {} {} {} {} {} {}",
-                o.destination,
-                o.sent,
-                o.acknowledged,
-                o.resent,
-                o.pending,
-                o.lag_bytes,
-                o.last_error.as_deref().unwrap_or("-")
-            )?;
-        }
+        self.write_producers(f)?;
+        self.write_outputs(f)?;
         if let Some(r) = self.rates {
             writeln!(
                 f,
@@ -283,6 +243,148 @@ impl fmt::Display for Snapshot {
         }
         Ok(())
     }
+}
+
+impl Snapshot {
+    /// The producers table (its header even when empty: "no producer" is worth seeing).
+    fn write_producers(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Align::{Left, Right};
+        let rows: Vec<Row> = self
+            .producers
+            .iter()
+            .map(|p| Row {
+                cells: vec![
+                    p.slot.to_string(),
+                    p.pid.to_string(),
+                    p.tid.to_string(),
+                    p.alive.to_string(),
+                    p.written.to_string(),
+                    p.dropped.to_string(),
+                    p.abandoned.to_string(),
+                ],
+                note: if p.stalled_since_ns.is_some() {
+                    "STALLED"
+                } else {
+                    ""
+                },
+            })
+            .collect();
+        let columns = [
+            ("slot", Right),
+            ("pid", Right),
+            ("tid", Right),
+            ("alive", Left),
+            ("written", Right),
+            ("dropped", Right),
+            ("abandoned", Right),
+        ];
+        write_table(f, "producers", &columns, &rows)
+    }
+
+    /// The forwarding table, if the drain forwards.
+    fn write_outputs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Align::{Left, Right};
+        if self.outputs.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Row> = self
+            .outputs
+            .iter()
+            .map(|o| Row {
+                cells: vec![
+                    o.destination.clone(),
+                    o.sent.to_string(),
+                    o.acknowledged.to_string(),
+                    o.resent.to_string(),
+                    o.pending.to_string(),
+                    o.lag_bytes.to_string(),
+                    o.last_error.clone().unwrap_or_else(|| "-".into()),
+                ],
+                note: "",
+            })
+            .collect();
+        let columns = [
+            ("destination", Left),
+            ("sent", Right),
+            ("acked", Right),
+            ("resent", Right),
+            ("pending", Right),
+            ("lag bytes", Right),
+            ("last error", Left),
+        ];
+        write_table(f, "forwarding", &columns, &rows)
+    }
+}
+
+/// How a table column lines up its cells.
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// One table row: its cells, and a note after the last one (empty for none).
+struct Row {
+    cells: Vec<String>,
+    note: &'static str,
+}
+
+/// Space between two table columns.
+const COLUMN_GAP: &str = "  ";
+/// Columns the label of each line of the text takes ("ring      ", "drain     ").
+const LABEL_WIDTH: usize = 10;
+
+/// Writes a table of the text output: the header after `label` (padded to the
+/// [`LABEL_WIDTH`] columns the other lines' labels take), one line per row below it; each column as wide as its widest
+/// cell or heading, numbers right-aligned, so the columns stay aligned whatever the values.
+fn write_table(
+    f: &mut fmt::Formatter<'_>,
+    label: &str,
+    columns: &[(&str, Align)],
+    rows: &[Row],
+) -> fmt::Result {
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (heading, _))| {
+            rows.iter()
+                .map(|r| r.cells[i].chars().count())
+                .fold(heading.chars().count(), usize::max)
+        })
+        .collect();
+    // The other lines' labels take ten columns; a longer label one more, for a space.
+    let indent = LABEL_WIDTH.max(label.len() + 1);
+    let line = |first: &str, cells: &mut dyn Iterator<Item = &str>, note: &str| {
+        let mut line = format!("{first:<indent$}");
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                line.push_str(COLUMN_GAP);
+            }
+            let width = widths[i];
+            match columns[i].1 {
+                Align::Left => line.push_str(&format!("{cell:<width$}")),
+                Align::Right => line.push_str(&format!("{cell:>width$}")),
+            }
+        }
+        if !note.is_empty() {
+            line.push_str(COLUMN_GAP);
+            line.push_str(note);
+        }
+        line.trim_end().to_owned()
+    };
+    writeln!(
+        f,
+        "{}",
+        line(label, &mut columns.iter().map(|(h, _)| *h), "")
+    )?;
+    for row in rows {
+        writeln!(
+            f,
+            "{}",
+            line("", &mut row.cells.iter().map(String::as_str), row.note)
+        )?;
+    }
+    Ok(())
 }
 
 /// Prints one snapshot, or one every `watch` interval with records/s and bytes/s since the
@@ -411,7 +513,7 @@ mod tests {
         );
     }
 
-    /// The text for people, as it was printed before the snapshot was typed.
+    /// The text for people: the tables' columns aligned.
     #[test]
     fn text_is_what_people_read() {
         let mut s = example();
@@ -425,11 +527,11 @@ capacity  1048576 bytes, max record 262144 bytes, used 24576 (2.3%)
 head/tail 4096 / 28672
 written   100 records, 12800 bytes; abandoned 1 (160 bytes); stalls 3; corrupt 0
 drain     running, pid 77
-producers slot  pid      tid      alive  written     dropped  abandoned
-          0 4242 4243 true 100 2 0
-          12 4300 4301 false 100 2 1  STALLED
-forwarding destination                          sent       acked      resent   pending  lag bytes   last error
-          relp://127.0.0.1:2514                 120 100 5 20 2048 connection refused
+producers slot   pid   tid  alive  written  dropped  abandoned
+             0  4242  4243  true       100        2          0
+            12  4300  4301  false      100        2          1  STALLED
+forwarding destination            sent  acked  resent  pending  lag bytes  last error
+           relp://127.0.0.1:2514   120    100       5       20       2048  connection refused
 rate      2000 records/s, 0.3 MB/s
 ";
         assert_eq!(s.to_string(), expected);
