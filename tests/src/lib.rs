@@ -345,16 +345,20 @@ pub fn spare_link(ring: &str) -> PathBuf {
     ringlog_drain::segment_name::spare_path(&ring_path(ring))
 }
 
-/// The registry slots of process `pid` that `ringlog-drain stat --json` shows attached (their
-/// owner holds the slot's lock) in ring `ring`: its JSON objects, so a failure shows them.
-pub fn attached_slots(ring: &str, pid: u32) -> Vec<serde_json::Value> {
+/// What `ringlog-drain stat --ring RING --json` says of ring `ring` (it must succeed).
+pub fn stat_json(ring: &str) -> serde_json::Value {
     let o = Command::new(bin("ringlog-drain"))
         .args(["stat", "--ring", ring, "--json"])
         .output()
         .expect("run ringlog-drain stat");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stat --json");
-    v["producers"]
+    serde_json::from_slice(&o.stdout).expect("stat --json")
+}
+
+/// The registry slots of process `pid` that `ringlog-drain stat --json` shows attached (their
+/// owner holds the slot's lock) in ring `ring`: its JSON objects, so a failure shows them.
+pub fn attached_slots(ring: &str, pid: u32) -> Vec<serde_json::Value> {
+    stat_json(ring)["producers"]
         .as_array()
         .expect("a producers list")
         .iter()

@@ -158,12 +158,7 @@ fn stat_reports_geometry_counters_drain_and_producers_as_json() {
     write_lines(&writer, "s", 100);
     let drain = DrainProcess::start(&ring, &out, &[]);
     assert!(wait_until(Duration::from_secs(10), || lines(&out).len() == 100));
-    let o = Command::new(bin("ringlog-drain"))
-        .args(["stat", "--ring", &ring, "--json"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = stat_json(&ring);
     assert_eq!(v["capacity"], 1 << 20);
     assert_eq!(v["records_out"], 100);
     assert_eq!(v["used"], 0);
