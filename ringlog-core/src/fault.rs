@@ -1,11 +1,12 @@
 //! Fault injection for tests: named points on the producer's and the drain's paths where a test
-//! build can kill or stop the process, to prove each crash window is survivable.
+//! build can kill or stop the process, to prove each crash window is survivable, or park a
+//! thread (a hook of its own, [`set_hook`]) to force an interleaving.
 //!
 //! [`hit`] is an empty inline function unless the `fault-injection` cargo feature is on; with
 //! it, it calls the hook a test binary installed with [`set_hook`]. Production builds carry
 //! nothing.
 
-/// A point on a hot path where a crash is interesting.
+/// A point where a crash, or another thread's step, is interesting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Point {
     /// Producer: the tail CAS succeeded, the frame header is not written yet.
@@ -29,11 +30,17 @@ pub enum Point {
     DrainWrittenBeforeRelease,
     /// Drain: batch written and its space released, the counters and checkpoint not updated.
     DrainReleased,
+    /// Producer (open-once path): a fresh lock descriptor is open, not yet registered to be
+    /// closed in children after `fork()`.
+    LockFdOpened,
+    /// Producer: a `fork()` by another thread waits (in its prepare handler) for a lock
+    /// descriptor being opened to be registered.
+    ForkWaitsForOpen,
 }
 
 impl Point {
     /// All points, for parsing and test matrices.
-    pub const ALL: [Point; 10] = [
+    pub const ALL: [Point; 12] = [
         Point::AfterClaimCas,
         Point::BeforePadding,
         Point::BeforeCopy,
@@ -44,6 +51,8 @@ impl Point {
         Point::DrainWrittenNotMarked,
         Point::DrainWrittenBeforeRelease,
         Point::DrainReleased,
+        Point::LockFdOpened,
+        Point::ForkWaitsForOpen,
     ];
 
     /// Kebab-case name, as used on command lines (`after-claim-cas`).
@@ -59,6 +68,8 @@ impl Point {
             Point::DrainWrittenNotMarked => "drain-written-not-marked",
             Point::DrainWrittenBeforeRelease => "drain-written-before-release",
             Point::DrainReleased => "drain-released",
+            Point::LockFdOpened => "lock-fd-opened",
+            Point::ForkWaitsForOpen => "fork-waits-for-open",
         }
     }
 

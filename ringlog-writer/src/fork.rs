@@ -5,7 +5,18 @@
 //! generation counter (the hot path compares it with one relaxed load, no `getpid()` syscall)
 //! and closes every registered lock descriptor (`close` is async-signal-safe); the child then
 //! attaches afresh, with its own pid, slots and locks, on its next write.
+//!
+//! A descriptor is registered right after it is opened, and a `fork()` must never fall in
+//! between: its child would hold a description the table does not name, and with it, the
+//! locks the parent takes through it later. So every change to a process's lock descriptors
+//! runs in a [`without_fork`] section, and the prepare handler waits until none is in progress
+//! (sections start again once the fork is done). The gate is a counter, not a mutex: a child
+//! resets it, and a mutex a fork copied while locked would stay locked in the child. This
+//! module never runs on the steady write path: a section is the open-once (or once after each
+//! fork) path.
 
+use ringlog_core::fault::{self, Point};
+use std::cell::Cell;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Once;
@@ -15,9 +26,51 @@ const TABLE: usize = 64;
 static LOCK_FDS: [AtomicI32; TABLE] = [const { AtomicI32::new(-1) }; TABLE];
 static INSTALL: Once = Once::new();
 
+/// [`without_fork`] sections in progress (low half) and forks waiting to start (high half).
+/// A fork waits until no section is in progress; no section starts while a fork waits.
+static GATE: AtomicU64 = AtomicU64::new(0);
+const ONE_SECTION: u64 = 1;
+const ONE_FORK: u64 = 1 << 32;
+const SECTIONS: u64 = ONE_FORK - 1;
+
+thread_local! {
+    /// True while this thread runs a [`without_fork`] section: a fork from a signal handler
+    /// that interrupted it must not wait for it (it would wait for itself forever). That fork
+    /// is the one this gate cannot order: its child may inherit the descriptor being opened.
+    static IN_SECTION: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The sections the forking thread itself is in the middle of (0 or 1).
+fn own_sections() -> u64 {
+    IN_SECTION.with(Cell::get) as u64
+}
+
+extern "C" fn before_fork() {
+    let own = own_sections();
+    // Acquire (here and in the loop): pairs with the Release in `without_fork`'s exit; the
+    // descriptors a finished section opened are in the table before the fork copies it.
+    let gate = GATE.fetch_add(ONE_FORK, Ordering::Acquire) + ONE_FORK;
+    if gate & SECTIONS != own {
+        fault::hit(Point::ForkWaitsForOpen);
+    }
+    // Bounded by the sections in progress: each is an `open` and a few atomics (no new one
+    // starts now).
+    while GATE.load(Ordering::Acquire) & SECTIONS != own {
+        std::thread::yield_now();
+    }
+}
+
+extern "C" fn after_fork_in_parent() {
+    // Release (a write lock's): pairs with the Acquire CAS that starts a section; lets waiting
+    // sections start.
+    GATE.fetch_sub(ONE_FORK, Ordering::Release);
+}
+
 extern "C" fn after_fork_in_child() {
     // Relaxed: the child is single-threaded here; later threads are spawned after it (spawn
-    // synchronises).
+    // synchronises). Only the forking thread exists: no fork waits, and only its own section
+    // (if a signal handler forked in it) is in progress.
+    GATE.store(own_sections(), Ordering::Relaxed);
     GENERATION.fetch_add(1, Ordering::Relaxed);
     for slot in &LOCK_FDS {
         let fd = slot.swap(-1, Ordering::Relaxed);
@@ -37,26 +90,84 @@ pub fn generation() -> u64 {
     GENERATION.load(Ordering::Relaxed)
 }
 
-/// Installs the child handler once per process.
+/// Installs the fork handlers once per process.
 pub fn install() {
     INSTALL.call_once(|| {
-        // SAFETY: registers a handler that only touches atomics and calls `close`, both
-        // async-signal-safe as required for atfork child handlers.
-        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        // SAFETY: registers handlers that only touch atomics and thread-locals without
+        // destructors, call the fault hook (a test's), `sched_yield` and `close`. The child
+        // handler is async-signal-safe, as required.
+        unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_in_parent),
+                Some(after_fork_in_child),
+            )
+        };
     });
 }
 
+/// Runs `f` with no `fork()` starting meanwhile (one waits for it to end): for opening a lock
+/// descriptor and registering it, publishing it, or unregistering and closing it, as one step
+/// a child cannot see half done. Not for the steady path: it waits while a fork is under way.
+///
+/// A reader-writer lock in effect, sections the readers and forks the writers, over one
+/// counter a child can reset.
+pub fn without_fork<R>(f: impl FnOnce() -> R) -> R {
+    /// Ends the section however `f` ends: a section left counted would hang every later fork.
+    struct Section {
+        was_in: bool,
+    }
+    impl Drop for Section {
+        fn drop(&mut self) {
+            IN_SECTION.with(|s| s.set(self.was_in));
+            // SYNC POINT: Release pairs with the Acquire loads in `before_fork`: what the
+            // section did to the table happens-before the fork that waited for it.
+            GATE.fetch_sub(ONE_SECTION, Ordering::Release);
+        }
+    }
+    // Relaxed: a guess for the CAS.
+    let mut gate = GATE.load(Ordering::Relaxed);
+    loop {
+        if gate >= ONE_FORK {
+            // A fork waits for the sections in progress, or is under way: let it be done.
+            std::thread::yield_now();
+            gate = GATE.load(Ordering::Relaxed);
+            continue;
+        }
+        // Sections and forks exclude each other by being read-modify-writes of one word:
+        // either this section counts before a fork looks (and the fork waits), or the fork's
+        // mark makes this CAS fail. Acquire (a read lock's): the section's work stays after
+        // it, and after the end of the fork that came before (Release in the parent handler).
+        match GATE.compare_exchange_weak(
+            gate,
+            gate + ONE_SECTION,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => break,
+            Err(now) => gate = now,
+        }
+    }
+    let _section = Section {
+        was_in: IN_SECTION.with(|s| s.replace(true)),
+    };
+    f()
+}
+
 /// Registers a lock descriptor to be closed in children. Returns its table index, or `None`
-/// if the table is full (the caller then closes it itself after a fork).
+/// if the table is full (the caller then closes it itself after a fork). Call it in the
+/// [`without_fork`] section that opened `fd`.
 pub fn register(fd: RawFd) -> Option<usize> {
     LOCK_FDS.iter().position(|slot| {
-        // Relaxed: the table is only read by the child handler, in a single-threaded child.
+        // Relaxed: the table is only read by the child handler, in a single-threaded child
+        // (the fork ordered after this section by the gate).
         slot.compare_exchange(-1, fd, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     })
 }
 
-/// Removes a registration made by [`register`] (same generation only).
+/// Removes a registration made by [`register`] (same generation only). Call it in the
+/// [`without_fork`] section that closes `fd`.
 pub fn unregister(index: usize, fd: RawFd) {
     // Relaxed: as in `register`.
     let _ = LOCK_FDS[index].compare_exchange(fd, -1, Ordering::Relaxed, Ordering::Relaxed);

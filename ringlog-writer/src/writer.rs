@@ -397,11 +397,26 @@ impl Shared {
         open: impl FnOnce() -> io::Result<std::fs::File>,
     ) -> Result<RawFd, OpenError> {
         let generation = fork::generation();
-        // Acquire: pairs with the Release CAS below by another thread of this process.
+        // Acquire: pairs with the Release CAS in `replace_lock_fd` by another thread.
         let packed = self.lock.load(Ordering::Acquire);
         if packed != u64::MAX && packed >> 32 == generation & 0xffff_ffff {
             return Ok(packed as u32 as RawFd);
         }
+        // A fork must not fall between the open and the registration (its child would keep a
+        // description the table does not name, and the locks taken through it), nor between
+        // the publication and the closing of what it replaces.
+        fork::without_fork(|| self.replace_lock_fd(packed, generation, open))
+    }
+
+    /// Opens, registers and publishes a lock descriptor of fork generation `generation` in
+    /// place of `packed` (none, or an earlier generation's), unless another thread did first.
+    /// Runs in a [`fork::without_fork`] section.
+    fn replace_lock_fd(
+        &self,
+        packed: u64,
+        generation: u64,
+        open: impl FnOnce() -> io::Result<std::fs::File>,
+    ) -> Result<RawFd, OpenError> {
         // An inherited descriptor the fork handler did not close (it was not in its table) is
         // closed below by whichever thread replaces it, and by no other: every thread of a
         // child may get here at once. Read before our CAS, which alone may let another thread
@@ -412,6 +427,8 @@ impl Shared {
         let fd = open()
             .map_err(|e| self.io_error("cannot open for locking", e))?
             .into_raw_fd();
+        fault::hit(Point::LockFdOpened);
+        let reg = fork::register(fd);
         let new = (generation & 0xffff_ffff) << 32 | fd as u32 as u64;
         // Release: publishes the descriptor to other threads of this process.
         match self
@@ -424,9 +441,9 @@ impl Shared {
                     // replaced it, so no thread of this process uses it or closes it again.
                     unsafe { libc::close(packed as u32 as RawFd) };
                 }
-                let reg = fork::register(fd).map_or(u64::MAX, |i| i as u64);
                 // Relaxed: read only by this process after a fork (ordered by fork itself).
-                self.lock_registration.store(reg, Ordering::Relaxed);
+                self.lock_registration
+                    .store(reg.map_or(u64::MAX, |i| i as u64), Ordering::Relaxed);
                 // The bitmap describes the parent's slots: start empty in a child.
                 if packed != u64::MAX {
                     for w in self.owned.iter() {
@@ -440,6 +457,9 @@ impl Shared {
                 Ok(fd)
             }
             Err(winner) => {
+                if let Some(index) = reg {
+                    fork::unregister(index, fd);
+                }
                 // SAFETY: our fd lost the race and was never shared.
                 unsafe { libc::close(fd) };
                 Ok(winner as u32 as RawFd)
@@ -573,11 +593,15 @@ impl Drop for Shared {
                 }
             }
             let reg = *self.lock_registration.get_mut();
-            if reg != u64::MAX {
-                fork::unregister(reg as usize, packed as u32 as RawFd);
-            }
-            // SAFETY: our own current-generation descriptor, closed once, here.
-            unsafe { libc::close(packed as u32 as RawFd) };
+            // No fork between the two: its child would keep the description, and with it
+            // the locks of the slots just given back.
+            fork::without_fork(|| {
+                if reg != u64::MAX {
+                    fork::unregister(reg as usize, packed as u32 as RawFd);
+                }
+                // SAFETY: our own current-generation descriptor, closed once, here.
+                unsafe { libc::close(packed as u32 as RawFd) };
+            });
         }
     }
 }
@@ -1190,66 +1214,72 @@ mod tests {
         // The interleaving that closed a published descriptor, forced: thread A opens its fresh
         // descriptor, then thread B (which also saw the inherited one) runs its whole swap
         // before A goes on to its CAS.
-        use std::os::unix::fs::MetadataExt;
-        use std::sync::Barrier;
-        let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::builder("swap")
-            .path(dir.path().join("ring"))
-            .capacity(64 << 10)
-            .open()
-            .unwrap();
-        let shared = &writer.shared;
-        // As in a child after fork whose inherited descriptor the fork handler did not close:
-        // another generation's, unregistered, still open.
-        let inherited = shared.segment.reopen_file().unwrap().into_raw_fd();
-        let other_generation = (fork::generation() + 1) & 0xffff_ffff;
-        shared.lock.store(
-            other_generation << 32 | inherited as u32 as u64,
-            Ordering::Release,
-        );
-        shared.lock_registration.store(u64::MAX, Ordering::Relaxed);
+        // In a child of its own: thread A stays inside its fork-excluding section until B is
+        // done, so a fork by another test meanwhile would wait for A while B waits for it.
+        let code = in_child(|| {
+            use std::os::unix::fs::MetadataExt;
+            use std::sync::Barrier;
+            let dir = tempfile::tempdir().unwrap();
+            let writer = Writer::builder("swap")
+                .path(dir.path().join("ring"))
+                .capacity(64 << 10)
+                .open()
+                .unwrap();
+            let shared = &writer.shared;
+            // As in a child after fork whose inherited descriptor the fork handler did not close:
+            // another generation's, unregistered, still open.
+            let inherited = shared.segment.reopen_file().unwrap().into_raw_fd();
+            let other_generation = (fork::generation() + 1) & 0xffff_ffff;
+            shared.lock.store(
+                other_generation << 32 | inherited as u32 as u64,
+                Ordering::Release,
+            );
+            shared.lock_registration.store(u64::MAX, Ordering::Relaxed);
 
-        let (b_may_start, b_done) = (Barrier::new(2), Barrier::new(2));
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                shared.lock_fd_opening_with(|| {
-                    let fresh = shared.segment.reopen_file();
+            let (b_may_start, b_done) = (Barrier::new(2), Barrier::new(2));
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    shared.lock_fd_opening_with(|| {
+                        let fresh = shared.segment.reopen_file();
+                        b_may_start.wait();
+                        b_done.wait();
+                        fresh
+                    })
+                });
+                s.spawn(|| {
                     b_may_start.wait();
+                    let fd = shared.lock_fd_opening_with(|| shared.segment.reopen_file());
                     b_done.wait();
-                    fresh
-                })
+                    fd
+                });
             });
-            s.spawn(|| {
-                b_may_start.wait();
-                let fd = shared.lock_fd_opening_with(|| shared.segment.reopen_file());
-                b_done.wait();
-                fd
-            });
-        });
 
-        let published = shared.lock.load(Ordering::Acquire);
-        assert_eq!(published >> 32, fork::generation() & 0xffff_ffff);
-        let fd = published as u32 as RawFd;
-        // SAFETY: `stat` is plain old data; all zeros is a valid value.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat writes into the local struct; a closed number fails with EBADF.
-        let found = unsafe { libc::fstat(fd, &mut stat) };
-        assert_eq!(
-            found,
-            0,
-            "the published lock descriptor {fd} was closed: {}",
-            io::Error::last_os_error()
-        );
-        assert_eq!(stat.st_ino, shared.segment.file().metadata().unwrap().ino());
-        // The inherited descriptor was closed exactly once, by the winner.
-        // SAFETY: fcntl(F_GETFD) only asks whether the number is open.
-        let inherited_still_open = unsafe { libc::fcntl(inherited, libc::F_GETFD) } != -1;
-        assert!(
-            !inherited_still_open || inherited == fd,
-            "the inherited descriptor was left open"
-        );
-        // The writer works on with it.
-        writer.write(b"after the swap").unwrap();
+            let published = shared.lock.load(Ordering::Acquire);
+            assert_eq!(published >> 32, fork::generation() & 0xffff_ffff);
+            let fd = published as u32 as RawFd;
+            // SAFETY: `stat` is plain old data; all zeros is a valid value.
+            let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: fstat writes into the local struct; a closed number fails with EBADF.
+            let found = unsafe { libc::fstat(fd, &mut stat) };
+            assert_eq!(
+                found,
+                0,
+                "the published lock descriptor {fd} was closed: {}",
+                io::Error::last_os_error()
+            );
+            assert_eq!(stat.st_ino, shared.segment.file().metadata().unwrap().ino());
+            // The inherited descriptor was closed exactly once, by the winner.
+            // SAFETY: fcntl(F_GETFD) only asks whether the number is open.
+            let inherited_still_open = unsafe { libc::fcntl(inherited, libc::F_GETFD) } != -1;
+            assert!(
+                !inherited_still_open || inherited == fd,
+                "the inherited descriptor was left open"
+            );
+            // The writer works on with it.
+            writer.write(b"after the swap").unwrap();
+            CHILD_OK
+        });
+        assert_eq!(code, CHILD_OK);
     }
 
     /// Runs `f` in a forked child and returns its exit code (101 if it panicked). The child

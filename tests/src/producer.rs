@@ -6,7 +6,7 @@
 
 use clap::Parser;
 use ringlog_pipe::parse_policy;
-use ringlog_writer::{FullPolicy, WriteError, Writer};
+use ringlog_writer::{FullPolicy, WriteError, Writer, WriterBuilder};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -41,6 +41,12 @@ struct Args {
     /// while both threads live on; prints `closed` and exits once stdin is closed.
     #[arg(long)]
     close_then_wait: bool,
+    /// Another thread forks while this one opens the writer, parked between opening its lock
+    /// descriptor and registering it for closing in children (fault-armed build only). Writes
+    /// one record, prints `ready child=<pid>`, then waits, and the child with it, until stdin
+    /// is closed.
+    #[arg(long)]
+    fork_while_opening: bool,
 }
 
 /// The producer's `main`.
@@ -63,6 +69,10 @@ pub fn main() {
     }
     if let Some(ms) = args.drain_grace_ms {
         b = b.drain_grace(std::time::Duration::from_millis(ms));
+    }
+    if args.fork_while_opening {
+        fork_while_opening(b, &args);
+        return;
     }
     let writer = b.open().unwrap_or_else(|e| {
         eprintln!("open: {}", ringlog_core::ErrorChain(&e));
@@ -128,6 +138,64 @@ fn close_then_wait(writer: Writer, id: u32, args: &Args) {
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
         drop(finish);
     });
+}
+
+/// `--fork-while-opening`: the interleaving of a `fork()` in the middle of opening the lock
+/// descriptor, forced with fault points. This thread parks at `LockFdOpened` until the fork is
+/// done, or until the fork's prepare handler says it waits for this very open (then the fork
+/// cannot happen in the middle, and parking longer would deadlock).
+fn fork_while_opening(builder: WriterBuilder, args: &Args) {
+    use ringlog_core::fault::{self, Point};
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static PARKED: AtomicBool = AtomicBool::new(false);
+    static GO_ON: AtomicBool = AtomicBool::new(false);
+    fn hook(point: Point) {
+        // SeqCst: test instrumentation between two threads; nothing subtle wanted here.
+        match point {
+            Point::LockFdOpened if !PARKED.swap(true, Ordering::SeqCst) => {
+                while !GO_ON.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+            }
+            Point::ForkWaitsForOpen => GO_ON.store(true, Ordering::SeqCst),
+            _ => {}
+        }
+    }
+    if !fault::ENABLED {
+        eprintln!("--fork-while-opening needs the fault-armed build");
+        std::process::exit(2)
+    }
+    fault::set_hook(hook);
+    let forker = std::thread::spawn(|| {
+        while !PARKED.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        // SAFETY: the child only makes async-signal-safe calls (read, _exit) below.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // The child lives, writing nothing, until stdin is closed.
+            let mut byte = 0u8;
+            // SAFETY: reads into a local byte.
+            while unsafe { libc::read(0, (&mut byte as *mut u8).cast(), 1) } > 0 {}
+            // SAFETY: ends the child without running the parent's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        GO_ON.store(true, Ordering::SeqCst);
+        pid
+    });
+    let writer = builder.open().unwrap_or_else(|e| {
+        eprintln!("open: {}", ringlog_core::ErrorChain(&e));
+        std::process::exit(2)
+    });
+    let child = forker.join().expect("the forking thread");
+    let mut buf = Vec::new();
+    crate::record(args.id, 0, args.max_size, &mut buf);
+    writer.write(&buf).expect("write");
+    println!("ready child={child}");
+    std::io::stdout().flush().expect("stdout");
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
 }
 
 fn run(writer: &Writer, id: u32, args: &Args) {

@@ -1604,3 +1604,57 @@ fn a_segment_removed_after_a_clean_drain_stop_is_found_and_drained_by_the_next_d
         "no line in the log says what happened"
     );
 }
+
+#[test]
+fn a_child_forked_while_its_parent_opens_its_lock_descriptor_does_not_keep_the_parent_alive() {
+    // Bug: a `fork()` by another thread between opening the lock descriptor and registering it
+    // for closing in children left the child holding the open file description, and with it
+    // the parent's slot locks: after the parent died, its slot still looked alive (the drain
+    // would wait on its claims instead of skipping them) for as long as the child lived.
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let ring = unique_ring("forkopen");
+    let _guard = RingGuard(ring.clone());
+    let mut parent = Command::new(armed_bin("ringlog-test-producer"))
+        .args(["--ring", &ring, "--id", "1", "--records", "1"])
+        .arg("--fork-while-opening")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = parent.id();
+    // Kept until the end: the child lives until its stdin (the parent's) closes, and
+    // `Child::wait` would close it.
+    let stdin = parent.stdin.take();
+    let mut said = std::io::BufReader::new(parent.stdout.take().unwrap()).lines();
+    let child: i32 = said
+        .find_map(|l| l.ok()?.strip_prefix("ready child=")?.parse().ok())
+        .expect("the producer never said it was ready");
+    // Running or sleeping, not a zombie (its new parent may not reap it at once).
+    let child_alive = || {
+        std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|stat| {
+            let state = stat
+                .rsplit(") ")
+                .next()
+                .and_then(|rest| rest.chars().next());
+            !matches!(state, Some('Z' | 'X') | None)
+        })
+    };
+    assert_eq!(
+        attached_slots(&ring, pid).len(),
+        1,
+        "the parent's slot, while it lives"
+    );
+
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    assert!(child_alive(), "the child must outlive its parent here");
+    let still_alive = attached_slots(&ring, pid);
+    // Ends the child.
+    drop(stdin);
+    assert!(
+        still_alive.is_empty(),
+        "the SIGKILLed parent's slot looks alive while its child lives: {still_alive:?}"
+    );
+}
