@@ -67,6 +67,8 @@ pub struct ProducerStatus {
     pub tid: u32,
     /// The owner holds its slot lock (it is alive).
     pub alive: bool,
+    /// Attached, given back, or left behind by an owner that died: what `alive` false means.
+    pub state: ProducerState,
     /// Records committed by the current owner.
     pub written: u64,
     /// Records the current owner dropped on a full ring.
@@ -77,6 +79,45 @@ pub struct ProducerStatus {
     pub blocked_ns: u64,
     /// Since when the drain has been waiting for this producer's claim (ns since the epoch).
     pub stalled_since_ns: Option<u64>,
+}
+
+/// What became of a registry slot's owner: the slot's state word and its lock together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProducerState {
+    /// The owner holds the slot and its lock: a live producer thread.
+    Attached,
+    /// The owner gave the slot back (its thread exited, or its writer was closed or dropped);
+    /// its counters stay for `stat` until a new owner takes the slot.
+    Detached,
+    /// The owner died holding the slot (its lock is free, nobody gave it back): the drain skips
+    /// its unfinished claim, if any, and counts it as abandoned.
+    Dead,
+    /// The slot's state word holds a value no ringlog writes: the segment is corrupt.
+    Unknown,
+}
+
+impl ProducerState {
+    /// The state of an in-use slot whose state word says `state`, its lock `locked` or not.
+    pub fn of(state: SlotState, locked: bool) -> ProducerState {
+        match state {
+            // A detaching owner still holds the lock for a moment: it has given the slot back.
+            SlotState::Detached => ProducerState::Detached,
+            SlotState::Attached if locked => ProducerState::Attached,
+            SlotState::Attached => ProducerState::Dead,
+            SlotState::Free | SlotState::Unknown(_) => ProducerState::Unknown,
+        }
+    }
+
+    /// Its name in `stat`'s text and JSON: `attached`, `detached`, `dead` or `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProducerState::Attached => "attached",
+            ProducerState::Detached => "detached",
+            ProducerState::Dead => "dead",
+            ProducerState::Unknown => "unknown",
+        }
+    }
 }
 
 /// Throughput between two snapshots.
@@ -105,11 +146,16 @@ pub fn snapshot(location: &Location) -> Result<Snapshot, OpenError> {
     let producers = (0..ring.slots() as u16)
         .filter_map(|slot| {
             let s = ring.slot_info(slot);
-            (s.state != SlotState::Free).then(|| ProducerStatus {
+            if s.state == SlotState::Free {
+                return None;
+            }
+            let alive = lock::is_locked(fd, layout::slot_lock_byte(slot as u32)).unwrap_or(false);
+            Some(ProducerStatus {
                 slot,
                 pid: s.pid,
                 tid: s.tid,
-                alive: lock::is_locked(fd, layout::slot_lock_byte(slot as u32)).unwrap_or(false),
+                alive,
+                state: ProducerState::of(s.state, alive),
                 written: s.written.wrapping_sub(s.written_base),
                 dropped: s.dropped.wrapping_sub(s.dropped_base),
                 abandoned: s.abandoned,
@@ -192,6 +238,7 @@ impl ProducerStatus {
             "pid": self.pid,
             "tid": self.tid,
             "alive": self.alive,
+            "state": self.state.name(),
             "written": self.written,
             "dropped": self.dropped,
             "abandoned": self.abandoned,
@@ -257,7 +304,7 @@ impl Snapshot {
                     p.slot.to_string(),
                     p.pid.to_string(),
                     p.tid.to_string(),
-                    p.alive.to_string(),
+                    p.state.name().to_owned(),
                     p.written.to_string(),
                     p.dropped.to_string(),
                     p.abandoned.to_string(),
@@ -273,7 +320,7 @@ impl Snapshot {
             ("slot", Right),
             ("pid", Right),
             ("tid", Right),
-            ("alive", Left),
+            ("state", Left),
             ("written", Right),
             ("dropped", Right),
             ("abandoned", Right),
@@ -420,13 +467,15 @@ pub fn run(location: &Location, json: bool, watch: Option<Duration>) -> Result<(
 mod tests {
     use super::*;
 
-    /// A snapshot with a value in every field, two producers (one stalled) and one output.
+    /// A snapshot with a value in every field, three producers (attached, dead and stalled,
+    /// detached) and one output.
     fn example() -> Snapshot {
         let producer = ProducerStatus {
             slot: 0,
             pid: 4242,
             tid: 4243,
             alive: true,
+            state: ProducerState::Attached,
             written: 100,
             dropped: 2,
             abandoned: 0,
@@ -461,8 +510,20 @@ mod tests {
                     pid: 4300,
                     tid: 4301,
                     alive: false,
+                    state: ProducerState::Dead,
                     abandoned: 1,
                     stalled_since_ns: Some(1_700_000_000_500_000_000),
+                    ..producer
+                },
+                ProducerStatus {
+                    slot: 13,
+                    pid: 4400,
+                    tid: 4401,
+                    alive: false,
+                    state: ProducerState::Detached,
+                    written: 40,
+                    dropped: 0,
+                    blocked_ns: 0,
                     ..producer
                 },
             ],
@@ -481,7 +542,8 @@ mod tests {
     }
 
     /// The `--json` document as the `serde_json::Value` built by hand printed it before the
-    /// snapshot was typed (keys sorted, `null` for a producer not stalled), byte for byte.
+    /// snapshot was typed (keys sorted, `null` for a producer not stalled), byte for byte, plus
+    /// each producer's `state` (added later: every other key kept its meaning).
     #[test]
     fn json_is_the_document_scripts_read() {
         let expected = concat!(
@@ -493,9 +555,12 @@ mod tests {
             r#""last_error":"connection refused","pending":20,"resent":5,"sent":120}],"#,
             r#""path":"/dev/shm/ringlog-app","producers":[{"abandoned":0,"alive":true,"#,
             r#""blocked_ns":1500,"dropped":2,"pid":4242,"slot":0,"stalled_since_ns":null,"#,
-            r#""tid":4243,"written":100},{"abandoned":1,"alive":false,"blocked_ns":1500,"#,
-            r#""dropped":2,"pid":4300,"slot":12,"stalled_since_ns":1700000000500000000,"#,
-            r#""tid":4301,"written":100}],"records_out":100,"ring":"app","stalls":3,"#,
+            r#""state":"attached","tid":4243,"written":100},{"abandoned":1,"alive":false,"#,
+            r#""blocked_ns":1500,"dropped":2,"pid":4300,"slot":12,"#,
+            r#""stalled_since_ns":1700000000500000000,"state":"dead","tid":4301,"#,
+            r#""written":100},{"abandoned":0,"alive":false,"blocked_ns":0,"dropped":0,"#,
+            r#""pid":4400,"slot":13,"stalled_since_ns":null,"state":"detached","tid":4401,"#,
+            r#""written":40}],"records_out":100,"ring":"app","stalls":3,"#,
             r#""tail":28672,"used":24576}"#
         );
         let mut s = example();
@@ -513,6 +578,18 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_slot_given_back_is_detached_and_one_whose_owner_died_holding_it_is_dead() {
+        use ProducerState::*;
+        let of = ProducerState::of;
+        assert_eq!(of(SlotState::Attached, true), Attached);
+        assert_eq!(of(SlotState::Attached, false), Dead);
+        assert_eq!(of(SlotState::Detached, false), Detached);
+        // The owner is between giving it back and unlocking it.
+        assert_eq!(of(SlotState::Detached, true), Detached);
+        assert_eq!(of(SlotState::Unknown(7), true), Unknown);
+    }
+
     /// The text for people: the tables' columns aligned.
     #[test]
     fn text_is_what_people_read() {
@@ -527,9 +604,10 @@ capacity  1048576 bytes, max record 262144 bytes, used 24576 (2.3%)
 head/tail 4096 / 28672
 written   100 records, 12800 bytes; abandoned 1 (160 bytes); stalls 3; corrupt 0
 drain     running, pid 77
-producers slot   pid   tid  alive  written  dropped  abandoned
-             0  4242  4243  true       100        2          0
-            12  4300  4301  false      100        2          1  STALLED
+producers slot   pid   tid  state     written  dropped  abandoned
+             0  4242  4243  attached      100        2          0
+            12  4300  4301  dead          100        2          1  STALLED
+            13  4400  4401  detached       40        0          0
 forwarding destination            sent  acked  resent  pending  lag bytes  last error
            relp://127.0.0.1:2514   120    100       5       20       2048  connection refused
 rate      2000 records/s, 0.3 MB/s

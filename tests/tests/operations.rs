@@ -185,6 +185,58 @@ fn stat_reports_geometry_counters_drain_and_producers_as_json() {
     drain.stop();
 }
 
+/// `stat` tells a slot its owner gave back (writer dropped, process exited cleanly) from one
+/// whose owner died holding it: `alive` is false for both, as before; `state` says which.
+#[test]
+fn stat_tells_a_slot_given_back_from_one_whose_owner_died_holding_it() {
+    let ring = unique_ring("statstate");
+    let _guard = RingGuard(ring.clone());
+    let clean = expect_success(
+        ProducerSpec::new(&ring, 1, 10, 64)
+            .capacity(1 << 20)
+            .spawn(),
+    );
+    let clean = parse_reports(&clean.stdout)[0].pid;
+    let mut killed = ProducerSpec::new(&ring, 2, 10, 64);
+    killed
+        .extra
+        .extend(["--fault", "before-commit:kill:5"].map(String::from));
+    let killed = killed.spawn();
+    let dead = killed.id();
+    let out = killed.wait_with_output().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(libc::SIGKILL),
+        "the producer must die at its fault: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let producers = stat_json(&ring)["producers"].as_array().unwrap().clone();
+    let of = |pid: u32| -> Vec<(bool, String)> {
+        producers
+            .iter()
+            .filter(|p| p["pid"] == pid)
+            .map(|p| (p["alive"] == true, p["state"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    assert_eq!(of(clean), [(false, "detached".to_owned())], "{producers:?}");
+    assert_eq!(of(dead), [(false, "dead".to_owned())], "{producers:?}");
+
+    let human = Command::new(bin("ringlog-drain"))
+        .args(["stat", "--ring", &ring])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    let row = |pid: u32| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(&pid.to_string()))
+            .unwrap_or_else(|| panic!("no row for pid {pid}: {text}"))
+            .to_owned()
+    };
+    assert!(row(clean).contains(" detached "), "{text}");
+    assert!(row(dead).contains(" dead "), "{text}");
+}
+
 /// A process whose writer is dropped but which lives on (both threads that wrote too) no longer
 /// counts as an attached producer: `stat` says so, and a drain stopped with SIGTERM gives up its
 /// spare link (which would keep the segment's memory in /dev/shm after everyone exits).
