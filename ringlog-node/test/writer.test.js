@@ -281,31 +281,80 @@ test('the event loop keeps turning around a blocked write: a timer set before it
   fs.rmSync(`/dev/shm/ringlog-${ring}`)
 })
 
-test('a closed writer of a live process is not attached, and a stopping drain keeps no spare link', async () => {
-  const ring = uniqueRing('closed')
-  const drain = await startDrain(ring, { format: 'json' })
-  // Writes, closes, then lives on until its stdin closes.
-  const script = `const w = new (require(${JSON.stringify(path.resolve(__dirname, '..'))}).Writer)(process.argv[1])
-w.write('before close')
-w.close()
-console.log('closed')
-process.stdin.resume()`
-  const child = spawn(process.execPath, ['-e', script, ring], { stdio: ['pipe', 'pipe', 'inherit'] })
+/**
+ * Runs `script` in a child `node` (with `nodeArgs`, and `ring` and the drain's path as its
+ * arguments) that gives its writer's slot back, says one line, then lives on until its stdin
+ * closes. Asserts the line is `expected`; that `stat` shows none of the child's slots attached
+ * while `drain` runs; that `drain`, stopped, keeps no spare link (it would keep the segment's
+ * memory in /dev/shm after everyone exits); and that the log holds `messages`.
+ */
+async function assertGivenBack (ring, drain, { nodeArgs = [], script, expected, messages }) {
+  const child = spawn(process.execPath, [...nodeArgs, '-e', script, ring, DRAIN],
+    { stdio: ['pipe', 'pipe', 'inherit'] })
   const exited = new Promise(resolve => child.on('exit', code => resolve(code)))
   let said = ''
   child.stdout.on('data', d => { said += d })
   try {
-    await until('the child to close its writer', () => said.includes('closed\n') || child.exitCode !== null)
-    assert.strictEqual(said, 'closed\n')
+    await until('the child to say how it went', () => said.endsWith('\n') || child.exitCode !== null)
+    assert.strictEqual(said, expected)
     const stat = spawnSync(DRAIN, ['stat', '--ring', ring, '--json'], { encoding: 'utf8' })
     assert.strictEqual(stat.status, 0, stat.stderr)
     const attached = JSON.parse(stat.stdout).producers.filter(p => p.pid === child.pid && p.alive)
     assert.deepStrictEqual(attached, [], 'attached while the drain runs')
     const { lines, spareKept, stderr } = await drain.stop()
     assert.strictEqual(spareKept, false, `the drain kept its spare link: ${stderr}`)
-    assert.deepStrictEqual(lines.map(l => JSON.parse(l).msg), ['before close'])
+    assert.deepStrictEqual(lines.map(l => JSON.parse(l).msg), messages)
   } finally {
     child.stdin.end()
   }
   assert.strictEqual(await exited, 0)
+}
+
+const PACKAGE = JSON.stringify(path.resolve(__dirname, '..'))
+
+test('a closed writer of a live process is not attached, and a stopping drain keeps no spare link', async () => {
+  const ring = uniqueRing('closed')
+  const drain = await startDrain(ring, { format: 'json' })
+  const script = `const w = new (require(${PACKAGE}).Writer)(process.argv[1])
+w.write('before close')
+w.close()
+console.log('closed')
+process.stdin.resume()`
+  await assertGivenBack(ring, drain, { script, expected: 'closed\n', messages: ['before close'] })
+})
+
+test('a writer the garbage collector takes gives its slot back, and a stopping drain keeps no spare link', async () => {
+  const ring = uniqueRing('collected')
+  const drain = await startDrain(ring, { format: 'json' })
+  // Drops every reference to its writer, then collects garbage until `stat` shows its slot
+  // given back (a bounded number of rounds), and says whether it was.
+  const script = `const { spawnSync } = require('node:child_process')
+const [ring, drain] = process.argv.slice(1)
+const detached = () => {
+  const stat = spawnSync(drain, ['stat', '--ring', ring, '--json'], { encoding: 'utf8' })
+  if (stat.status !== 0) throw new Error(stat.stderr)
+  const mine = JSON.parse(stat.stdout).producers.filter(p => p.pid === process.pid)
+  return mine.length === 1 && mine[0].state === 'detached' && !mine[0].alive
+}
+let w = new (require(${PACKAGE}).Writer)(ring)
+w.write('before the writer is collected')
+const writer = new WeakRef(w)
+w = null
+;(async () => {
+  let released = false
+  for (let round = 1; round <= 50 && !released; round++) {
+    global.gc()
+    // Finalizers run in tasks of their own, after the collection.
+    await new Promise(resolve => setImmediate(resolve))
+    released = detached()
+  }
+  console.log(released ? 'released' : writer.deref() === undefined ? 'collected, not released' : 'not collected')
+  process.stdin.resume()
+})()`
+  await assertGivenBack(ring, drain, {
+    nodeArgs: ['--expose-gc'],
+    script,
+    expected: 'released\n',
+    messages: ['before the writer is collected']
+  })
 })
