@@ -3,7 +3,7 @@
 //! [`RecordFrame`] this consumer returned reads payload bytes, only the frame at its read
 //! position moves it on, and `release` gives back exactly what was read. No safe function here
 //! takes a position or a pointer: positions stay inside, so safe code cannot make the drain
-//! read bytes a producer is still writing, or zero bytes it does not own.
+//! read bytes a producer is still writing, or release space it does not own.
 //!
 //! One `Consumer` per [`Ring`] value: a second is refused while the first lives. Across
 //! processes (and across two mappings of one segment), the drain lock the drain takes before it
@@ -295,7 +295,7 @@ impl<R: RingRef> Consumer<R> {
         self.ring().drain_sleep(futex, self.read, timeout)
     }
 
-    /// Zeroes what was read and gives it back to producers. Returns true when producers wait
+    /// Gives what was read back to producers. Returns true when producers wait
     /// for space and should be woken ([`Ring::wake_space_waiters`]).
     pub fn release(&mut self) -> bool {
         // SAFETY: `[head, read)` is what this consumer read (committed records, paddings and

@@ -1,18 +1,28 @@
-//! Record framing: the 32-byte frame header in front of every record's payload, and the
-//! encoding of its first word, the one that carries claim/commit state. Pure encoding; no
-//! memory access.
+//! Record framing: the 40-byte frame header in front of every record's payload, the encoding of
+//! its first word (the one that carries claim/commit state) and of its check word (the one that
+//! says the frame was written in this lap). Pure encoding; no memory access.
 //!
 //! ```text
 //! word 0  len:i32 (frame bytes incl. header, negative while claimed) | kind:u8 | level:u8 | slot:u16
-//! word 1  timestamp, ns since the Unix epoch
-//! word 2  pid:u32 | tid:u32
-//! word 3  payload_len:u32 | target_len:u16 | flags:u16
+//! word 1  check: the frame's ring position XOR the segment's key (`check_word`)
+//! word 2  timestamp, ns since the Unix epoch
+//! word 3  pid:u32 | tid:u32
+//! word 4  payload_len:u32 | target_len:u16 | flags:u16
 //! ...     payload: target bytes, then message bytes
 //! ```
 //!
-//! Word 0 is zero in free space (the drain zeroes what it consumes), never zero once a producer
-//! has written it (a frame is at least 8 bytes), negative from claim to commit, positive after.
-//! Frames start at 8-byte aligned positions; the next frame starts at `align8(len)`.
+//! Consumed space is not zeroed: it keeps whatever an earlier lap left there. A frame is written
+//! in this lap exactly when its check word is `check_word(pos, key)`: the producer stores word 0
+//! first, then the check word with Release, so a reader that Acquire-loads a matching check word
+//! then finds word 0 of this lap (never zero: a frame is at least 8 bytes; negative from claim to
+//! commit, positive after). An earlier lap's check word at the same offset names a position a
+//! multiple of the capacity away; any other stale word (payload, timestamp) matches only if it
+//! happens to equal 64 random bits, or a hostile producer put it there (see DESIGN.md, "Faults").
+//!
+//! The one frame with no room for a check word is an 8-byte padding, which can only start at
+//! region offset `capacity - 8` (a longer frame there would straddle the end). That one word
+//! keeps the old rule: the drain zeroes it when it releases it, and zero there means "not
+//! written yet". Frames start at 8-byte aligned positions; the next one at `align8(len)`.
 
 use crate::layout::align_record;
 
@@ -21,7 +31,25 @@ use crate::layout::align_record;
 pub const FLAG_TICKS: u16 = 1;
 
 /// Bytes in the frame header before the payload.
-pub const FRAME_HEADER_SIZE: usize = 32;
+pub const FRAME_HEADER_SIZE: usize = 40;
+
+/// Index of the check word in the frame header.
+pub const CHECK_WORD: usize = 1;
+/// Index of the timestamp word.
+pub const TIMESTAMP_WORD: usize = 2;
+/// Index of the pid/tid word.
+pub const IDS_WORD: usize = 3;
+/// Index of the lengths-and-flags word.
+pub const LENGTHS_WORD: usize = 4;
+
+/// The check word of a frame at ring position `pos` in a segment whose key is `key`
+/// ([`crate::layout::Header::frame_key`]). Never zero when `key` is odd (positions are 8-byte
+/// aligned), and different for every position, so words an earlier lap left at the same offset
+/// never match.
+#[inline(always)]
+pub fn check_word(pos: u64, key: u64) -> u64 {
+    pos ^ key
+}
 
 /// What a frame holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,16 +166,16 @@ impl Word0 {
     }
 }
 
-/// Word 2: pid and tid.
+/// Word 3: pid and tid.
 #[inline]
 pub fn encode_ids(pid: u32, tid: u32) -> u64 {
     pid as u64 | (tid as u64) << 32
 }
 
-/// Byte offset of word 3 (lengths and flags) in the frame header.
-pub const LENGTHS_OFFSET: usize = 24;
+/// Byte offset of word 4 (lengths and flags) in the frame header.
+pub const LENGTHS_OFFSET: usize = LENGTHS_WORD * 8;
 
-/// Word 3: payload and target lengths and flags.
+/// Word 4: payload and target lengths and flags.
 #[inline]
 pub fn encode_lengths(payload_len: u32, target_len: u16, flags: u16) -> u64 {
     payload_len as u64 | (target_len as u64) << 32 | (flags as u64) << 48
@@ -183,6 +211,15 @@ mod tests {
             assert_eq!(d.span(), 1240);
         }
         assert_eq!(Word0::decode(0), None);
+    }
+
+    #[test]
+    fn check_words_differ_by_position_and_are_never_zero() {
+        let key = 0x9e37_79b9_7f4a_7c15;
+        assert_ne!(check_word(0, key), 0);
+        assert_ne!(check_word(8, key), check_word(8 + 4096, key));
+        assert_eq!(check_word(check_word(4096, key), key), 4096);
+        assert_eq!(LENGTHS_OFFSET + 8, FRAME_HEADER_SIZE);
     }
 
     #[test]

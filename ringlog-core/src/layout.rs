@@ -19,8 +19,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGLOG\0");
 /// taken from padding is not one when zero means "nothing recorded" and a build that ignores
 /// it still does the right thing: every segment is created zeroed, and older builds never
 /// write their padding (so `ckpt_written`, `ckpt_born` and the slots' `abandoned_pending` came
-/// without a bump).
-pub const LAYOUT_VERSION: u32 = 1;
+/// without a bump). Version 2: frame headers carry a check word (see [`crate::frame`]) and the
+/// header the segment's [`Header::frame_key`]; the drain no longer zeroes what it consumes.
+pub const LAYOUT_VERSION: u32 = 2;
 /// Bytes in the fixed header, before the registry.
 pub const HEADER_SIZE: usize = 4096;
 /// Bytes per producer registry slot.
@@ -72,7 +73,10 @@ pub struct Header {
     pub slots: u32,
     /// File mode the creator asked for (informational).
     pub mode: u32,
-    pub _pad0: [u64; 10],
+    /// A random odd number chosen at creation: every frame's check word is its position XOR
+    /// this key ([`crate::frame::check_word`]), so no benign payload bytes can pass for one.
+    pub frame_key: u64,
+    pub _pad0: [u64; 9],
 
     // ---- line 1: written by producers on every claim ----
     /// Next free position (monotonic byte count, never wraps). Producers CAS it forward.
@@ -91,7 +95,7 @@ pub struct Header {
     pub _pad2: [u64; 14],
 
     // ---- line 3: written by the drain on every batch ----
-    /// Everything before `head` is consumed and zeroed. Only the drain stores it.
+    /// Everything before `head` is consumed and free for producers. Only the drain stores it.
     pub head: u64,
     /// Records and payload bytes written to the output.
     pub records_out: u64,
@@ -178,6 +182,7 @@ pub mod off {
     pub const CREATED_NS: usize = offset_of!(Header, created_ns);
     pub const SLOTS: usize = offset_of!(Header, slots);
     pub const MODE: usize = offset_of!(Header, mode);
+    pub const FRAME_KEY: usize = offset_of!(Header, frame_key);
     pub const TAIL: usize = offset_of!(Header, tail);
     pub const SPACE_WAITERS: usize = offset_of!(Header, space_waiters);
     pub const SPACE_SEQ: usize = offset_of!(Header, space_seq);

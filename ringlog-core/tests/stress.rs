@@ -201,9 +201,13 @@ fn run(geometry: Geometry, laps: u64) {
         end > laps * geometry.capacity,
         "the ring wrapped {laps} times ({end} bytes)"
     );
-    for pos in (0..geometry.capacity).step_by(8) {
-        assert_eq!(peek(&ring, pos), 0, "word at {pos} not zeroed");
-    }
+    // Consumed space keeps its bytes, but for the one word each release zeroes.
+    let last = geometry.capacity - 8;
+    assert_eq!(
+        peek(&ring, last),
+        0,
+        "the word at capacity - 8 is not zeroed"
+    );
     // Not an assertion: whether producers found the ring full depends on the scheduler; printed
     // to show the path was exercised.
     println!("{geometry:?}: producers found the ring full {fulls} times");
@@ -226,24 +230,9 @@ fn three_producers_one_consumer_on_a_minimal_ring() {
     run(
         Geometry {
             capacity: 4096,
-            max_record: 2016,
+            max_record: 2008,
             slots: 3,
         },
         100,
-    );
-}
-
-/// A ring zeroed with non-temporal stores (see `ZERO_UNCACHED_FROM`): what the consumer
-/// zeroes is zero before producers, on other threads, write the space again.
-#[test]
-fn three_producers_one_consumer_on_a_ring_zeroed_uncached() {
-    run(
-        Geometry {
-            capacity: ringlog_core::ring::ZERO_UNCACHED_FROM,
-            // Larger records, so the same record count wraps it a few times.
-            max_record: 40_000,
-            slots: 4,
-        },
-        2,
     );
 }

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use ringlog_core::abandon::Liveness;
-use ringlog_core::frame::Word0;
+use ringlog_core::frame::{check_word, Word0};
 use ringlog_core::layout::{self, off, slot_off};
 use ringlog_core::memory::HeapMemory;
 use ringlog_core::{Claim, Consumer, Frame, Kind, Level, PendingVerdict, Ring};
@@ -121,7 +121,7 @@ fn a_dead_owners_claim_is_skipped_to_its_end() {
     let mut consumer = Consumer::new(&ring).unwrap();
     let liveness = Model::dead(&[3]);
     let (slot, len) = pending(&mut consumer);
-    assert_eq!((slot, len), (Some(3), Some(52)));
+    assert_eq!((slot, len), (Some(3), Some(60)));
     let PendingVerdict::Abandoned { skip, owner, pid } =
         consumer.pending_verdict_with(slot, len, &liveness)
     else {
@@ -171,7 +171,9 @@ fn a_header_written_while_the_verdict_looks_is_looked_at_again() {
     // The owner was only slow: it writes its (claimed) header now.
     let word0 = Word0::encode(64, false, Kind::Data, Level::Info, 3);
     ring.word_at(data_word_offset(&ring, 0))
-        .store(word0, Ordering::Release);
+        .store(word0, Ordering::Relaxed);
+    ring.word_at(data_word_offset(&ring, 8))
+        .store(check_word(0, ring.frame_key()), Ordering::Release);
     let liveness = Model::dead(&[3]);
     assert_eq!(
         consumer.pending_verdict_with(None, None, &liveness),

@@ -1,5 +1,5 @@
 //! The drain: one process per ring reads committed records in ring order, formats them into one
-//! large batch, appends it with one write, then zeroes and releases the space. Never blocks a
+//! large batch, appends it with one write, then releases the space. Never blocks a
 //! producer: producers only ever wait for space, which the drain frees batch by batch.
 //!
 //! This module holds the [`Drain`] itself and its main loop; each stage lives in its own

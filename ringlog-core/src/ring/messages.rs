@@ -10,7 +10,7 @@
 //! Elsewhere (loom) the fast path takes nothing and every frame goes through [`Ring::next`].
 
 use super::{Ring, CACHE_LINE, CONSUMER_PREFETCH_DISTANCE};
-use crate::frame::{self, Kind, Word0, FRAME_HEADER_SIZE};
+use crate::frame::{self, check_word, Kind, Word0, CHECK_WORD, FRAME_HEADER_SIZE};
 use crate::layout::RECORD_ALIGN;
 use crate::memory::Memory;
 // std's atomics, not `crate::sync`'s: these are formed over plain memory with `from_ptr`, which
@@ -124,10 +124,26 @@ impl<M: Memory> Ring<M> {
     #[inline(always)]
     unsafe fn message_at(&self, region: *const u8, pos: u64, tail: u64) -> Option<Message> {
         let index = (pos & self.mask) as usize;
-        // SAFETY: `index` is below the capacity and 8-byte aligned (so is the page-aligned
-        // region), so the word lies inside the region; the region lives as long as `self`, and
-        // a frame's first word is only ever accessed atomically.
-        let word0 = unsafe { AtomicU64::from_ptr(region.add(index).cast_mut().cast()) };
+        // At `capacity - 8` only an 8-byte padding can start, with no check word: `next`'s.
+        if index as u64 == self.capacity - 8 {
+            return None;
+        }
+        // SAFETY: `index` is 8-byte aligned (so is the page-aligned region) and at most
+        // `capacity - 16` (checked above), so words 0 and 1 lie inside the region; the region
+        // lives as long as `self`, and a frame start's first two words are only ever accessed
+        // atomically.
+        let (word0, check) = unsafe {
+            let at = region.add(index).cast_mut().cast::<u64>();
+            (
+                AtomicU64::from_ptr(at),
+                AtomicU64::from_ptr(at.add(CHECK_WORD)),
+            )
+        };
+        // SYNC POINT: Acquire pairs with the producer's Release of the check word (claim): this
+        // lap's word 0 is visible once it is. Loaded first, as in `Ring::fresh_word0`.
+        if check.load(Ordering::Acquire) != check_word(pos, self.key) {
+            return None;
+        }
         // SYNC POINT: Acquire pairs with the producers' Release of word 0 (commit): the header
         // words and payload are visible once the length is.
         let w0 = Word0::decode(word0.load(Ordering::Acquire))?;

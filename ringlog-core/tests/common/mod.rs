@@ -61,6 +61,16 @@ pub fn poke(ring: &Ring<HeapMemory>, pos: u64, value: u64) {
         .store(value, Ordering::Relaxed);
 }
 
+/// Stores the check word of a frame at ring position `pos` (its word 1), as a producer's claim
+/// does, so that whatever word 0 holds reads as written in this lap.
+pub fn poke_check(ring: &Ring<HeapMemory>, pos: u64) {
+    poke(
+        ring,
+        pos + 8,
+        ringlog_core::frame::check_word(pos, ring.frame_key()),
+    );
+}
+
 /// Reads the data-region word at ring position `pos`.
 pub fn peek(ring: &Ring<HeapMemory>, pos: u64) -> u64 {
     ring.word_at(data_word_offset(ring, pos))
