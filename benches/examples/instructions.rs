@@ -19,7 +19,7 @@ use ringlog_core::Location;
 use ringlog_drain::{Drain, DrainOptions, Format, OutputSpec};
 use ringlog_writer::{FullPolicy, Writer};
 
-/// Room for 200,000 records of 128 bytes (160-byte frames) without a drain.
+/// Room for 200,000 records of 128 bytes (168-byte frames) without a drain.
 const CAPACITY: u64 = 64 << 20;
 
 fn main() {

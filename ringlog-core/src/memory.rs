@@ -50,6 +50,13 @@ pub unsafe trait Memory {
     /// The 64-bit word at `offset` (8-byte aligned).
     fn u64_at(&self, offset: usize) -> &AtomicU64;
 
+    /// The 64-bit words at `offset` and `offset + 8` (8-byte aligned): a frame's first word and
+    /// its check word, with one bounds check where the region can make one for both.
+    #[inline]
+    fn u64_pair_at(&self, offset: usize) -> (&AtomicU64, &AtomicU64) {
+        (self.u64_at(offset), self.u64_at(offset + 8))
+    }
+
     /// The 32-bit word at `offset` (4-byte aligned). Futex words are 32-bit.
     fn u32_at(&self, offset: usize) -> &AtomicU32;
 
@@ -138,6 +145,19 @@ mod pointer {
                     // SAFETY: in bounds and 8-aligned (checked); the region lives as long as
                     // `&self`; every process accesses this word only atomically while shared.
                     unsafe { AtomicU64::from_ptr(self.base().add(offset).cast()) }
+                }
+
+                #[inline]
+                fn u64_pair_at(&self, offset: usize) -> (&AtomicU64, &AtomicU64) {
+                    check(self.len, offset, 16, 8);
+                    // SAFETY: both words in bounds and 8-aligned (checked); as in `u64_at`.
+                    unsafe {
+                        let first = self.base().add(offset).cast::<u64>();
+                        (
+                            AtomicU64::from_ptr(first),
+                            AtomicU64::from_ptr(first.add(1)),
+                        )
+                    }
                 }
 
                 #[inline]

@@ -26,8 +26,7 @@
 //! before the padding frame in front of it, so the drain only ever stops at claim starts.
 
 use crate::frame::{
-    self, check_word, Kind, Level, Word0, CHECK_WORD, FRAME_HEADER_SIZE, IDS_WORD, LENGTHS_WORD,
-    TIMESTAMP_WORD,
+    self, check_word, Kind, Level, Word0, FRAME_HEADER_SIZE, IDS_WORD, LENGTHS_WORD, TIMESTAMP_WORD,
 };
 use crate::layout::{self, off, slot_off, slot_offset, Header, LAYOUT_VERSION, MAGIC};
 use crate::memory::Memory;
@@ -606,6 +605,12 @@ impl<M: Memory> Ring<M> {
         self.mem.u64_at(slot_offset(slot as u32) + field)
     }
 
+    /// Word 0 and the check word of a frame at `pos` (not at region offset `capacity - 8`).
+    #[inline(always)]
+    fn frame_start(&self, pos: u64) -> (&AtomicU64, &AtomicU64) {
+        self.mem.u64_pair_at(self.data + (pos & self.mask) as usize)
+    }
+
     #[inline]
     fn frame_word(&self, pos: u64, word: usize) -> &AtomicU64 {
         self.mem
@@ -719,15 +724,15 @@ impl<M: Memory> Ring<M> {
     fn mark_claimed(&self, start: u64, pad: u64, len: u32, slot: u16) -> Claim {
         let pos = start + pad;
         let claimed = Word0::encode(len, false, Kind::Data, Level::None, slot);
+        let (word0, check) = self.frame_start(pos);
         // Relaxed: published by the Release store of the check word below. The negative length
         // only tells the drain "claimed by `slot`"; it publishes no data.
-        self.frame_word(pos, 0).store(claimed, Ordering::Relaxed);
+        word0.store(claimed, Ordering::Relaxed);
         // SYNC POINT: Release pairs with the drain's Acquire of the check word (`fresh_word0`):
         // a drain that finds this lap's check word finds this lap's word 0 (the store above or a
         // later one), never an earlier lap's. Written before the padding, so the drain never
         // stops mid-claim (see module docs).
-        self.frame_word(pos, CHECK_WORD)
-            .store(check_word(pos, self.key), Ordering::Release);
+        check.store(check_word(pos, self.key), Ordering::Release);
         if pad > 0 {
             self.mark_padding(start, pad, slot);
         }
@@ -745,12 +750,12 @@ impl<M: Memory> Ring<M> {
             // padding, so a drain that passes the padding finds the claim marked.
             self.frame_word(start, 0).store(padding, Ordering::Release);
         } else {
+            let (word0, check) = self.frame_start(start);
             // Relaxed: published by the Release store of the check word below.
-            self.frame_word(start, 0).store(padding, Ordering::Relaxed);
+            word0.store(padding, Ordering::Relaxed);
             // Release: orders the record header above and the padding's word 0 before it, so a
             // drain that passes the padding finds the claim marked.
-            self.frame_word(start, CHECK_WORD)
-                .store(check_word(start, self.key), Ordering::Release);
+            check.store(check_word(start, self.key), Ordering::Release);
         }
     }
 
@@ -979,13 +984,13 @@ impl<M: Memory> Ring<M> {
         // SYNC POINT: Acquire pairs with the producer's Release of the check word
         // (`mark_claimed`, `mark_padding`): word 0 of this lap is visible once it is. Loaded
         // before word 0: the other order could pair an earlier lap's word 0 with it.
-        let check = self.frame_word(pos, CHECK_WORD).load(Ordering::Acquire);
-        if check != check_word(pos, self.key) {
+        let (word0, check) = self.frame_start(pos);
+        if check.load(Ordering::Acquire) != check_word(pos, self.key) {
             return None;
         }
         // SYNC POINT: Acquire pairs with the producers' Release of word 0 (commit, abort): the
         // header words and payload are visible once the length is.
-        Some(self.frame_word(pos, 0).load(Ordering::Acquire))
+        Some(word0.load(Ordering::Acquire))
     }
 
     /// The committed data record at `head` (first word `w0`, `span` bytes to the next frame),
