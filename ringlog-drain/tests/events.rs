@@ -125,6 +125,58 @@ fn a_corrupt_frame_is_an_event_and_a_notice_in_the_log() {
 }
 
 #[test]
+fn garbage_over_a_check_word_is_skipped_as_an_abandoned_claim_and_reported() {
+    let ring = Ring::new("check");
+    ring.write(b"before\n");
+    let bad = ring.write(b"its check word is overwritten\n");
+    let after = ring.write(b"after\n");
+    // A producer scribbles over the second frame's check word (word 1): the frame no longer
+    // reads as written in this lap, so it is a claim whose header is not written, and no
+    // producer's intent names it (the writer moved on): its bytes up to the next frame written
+    // in this lap are skipped as abandoned by an unknown producer, reported and counted.
+    // SAFETY: no producer is writing (the test wrote its records and stopped), and the drain
+    // is not running yet.
+    let mem = unsafe { ring.segment.ring().memory() };
+    let at = layout::data_offset(SLOTS) + (bad & (CAPACITY - 1)) as usize + 8;
+    mem.u64_at(at)
+        .store(0x5555_5555_5555_5555, Ordering::Relaxed);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (mut drain, lines, kinds) = ring.drain(OutputSpec::File(out.clone()));
+    // The drain waits `abandon_check_after` before it asks for a verdict: pump until it did.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while drain.summary().records < 2 && std::time::Instant::now() < deadline {
+        drain.pump();
+    }
+    let kinds = kinds.lock().unwrap().clone();
+    assert_eq!(
+        kinds,
+        vec![format!(
+            "AbandonedClaim {{ bytes: {}, pid: 0 }}",
+            after - bad
+        )]
+    );
+    assert!(
+        lines.lock().unwrap()[0].contains(&format!("skipped {} bytes", after - bad)),
+        "{:?}",
+        lines.lock().unwrap()
+    );
+    let log = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        log.starts_with("before\n") && log.ends_with("after\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("ringlog: skipped"),
+        "the notice is in the log: {log}"
+    );
+    assert!(!log.contains("overwritten"), "{log}");
+    assert_eq!(drain.summary().abandoned, 1);
+    assert_eq!(drain.summary().corrupt, 0);
+    assert_eq!(ring.segment.ring().counters().abandoned, 1);
+}
+
+#[test]
 fn a_garbage_tail_is_repaired_and_reported() {
     let ring = Ring::new("tail");
     ring.write(b"one\n");
