@@ -14,7 +14,7 @@ use crate::batch::Batch;
 use crate::durability::Durability;
 use crate::events::{DrainEvent, EventSink, Events, OutputFailure};
 use crate::format::Formatter;
-use crate::idle::{OUTPUT_RETRY, QUIET, STALL_WAIT};
+use crate::idle::{Written, OUTPUT_RETRY, QUIET, STALL_WAIT};
 use crate::output::{Output, OutputSpec};
 use crate::pass::Pass;
 use crate::render::TickCalibration;
@@ -142,9 +142,9 @@ pub struct Drain {
     pub(crate) orphan_done: bool,
     /// Notice lines for the log that wait for the next batch (cleared once written).
     pub(crate) notices: Vec<String>,
-    /// When the last batch was written and the records written by then (see
-    /// [`crate::idle::LINGER`]).
-    pub(crate) last_write: Option<(Instant, u64)>,
+    /// When the last batch was written, with the records written and the ring position
+    /// released by then (see [`crate::idle::linger`]).
+    pub(crate) last_write: Option<Written>,
 }
 
 impl Drain {
