@@ -17,6 +17,12 @@ for tool in node npm cargo; do
     command -v "$tool" >/dev/null 2>&1 || { echo "test-node: $tool not found (needed for the Node tests)"; exit 1; }
 done
 echo "test-node: node $(node --version), npm $(npm --version)"
+# The addon's engines field (ringlog-node/package.json): older Node fails here, with the reason,
+# rather than somewhere in the build or the tests.
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 17) ? 0 : 1)' || {
+    echo "test-node: node $(node --version) is older than ringlog-node needs (>= 20.17, its package.json engines)"
+    exit 1
+}
 
 export RINGLOG_DRAIN=${RINGLOG_DRAIN:-$repo/target/release/ringlog-drain}
 [ -x "$RINGLOG_DRAIN" ] || cargo build --release -p ringlog-drain --bin ringlog-drain
