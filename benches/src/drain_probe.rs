@@ -68,6 +68,10 @@ pub struct DrainAlone {
     pub plain_write: Option<Duration>,
     /// The same, with blocks reserved ahead of the file's end as the drain reserves them.
     pub plain_write_reserved: Option<Duration>,
+    /// The floor of this design in one thread ([`copy_then_write`]): the same payloads copied
+    /// out of a ring-sized buffer laid out like the ring into 1 MiB batches, each written into
+    /// reserved blocks before the next is copied.
+    pub copy_then_write: Option<Duration>,
 }
 
 impl DrainAlone {
@@ -95,6 +99,10 @@ impl DrainAlone {
     pub fn plain_reserved_gb_per_sec(&self) -> Option<f64> {
         self.plain_write_reserved.map(|d| self.gb_per_sec_in(d))
     }
+    /// GB/s of [`copy_then_write`].
+    pub fn copy_then_write_gb_per_sec(&self) -> Option<f64> {
+        self.copy_then_write.map(|d| self.gb_per_sec_in(d))
+    }
     /// Nanoseconds per record.
     pub fn ns_per_record(&self) -> f64 {
         self.elapsed.as_nanos() as f64 / self.records as f64
@@ -120,12 +128,18 @@ pub const WARM_LAPS: u64 = 5;
 /// [`WARM_LAPS`] times warm. For a file, every lap starts from an empty file (the page cache
 /// warmed by the previous lap's pages, or by [`run::warm_page_cache`] for the first), and plain
 /// 1 MiB writes of the same bytes are timed after it the same way.
+///
+/// `frames` is the buffer [`copy_then_write`] copies from, kept by the caller from run to run
+/// (grown as needed): allocating and freeing 128 MiB in every run would hand those pages back
+/// to the kernel, and on a VM that reports free pages to its host, make the next run's page
+/// cache cold (see `run::warm_page_cache`).
 pub fn drain_alone(
     dir: &Path,
     size: usize,
     format: Format,
     sink: Sink,
     knobs: &DrainAloneKnobs,
+    frames: &mut Vec<u8>,
 ) -> Result<DrainAlone, BoxError> {
     let capacity = knobs.capacity;
     let warm_cache = knobs.warm;
@@ -211,12 +225,20 @@ pub fn drain_alone(
                 ))));
             }
         }
-        let (plain_write, plain_write_reserved) = match sink {
+        let (plain_write, plain_write_reserved, copy_then_write) = match sink {
+            Sink::File if format == Format::Raw => (
+                Some(plain_writes(dir, &ring, bytes_out, warm_cache, false)?),
+                Some(plain_writes(dir, &ring, bytes_out, warm_cache, true)?),
+                Some(copy_then_write(
+                    dir, &ring, frames, capacity, size, records, warm_cache,
+                )?),
+            ),
             Sink::File => (
                 Some(plain_writes(dir, &ring, bytes_out, warm_cache, false)?),
                 Some(plain_writes(dir, &ring, bytes_out, warm_cache, true)?),
+                None,
             ),
-            Sink::DevNull => (None, None),
+            Sink::DevNull => (None, None, None),
         };
         Ok(DrainAlone {
             format,
@@ -231,6 +253,7 @@ pub fn drain_alone(
             laps,
             plain_write,
             plain_write_reserved,
+            copy_then_write,
         })
     })();
     // The writer first: a drain that stops with a producer attached keeps its spare link.
@@ -277,6 +300,56 @@ fn plain_writes(
     let took = t.elapsed();
     drop(f);
     let _ = std::fs::remove_file(&plain);
+    Ok(took)
+}
+
+/// What any drain of this design costs at least, done in one thread: `records` payloads of
+/// `size` bytes, laid out in the first `capacity` bytes of `frames` one frame apart as in the
+/// ring (a frame header before each), copied into a 1 MiB buffer, which is written with one `write(2)` into
+/// blocks reserved as the drain reserves them before the next is copied. No frame is parsed,
+/// checked or released: only the copy out and the write, one after the other, as one thread
+/// must do them. Timed after the same page-cache warming as the other writes.
+fn copy_then_write(
+    dir: &Path,
+    ring: &str,
+    frames: &mut Vec<u8>,
+    capacity: u64,
+    size: usize,
+    records: u64,
+    warm: bool,
+) -> Result<Duration, BoxError> {
+    let span = layout::align_record((FRAME_HEADER_SIZE + size) as u64) as usize;
+    // Written through, as a filled ring is, so its pages exist before the clock starts.
+    if frames.len() < capacity as usize {
+        frames.resize(capacity as usize, b'x');
+    }
+    let bytes = records * size as u64;
+    if warm {
+        run::warm_page_cache(dir, bytes)?;
+    }
+    let path = dir.join(format!("{ring}.copied"));
+    let mut f = File::create(&path)?;
+    let mut reservation = Preallocation::new(ringlog_drain::preallocate::DEFAULT_CHUNK);
+    reservation.attach(&f);
+    let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut len = 0;
+    let t = Instant::now();
+    for i in 0..records as usize {
+        let at = i * span + FRAME_HEADER_SIZE;
+        batch.extend_from_slice(&frames[at..at + size]);
+        if batch.len() + size > batch.capacity() || i + 1 == records as usize {
+            reservation.before_append(&f, len, batch.len() as u64)?;
+            f.write_all(&batch)?;
+            len += batch.len() as u64;
+            batch.clear();
+        }
+    }
+    let took = t.elapsed();
+    drop(f);
+    if len != bytes {
+        return Err(format!("copy then write: wrote {len} of {bytes} bytes").into());
+    }
+    let _ = std::fs::remove_file(&path);
     Ok(took)
 }
 

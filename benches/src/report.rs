@@ -158,7 +158,10 @@ impl Results<'_> {
                     d.cold_gb_per_sec(),
                     match (d.plain_gb_per_sec(), d.plain_reserved_gb_per_sec()) {
                         (Some(p), Some(r)) => format!(
-                            "   (plain 1 MiB write(2)s of the same bytes: {p:.2} GB/s; into blocks reserved as the drain does: {r:.2} GB/s)"
+                            "   (plain 1 MiB write(2)s of the same bytes: {p:.2} GB/s; into blocks reserved as the drain does: {r:.2} GB/s{})",
+                            d.copy_then_write_gb_per_sec().map_or(String::new(), |c| format!(
+                                "; copied out of a ring-like buffer, then written, in one thread: {c:.2} GB/s"
+                            ))
                         ),
                         _ => String::new(),
                     }
@@ -290,6 +293,7 @@ impl Results<'_> {
                     "ns_per_record": d.ns_per_record(),
                     "plain_1mib_write_gb_per_sec": d.plain_gb_per_sec(),
                     "plain_1mib_write_reserved_gb_per_sec": d.plain_reserved_gb_per_sec(),
+                    "copy_then_write_gb_per_sec": d.copy_then_write_gb_per_sec(),
                 })
             })
             .collect();

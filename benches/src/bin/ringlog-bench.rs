@@ -487,8 +487,9 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
             &[]
         };
         let all = runs.iter().map(|r| (r, &knobs));
+        let mut floor_frames = Vec::new();
         for (&(size, format, sink), knobs) in all.chain(extra.iter().map(|r| (r, &default_ring))) {
-            let d = drain_probe::drain_alone(&dir, size, format, sink, knobs)?;
+            let d = drain_probe::drain_alone(&dir, size, format, sink, knobs, &mut floor_frames)?;
             eprintln!(
                 "drain alone: {:?} {size} B -> {sink:?}, {} MiB ring: {:.2} GB/s, {:.1} ns/record",
                 d.format,
