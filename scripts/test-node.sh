@@ -6,7 +6,9 @@
 #  2. installs ringlog-node the way users do, `npm install <repo>/ringlog-node` into a new empty
 #     directory with its install script approved first as the README says (npm >= 11.16 warns
 #     about an unapproved one, npm 12 skips it), and writes a record through it from there;
-#  3. runs the node:test suites against a real ringlog-drain: RINGLOG_DRAIN, by default
+#  3. packs it (`npm pack`) and installs the tarball into a new directory outside the repository
+#     the same way, and writes a record through it into a real drain's file;
+#  4. runs the node:test suites against a real ringlog-drain: RINGLOG_DRAIN, by default
 #     target/release/ringlog-drain (built by the cargo part, which runs first; built here if
 #     missing).
 set -euo pipefail
@@ -49,6 +51,61 @@ trap 'rm -rf "$app"' EXIT
         console.log('test-node: npm install ./ringlog-node into a new directory: builds, loads, writes')
     "
     rm -f "/dev/shm/ringlog-$ring"
+)
+
+# 3. The packed package builds anywhere: `npm pack` (its prepack copies the Rust crates into the
+#    tarball, ringlog-node/pack.js), then `npm install <tarball>` in a new directory outside the
+#    repository, its install script approved as npm names a tarball (`file:<path>`). The addon
+#    must build from the tarball's own sources, leave no build directory behind, and write a
+#    record that a real ringlog-drain puts in a file.
+packed=$(mktemp -d)
+trap 'rm -rf "$app" "$packed"' EXIT
+(cd ringlog-node && npm pack --silent --pack-destination "$packed" >/dev/null)
+[ ! -e ringlog-node/rust ] || { echo "test-node: npm pack left ringlog-node/rust behind (postpack)"; exit 1; }
+tarball=$(ls "$packed"/ringlog-*.tgz)
+mkdir "$packed/app"
+(
+    cd "$packed/app"
+    npm init -y >/dev/null
+    npm pkg set "allowScripts[file:$tarball]=true" --json
+    # --foreground-scripts: the install script's output in the log (npm hides it otherwise).
+    npm install --no-audit --no-fund --foreground-scripts "$tarball" 2>&1 | tee install.log
+    if grep -q allowScripts install.log; then
+        echo "test-node: npm still asks for the tarball's install script's approval"
+        exit 1
+    fi
+    grep -q 'from the sources in rust/' install.log || {
+        echo "test-node: the tarball's addon was not built from the tarball's own sources"
+        exit 1
+    }
+    if [ -d node_modules/ringlog/rust/target ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
+        echo "test-node: the tarball's build left its build directory in node_modules"
+        exit 1
+    fi
+    # The record goes into the ring first (the writer creates it); then a drain starts, and is
+    # stopped once the record is in its file (SIGTERM: it writes everything committed, exit 0).
+    ring="node-tarball-$$"
+    node -e "
+        const { Writer } = require('ringlog')
+        const w = new Writer('$ring')
+        if (w.write('installed from the tarball') !== true) process.exit(1)
+        w.close()
+    "
+    "$RINGLOG_DRAIN" --ring "$ring" --out "$packed/out.log" &
+    drain=$!
+    for _ in $(seq 600); do
+        grep -qsx 'installed from the tarball' "$packed/out.log" && break
+        kill -0 "$drain" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -TERM "$drain" 2>/dev/null || true
+    wait "$drain" || { echo "test-node: ringlog-drain failed (exit $?)"; exit 1; }
+    rm -f "/dev/shm/ringlog-$ring"
+    grep -qx 'installed from the tarball' "$packed/out.log" || {
+        echo "test-node: the record written through the tarball's addon is not in the drain's file"
+        exit 1
+    }
+    echo "test-node: npm pack, then npm install <tarball> outside the repository: builds, loads, writes"
 )
 
 # Each skipped test prints a `SKIPPED: test: why` line for test-all.sh's count (the reporter's
