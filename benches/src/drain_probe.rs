@@ -3,11 +3,13 @@
 //! - **Drain alone**: a ring is filled with records while the drain does nothing, then an
 //!   in-process [`Drain`] empties it (`pump` until idle) into a file on the log directory's
 //!   filesystem (or /dev/null); the time of that alone gives the drain's throughput into the
-//!   page cache, per format. Twice: the first lap finds the drain's mapping untouched (a
-//!   restarted drain pays a page fault per 64 KiB or so), the second is the steady state. The
-//!   same bytes written with plain 1 MiB `write(2)` calls give the ceiling to compare with,
-//!   once as any program writes them and once with the blocks reserved ahead as the drain
-//!   reserves them ([`ringlog_drain::preallocate`]), which is most of the difference.
+//!   page cache, per format. The first lap finds the drain's mapping untouched (a restarted
+//!   drain pays a page fault per 64 KiB or so), the next ones are the steady state. After each
+//!   of those, the same bytes are written three other ways to compare with: plain 1 MiB
+//!   `write(2)` calls as any program makes them; the same with the blocks reserved ahead as the
+//!   drain reserves them ([`ringlog_drain::preallocate`]); and, for the raw format, copied out
+//!   of a buffer laid out like the ring and written in batches in one thread, the floor of a
+//!   one-thread drain ([`copy_then_write`]).
 //! - **Idle latency**: a real `ringlog-drain` process on an idle ring; a record is written after
 //!   a pause and the time until the file has grown by it is measured (busy-polling `fstat`),
 //!   repeated, for a short pause (the drain is still napping) and a long one (it has announced
@@ -64,7 +66,7 @@ pub struct DrainAlone {
     /// Every steady-state lap, in order.
     pub laps: Vec<Duration>,
     /// Time plain 1 MiB `write(2)`s of as many bytes took, to a fresh file beside it (for a
-    /// file sink).
+    /// file sink): the median of [`WARM_LAPS`] timings, one right after each steady lap.
     pub plain_write: Option<Duration>,
     /// The same, with blocks reserved ahead of the file's end as the drain reserves them.
     pub plain_write_reserved: Option<Duration>,
@@ -126,8 +128,9 @@ pub const WARM_LAPS: u64 = 5;
 /// Fills a ring of `capacity` bytes to 15/16 with records of `size` bytes, then times an
 /// in-process drain emptying it into `sink` (a file under `dir`, or /dev/null); once cold, then
 /// [`WARM_LAPS`] times warm. For a file, every lap starts from an empty file (the page cache
-/// warmed by the previous lap's pages, or by [`run::warm_page_cache`] for the first), and plain
-/// 1 MiB writes of the same bytes are timed after it the same way.
+/// warmed by the previous lap's pages, or by [`run::warm_page_cache`] for the first), and after
+/// each steady lap the references are timed writing the same bytes: plain 1 MiB writes, the
+/// same into reserved blocks, and (raw format) [`copy_then_write`].
 ///
 /// `frames` is the buffer [`copy_then_write`] copies from, kept by the caller from run to run
 /// (grown as needed): allocating and freeing 128 MiB in every run would hand those pages back
@@ -207,10 +210,23 @@ pub fn drain_alone(
         let (cold, _) = lap()?;
         let mut warm = Vec::new();
         let mut bytes_out = 0;
+        // The references, each timed right after every steady drain lap, so that each of their
+        // medians meets the page cache in the states the drain's did (one timing after all the
+        // laps could land on pages the machine has just made cold, or on the warmest ones).
+        let (mut plain, mut reserved, mut floor) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..WARM_LAPS {
             let (t, b) = lap()?;
             warm.push(t);
             bytes_out = b;
+            if sink == Sink::File {
+                plain.push(plain_writes(dir, &ring, b, warm_cache, false)?);
+                reserved.push(plain_writes(dir, &ring, b, warm_cache, true)?);
+                if format == Format::Raw {
+                    floor.push(copy_then_write(
+                        dir, &ring, frames, capacity, size, records, warm_cache,
+                    )?);
+                }
+            }
         }
         let laps = warm.clone();
         warm.sort();
@@ -225,21 +241,8 @@ pub fn drain_alone(
                 ))));
             }
         }
-        let (plain_write, plain_write_reserved, copy_then_write) = match sink {
-            Sink::File if format == Format::Raw => (
-                Some(plain_writes(dir, &ring, bytes_out, warm_cache, false)?),
-                Some(plain_writes(dir, &ring, bytes_out, warm_cache, true)?),
-                Some(copy_then_write(
-                    dir, &ring, frames, capacity, size, records, warm_cache,
-                )?),
-            ),
-            Sink::File => (
-                Some(plain_writes(dir, &ring, bytes_out, warm_cache, false)?),
-                Some(plain_writes(dir, &ring, bytes_out, warm_cache, true)?),
-                None,
-            ),
-            Sink::DevNull => (None, None, None),
-        };
+        let (plain_write, plain_write_reserved, copy_then_write) =
+            (median(plain), median(reserved), median(floor));
         Ok(DrainAlone {
             format,
             sink,
@@ -263,6 +266,12 @@ pub fn drain_alone(
         let _ = std::fs::remove_file(&out);
     }
     result
+}
+
+/// The median of `times`, `None` if there are none.
+fn median(mut times: Vec<Duration>) -> Option<Duration> {
+    times.sort();
+    times.get(times.len() / 2).copied()
 }
 
 /// The ceiling for a drain writing `bytes` into a file of `dir`: the same number of bytes in
