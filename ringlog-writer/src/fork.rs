@@ -4,7 +4,8 @@
 //! child lives, and the drain would wait on it. So a `pthread_atfork` child handler bumps a
 //! generation counter (the hot path compares it with one relaxed load, no `getpid()` syscall)
 //! and closes every registered lock descriptor (`close` is async-signal-safe); the child then
-//! attaches afresh, with its own pid, slots and locks, on its next write.
+//! attaches afresh, with its own pid, slots and locks, on its next write. The table holds every
+//! lock descriptor the process has open, however many writers it opened: it grows in blocks.
 //!
 //! A descriptor is registered right after it is opened, and a `fork()` must never fall in
 //! between: its child would hold a description the table does not name, and with it, the
@@ -18,13 +19,73 @@
 use ringlog_core::fault::{self, Point};
 use std::cell::Cell;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use std::sync::Once;
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
-const TABLE: usize = 64;
-static LOCK_FDS: [AtomicI32; TABLE] = [const { AtomicI32::new(-1) }; TABLE];
 static INSTALL: Once = Once::new();
+
+/// Entries per block of the lock-descriptor table.
+const BLOCK: usize = 64;
+
+/// The lock descriptors a child must close: a chain of blocks, the first static, the others
+/// added when every entry is taken (by `register`, in a [`without_fork`] section, where
+/// allocating is fine) and kept for the life of the process, their entries reused. The child
+/// handler walks the chain without allocating: loads and `close` only.
+struct Block {
+    /// Registered descriptors; -1 for a free entry.
+    fds: [AtomicI32; BLOCK],
+    /// The next block, null at the end of the chain.
+    next: AtomicPtr<Block>,
+}
+
+impl Block {
+    const fn new() -> Block {
+        Block {
+            fds: [const { AtomicI32::new(-1) }; BLOCK],
+            next: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The block after this one, if any.
+    fn next(&self) -> Option<&'static Block> {
+        // Acquire: pairs with the Release of the CAS that linked it in `next_or_grow`: the
+        // block's initialised entries are visible before its address is.
+        let next = self.next.load(Ordering::Acquire);
+        // SAFETY: a non-null `next` was leaked from a `Box` by `next_or_grow`, never freed.
+        (!next.is_null()).then(|| unsafe { &*next })
+    }
+
+    /// The block after this one, linked in first if there is none (by this thread or,
+    /// racing, another one).
+    fn next_or_grow(&self) -> &'static Block {
+        if let Some(next) = self.next() {
+            return next;
+        }
+        let fresh = Box::into_raw(Box::new(Block::new()));
+        // Release: publishes the fresh block's entries with its address; Acquire on failure:
+        // the winner's block, as in `next`.
+        match self.next.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: leaked just above and now linked: it lives for the rest of the process.
+            Ok(_) => unsafe { &*fresh },
+            Err(winner) => {
+                // SAFETY: `fresh` was never shared (our CAS failed); `winner` is a linked
+                // block, leaked from a `Box` and never freed.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    &*winner
+                }
+            }
+        }
+    }
+}
+
+static LOCK_FDS: Block = Block::new();
 
 /// [`without_fork`] sections in progress (low half) and forks waiting to start (high half).
 /// A fork waits until no section is in progress; no section starts while a fork waits.
@@ -72,13 +133,17 @@ extern "C" fn after_fork_in_child() {
     // (if a signal handler forked in it) is in progress.
     GATE.store(own_sections(), Ordering::Relaxed);
     GENERATION.fetch_add(1, Ordering::Relaxed);
-    for slot in &LOCK_FDS {
-        let fd = slot.swap(-1, Ordering::Relaxed);
-        if fd >= 0 {
-            // SAFETY: `fd` was registered by `register` and is owned by the lock table; in the
-            // child it is a copy of the parent's descriptor that nobody else uses.
-            unsafe { libc::close(fd) };
+    let mut block = Some(&LOCK_FDS);
+    while let Some(b) = block {
+        for entry in &b.fds {
+            let fd = entry.swap(-1, Ordering::Relaxed);
+            if fd >= 0 {
+                // SAFETY: `fd` was registered by `register` and is owned by the lock table; in
+                // the child it is a copy of the parent's descriptor that nobody else uses.
+                unsafe { libc::close(fd) };
+            }
         }
+        block = b.next();
     }
 }
 
@@ -154,21 +219,37 @@ pub fn without_fork<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Registers a lock descriptor to be closed in children. Returns its table index, or `None`
-/// if the table is full (the caller then closes it itself after a fork). Call it in the
-/// [`without_fork`] section that opened `fd`.
-pub fn register(fd: RawFd) -> Option<usize> {
-    LOCK_FDS.iter().position(|slot| {
+/// Registers a lock descriptor to be closed in children; returns its index in the table (which
+/// grows as needed). Call it in the [`without_fork`] section that opened `fd`.
+pub fn register(fd: RawFd) -> usize {
+    let mut block = &LOCK_FDS;
+    let mut base = 0;
+    loop {
         // Relaxed: the table is only read by the child handler, in a single-threaded child
-        // (the fork ordered after this section by the gate).
-        slot.compare_exchange(-1, fd, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    })
+        // (the fork ordered after this section by the gate), and by `unregister` of the same
+        // index.
+        let free = block.fds.iter().position(|entry| {
+            entry
+                .compare_exchange(-1, fd, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        });
+        if let Some(i) = free {
+            return base + i;
+        }
+        block = block.next_or_grow();
+        base += BLOCK;
+    }
 }
 
 /// Removes a registration made by [`register`] (same generation only). Call it in the
 /// [`without_fork`] section that closes `fd`.
 pub fn unregister(index: usize, fd: RawFd) {
-    // Relaxed: as in `register`.
-    let _ = LOCK_FDS[index].compare_exchange(fd, -1, Ordering::Relaxed, Ordering::Relaxed);
+    let mut block = Some(&LOCK_FDS);
+    for _ in 0..index / BLOCK {
+        block = block.and_then(Block::next);
+    }
+    if let Some(b) = block {
+        // Relaxed: as in `register`.
+        let _ = b.fds[index % BLOCK].compare_exchange(fd, -1, Ordering::Relaxed, Ordering::Relaxed);
+    }
 }

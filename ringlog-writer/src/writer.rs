@@ -417,7 +417,8 @@ impl Shared {
         generation: u64,
         open: impl FnOnce() -> io::Result<std::fs::File>,
     ) -> Result<RawFd, OpenError> {
-        // An inherited descriptor the fork handler did not close (it was not in its table) is
+        // An inherited descriptor the fork handler did not close (it was not in its table: the
+        // fork came from a signal handler that interrupted the section registering it) is
         // closed below by whichever thread replaces it, and by no other: every thread of a
         // child may get here at once. Read before our CAS, which alone may let another thread
         // store a new registration.
@@ -442,8 +443,7 @@ impl Shared {
                     unsafe { libc::close(packed as u32 as RawFd) };
                 }
                 // Relaxed: read only by this process after a fork (ordered by fork itself).
-                self.lock_registration
-                    .store(reg.map_or(u64::MAX, |i| i as u64), Ordering::Relaxed);
+                self.lock_registration.store(reg as u64, Ordering::Relaxed);
                 // The bitmap describes the parent's slots: start empty in a child.
                 if packed != u64::MAX {
                     for w in self.owned.iter() {
@@ -457,9 +457,7 @@ impl Shared {
                 Ok(fd)
             }
             Err(winner) => {
-                if let Some(index) = reg {
-                    fork::unregister(index, fd);
-                }
+                fork::unregister(reg, fd);
                 // SAFETY: our fd lost the race and was never shared.
                 unsafe { libc::close(fd) };
                 Ok(winner as u32 as RawFd)
@@ -1307,13 +1305,53 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_child_closes_the_lock_descriptors_of_every_writer_however_many() {
+        // Bug: the at-fork table had 64 entries: a child kept the lock descriptors of a
+        // process's 65th and later writers open (and with them the parent's locks, so a parent
+        // that died looked alive) until the child's first write through each.
+        const WRITERS: usize = 200;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        // In a child of its own, so the at-fork table is this test's alone.
+        let code = in_child(|| {
+            let writers: Vec<Writer> = (0..WRITERS)
+                .map(|_| {
+                    Writer::builder("many")
+                        .path(&path)
+                        .capacity(1 << 16)
+                        .open()
+                        .unwrap()
+                })
+                .collect();
+            for w in &writers {
+                w.write(b"parent").unwrap();
+            }
+            let fds: Vec<RawFd> = writers
+                .iter()
+                .map(|w| w.shared.lock.load(Ordering::Acquire) as u32 as RawFd)
+                .collect();
+            in_child(|| {
+                // SAFETY: fcntl(F_GETFD) only asks whether the number is open.
+                let open = |fd: &&RawFd| unsafe { libc::fcntl(**fd, libc::F_GETFD) } != -1;
+                if fds.iter().filter(open).count() == 0 {
+                    CHILD_OK
+                } else {
+                    PARENT_FDS_OPEN_IN_CHILD
+                }
+            })
+        });
+        assert_eq!(code, CHILD_OK);
+    }
+
     /// What one thread of a forked child found after its first write.
     const CHILD_OK: i32 = 0;
     const CHILD_WRITE_FAILED: i32 = 10;
     const CHILD_SLOT_NOT_LOCKED: i32 = 11;
     const CHILD_LOCK_FD_ELSEWHERE: i32 = 12;
-    const PARENT_FD_REGISTERED: i32 = 13;
+    const PARENT_FD_NOT_REGISTERED: i32 = 13;
     const CHILD_KILLED: i32 = 14;
+    const PARENT_FDS_OPEN_IN_CHILD: i32 = 15;
 
     #[test]
     fn many_threads_of_a_forked_child_swap_an_unregistered_lock_fd_once() {
@@ -1324,21 +1362,21 @@ mod tests {
         let path = dir.path().join("ring");
         // In a child of its own, so the at-fork table is this test's alone.
         let code = in_child(|| {
-            // Fill the at-fork table, so the next writer's descriptor is not in it.
-            let _fillers: Vec<Writer> = (0..64)
-                .map(|_| {
-                    Writer::builder("fork")
-                        .path(&path)
-                        .capacity(1 << 20)
-                        .open()
-                        .unwrap()
-                })
-                .collect();
-            let writer = Writer::builder("fork").path(&path).open().unwrap();
+            let writer = Writer::builder("fork")
+                .path(&path)
+                .capacity(1 << 20)
+                .open()
+                .unwrap();
             writer.write(b"parent").unwrap();
-            if writer.shared.lock_registration.load(Ordering::Relaxed) != u64::MAX {
-                return PARENT_FD_REGISTERED;
+            // As after a fork from a signal handler that interrupted the registration: the
+            // descriptor open, published, and not in the at-fork table.
+            let shared = &writer.shared;
+            let reg = shared.lock_registration.swap(u64::MAX, Ordering::Relaxed);
+            if reg == u64::MAX {
+                return PARENT_FD_NOT_REGISTERED;
             }
+            let fd = shared.lock.load(Ordering::Acquire) as u32 as RawFd;
+            fork::unregister(reg as usize, fd);
             for _ in 0..100 {
                 let code = in_child(|| child_threads_write_and_check(&writer, &path));
                 if code != CHILD_OK {
