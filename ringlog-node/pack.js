@@ -4,17 +4,24 @@
 // crate, with the repository's Cargo.lock, so the tarball's install script (build.js) compiles
 // exactly the versions the repository tests. Without it the tarball would hold only this crate,
 // whose manifest points into the repository (`workspace = true`, `../ringlog-ffi`), and would
-// build nowhere else. `postpack` removes `rust/` again (`node pack.js clean`).
+// build nowhere else. `postpack` removes `rust/` and `prebuilt/` again (`node pack.js clean`).
 //
 // The copies keep the crates' manifests except what a build does not read: their
 // dev-dependencies (test kits that live elsewhere in the repository); the workspace manifest is
 // the repository's with only the packed crates as members and path dependencies.
+//
+// It also builds the addon here, from the same sources, and puts it in `prebuilt/` under this
+// platform's name (prebuilt.js), stripped of its debug information when `strip` is there: an
+// install on a machine of the same platform uses it and needs no Rust toolchain.
 'use strict'
+const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
+const prebuilt = require('./prebuilt')
 
 const repo = path.join(__dirname, '..')
 const out = path.join(__dirname, 'rust')
+const prebuiltDir = path.join(__dirname, 'prebuilt')
 const CRATES = ['ringlog-core', 'ringlog-writer', 'ringlog-ffi', 'ringlog-node']
 // What a build reads from a crate's directory (tests, benches and examples are not built).
 const BUILD_INPUTS = ['Cargo.toml', 'build.rs', 'src']
@@ -63,8 +70,23 @@ function workspaceManifest () {
     '# Node addon is built from.\n' + kept.join('\n')
 }
 
+// Builds the addon from the repository (build.js, before `rust/` exists, so from this
+// directory's crate) and keeps a copy for this platform.
+function packPrebuilt () {
+  fs.rmSync(prebuiltDir, { recursive: true, force: true })
+  const built = spawnSync(process.execPath, [path.join(__dirname, 'build.js')], { cwd: __dirname, stdio: 'inherit' })
+  if (built.status !== 0) fail('building the prebuilt addon failed')
+  const to = prebuilt.file(__dirname)
+  fs.mkdirSync(prebuiltDir, { recursive: true })
+  fs.copyFileSync(path.join(__dirname, 'ringlog.node'), to)
+  const stripped = spawnSync('strip', ['--strip-debug', to], { stdio: 'inherit' })
+  const how = stripped.status === 0 ? 'stripped' : 'not stripped: no `strip` here'
+  console.error(`ringlog pack: the addon for ${prebuilt.tag()} in ${to} (${how})`)
+}
+
 function pack () {
   fs.rmSync(out, { recursive: true, force: true })
+  packPrebuilt()
   for (const crate of CRATES) {
     const from = path.join(repo, crate)
     const to = path.join(out, crate)
@@ -88,6 +110,7 @@ function pack () {
 
 if (process.argv[2] === 'clean') {
   fs.rmSync(out, { recursive: true, force: true })
+  fs.rmSync(prebuiltDir, { recursive: true, force: true })
 } else {
   pack()
 }

@@ -6,8 +6,9 @@
 #  2. installs ringlog-node the way users do, `npm install <repo>/ringlog-node` into a new empty
 #     directory with its install script approved first as the README says (npm >= 11.16 warns
 #     about an unapproved one, npm 12 skips it), and writes a record through it from there;
-#  3. packs it (`npm pack`) and installs the tarball into a new directory outside the repository
-#     the same way, and writes a record through it into a real drain's file;
+#  3. packs it (`npm pack`) and installs the tarball into new directories outside the repository
+#     the same way, built from the tarball's sources and with its prebuilt addon, and writes a
+#     record through each into a real drain's file;
 #  4. runs the node:test suites against a real ringlog-drain: RINGLOG_DRAIN, by default
 #     target/release/ringlog-drain (built by the cargo part, which runs first; built here if
 #     missing).
@@ -55,49 +56,60 @@ trap 'rm -rf "$app"' EXIT
     rm -f "/dev/shm/ringlog-$ring"
 )
 
-# 3. The packed package builds anywhere: `npm pack` (its prepack copies the Rust crates into the
-#    tarball, ringlog-node/pack.js), then `npm install <tarball>` in a new directory outside the
-#    repository, its install script approved as npm names a tarball (`file:<path>`). The addon
-#    must build from the tarball's own sources, leave no build directory behind, and write a
-#    record that a real ringlog-drain puts in a file.
+# 3. The packed package installs anywhere: `npm pack` (its prepack copies the Rust crates into
+#    the tarball and the addon built here for this platform, ringlog-node/pack.js), then
+#    `npm install <tarball>` in new directories outside the repository, its install script
+#    approved as npm names a tarball (`file:<path>`): once as on a machine of another platform
+#    (RINGLOG_BUILD_FROM_SOURCE=1), where the addon must build from the tarball's own sources and
+#    leave no build directory behind, and once as on this one, where the prebuilt addon must be
+#    used. Each must write a record that a real ringlog-drain puts in a file.
 packed=$(mktemp -d)
 trap 'rm -rf "$app" "$packed"' EXIT
 (cd ringlog-node && npm pack --silent --pack-destination "$packed" >/dev/null)
-[ ! -e ringlog-node/rust ] || { echo "test-node: npm pack left ringlog-node/rust behind (postpack)"; exit 1; }
+for leftover in ringlog-node/rust ringlog-node/prebuilt; do
+    [ ! -e "$leftover" ] || { echo "test-node: npm pack left $leftover behind (postpack)"; exit 1; }
+done
 tarball=$(ls "$packed"/ringlog-*.tgz)
-mkdir "$packed/app"
-(
-    cd "$packed/app"
-    npm init -y >/dev/null
-    npm pkg set "allowScripts[file:$tarball]=true" --json
-    # --foreground-scripts: the install script's output in the log (npm hides it otherwise).
-    npm install --no-audit --no-fund --foreground-scripts "$tarball" 2>&1 | tee install.log
-    if grep -q allowScripts install.log; then
-        echo "test-node: npm still asks for the tarball's install script's approval"
-        exit 1
-    fi
-    grep -q 'from the sources in rust/' install.log || {
-        echo "test-node: the tarball's addon was not built from the tarball's own sources"
-        exit 1
-    }
-    if [ -d node_modules/ringlog/rust/target ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
-        echo "test-node: the tarball's build left its build directory in node_modules"
-        exit 1
-    fi
-    # The record goes into the ring first (the writer creates it), then to a drain's file.
-    ring="node-tarball-$$"
-    node -e "
-        const { Writer } = require('ringlog')
-        const w = new Writer('$ring')
-        if (w.write('installed from the tarball') !== true) process.exit(1)
-        w.close()
-    "
-    drained_line "$ring" "$packed/out.log" 'installed from the tarball' || {
-        echo "test-node: the record written through the tarball's addon did not reach the file"
-        exit 1
-    }
-    echo "test-node: npm pack, then npm install <tarball> outside the repository: builds, loads, writes"
-)
+for how in source prebuilt; do
+    mkdir "$packed/$how"
+    (
+        cd "$packed/$how"
+        npm init -y >/dev/null
+        npm pkg set "allowScripts[file:$tarball]=true" --json
+        if [ "$how" = source ]; then export RINGLOG_BUILD_FROM_SOURCE=1; fi
+        # --foreground-scripts: the install script's output in the log (npm hides it otherwise).
+        npm install --no-audit --no-fund --foreground-scripts "$tarball" 2>&1 | tee install.log
+        if grep -q allowScripts install.log; then
+            echo "test-node: npm still asks for the tarball's install script's approval"
+            exit 1
+        fi
+        case $how in
+            source) expected='from the sources in rust/' ;;
+            prebuilt) expected='using the prebuilt addon for' ;;
+        esac
+        grep -q "$expected" install.log || {
+            echo "test-node: the tarball's addon was not installed the $how way ('$expected')"
+            exit 1
+        }
+        if [ -d node_modules/ringlog/rust/target ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
+            echo "test-node: the tarball's build left its build directory in node_modules"
+            exit 1
+        fi
+        # The record goes into the ring first (the writer creates it), then to a drain's file.
+        ring="node-tarball-$how-$$"
+        node -e "
+            const { Writer } = require('ringlog')
+            const w = new Writer('$ring')
+            if (w.write('installed from the tarball ($how)') !== true) process.exit(1)
+            w.close()
+        "
+        drained_line "$ring" "$packed/$how.log" "installed from the tarball ($how)" || {
+            echo "test-node: the record written through the tarball's addon did not reach the file"
+            exit 1
+        }
+        echo "test-node: npm pack, then npm install <tarball> outside the repository ($how): loads, writes"
+    )
+done
 
 # Each skipped test prints a `SKIPPED: test: why` line for test-all.sh's count (the reporter's
 # doc says why); tap is node's own choice when stdout is not a terminal.
