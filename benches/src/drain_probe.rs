@@ -241,8 +241,6 @@ pub fn drain_alone(
                 ))));
             }
         }
-        let (plain_write, plain_write_reserved, copy_then_write) =
-            (median(plain), median(reserved), median(floor));
         Ok(DrainAlone {
             format,
             sink,
@@ -254,9 +252,9 @@ pub fn drain_alone(
             elapsed: warm[warm.len() / 2],
             best: warm[0],
             laps,
-            plain_write,
-            plain_write_reserved,
-            copy_then_write,
+            plain_write: median(plain),
+            plain_write_reserved: median(reserved),
+            copy_then_write: median(floor),
         })
     })();
     // The writer first: a drain that stops with a producer attached keeps its spare link.
@@ -274,6 +272,48 @@ fn median(mut times: Vec<Duration>) -> Option<Duration> {
     times.get(times.len() / 2).copied()
 }
 
+/// A scratch file the references append to, with blocks reserved ahead as the drain reserves
+/// them (or none); removed when dropped.
+struct ScratchFile {
+    path: std::path::PathBuf,
+    file: File,
+    reservation: Preallocation,
+    len: u64,
+}
+
+impl ScratchFile {
+    fn create(path: std::path::PathBuf, reserve: bool) -> Result<ScratchFile, BoxError> {
+        let file = File::create(&path)?;
+        let mut reservation = Preallocation::new(if reserve {
+            ringlog_drain::preallocate::DEFAULT_CHUNK
+        } else {
+            0
+        });
+        reservation.attach(&file);
+        Ok(ScratchFile {
+            path,
+            file,
+            reservation,
+            len: 0,
+        })
+    }
+
+    /// One `write(2)` of `bytes` at the end (more if the kernel takes less).
+    fn append(&mut self, bytes: &[u8]) -> Result<(), BoxError> {
+        self.reservation
+            .before_append(&self.file, self.len, bytes.len() as u64)?;
+        self.file.write_all(bytes)?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// The ceiling for a drain writing `bytes` into a file of `dir`: the same number of bytes in
 /// 1 MiB `write(2)`s to a fresh file, after the same page-cache warming; with `reserve`, with
 /// blocks reserved ahead as the drain reserves them.
@@ -287,37 +327,24 @@ fn plain_writes(
     if warm {
         run::warm_page_cache(dir, bytes)?;
     }
-    let plain = dir.join(format!("{ring}.plain"));
     let chunk = vec![b'x'; 1 << 20];
-    let mut f = File::create(&plain)?;
-    let mut reservation = Preallocation::new(if reserve {
-        ringlog_drain::preallocate::DEFAULT_CHUNK
-    } else {
-        0
-    });
-    reservation.attach(&f);
+    let mut out = ScratchFile::create(dir.join(format!("{ring}.plain")), reserve)?;
     let t = Instant::now();
     let mut left = bytes as usize;
-    let mut len = 0;
     while left > 0 {
         let n = left.min(chunk.len());
-        reservation.before_append(&f, len, n as u64)?;
-        f.write_all(&chunk[..n])?;
+        out.append(&chunk[..n])?;
         left -= n;
-        len += n as u64;
     }
-    let took = t.elapsed();
-    drop(f);
-    let _ = std::fs::remove_file(&plain);
-    Ok(took)
+    Ok(t.elapsed())
 }
 
 /// What any drain of this design costs at least, done in one thread: `records` payloads of
 /// `size` bytes, laid out in the first `capacity` bytes of `frames` one frame apart as in the
-/// ring (a frame header before each), copied into a 1 MiB buffer, which is written with one `write(2)` into
-/// blocks reserved as the drain reserves them before the next is copied. No frame is parsed,
-/// checked or released: only the copy out and the write, one after the other, as one thread
-/// must do them. Timed after the same page-cache warming as the other writes.
+/// ring (a frame header before each), copied into a 1 MiB buffer, which is written with one
+/// `write(2)` into blocks reserved as the drain reserves them before the next is copied. No
+/// frame is parsed, checked or released: only the copy out and the write, one after the other,
+/// as one thread must do them. Timed after the same page-cache warming as the other writes.
 fn copy_then_write(
     dir: &Path,
     ring: &str,
@@ -336,29 +363,21 @@ fn copy_then_write(
     if warm {
         run::warm_page_cache(dir, bytes)?;
     }
-    let path = dir.join(format!("{ring}.copied"));
-    let mut f = File::create(&path)?;
-    let mut reservation = Preallocation::new(ringlog_drain::preallocate::DEFAULT_CHUNK);
-    reservation.attach(&f);
+    let mut out = ScratchFile::create(dir.join(format!("{ring}.copied")), true)?;
     let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut len = 0;
     let t = Instant::now();
     for i in 0..records as usize {
         let at = i * span + FRAME_HEADER_SIZE;
         batch.extend_from_slice(&frames[at..at + size]);
         if batch.len() + size > batch.capacity() || i + 1 == records as usize {
-            reservation.before_append(&f, len, batch.len() as u64)?;
-            f.write_all(&batch)?;
-            len += batch.len() as u64;
+            out.append(&batch)?;
             batch.clear();
         }
     }
     let took = t.elapsed();
-    drop(f);
-    if len != bytes {
-        return Err(format!("copy then write: wrote {len} of {bytes} bytes").into());
+    if out.len != bytes {
+        return Err(format!("copy then write: wrote {} of {bytes} bytes", out.len).into());
     }
-    let _ = std::fs::remove_file(&path);
     Ok(took)
 }
 
