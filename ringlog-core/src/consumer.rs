@@ -5,14 +5,20 @@
 //! takes a position or a pointer: positions stay inside, so safe code cannot make the drain
 //! read bytes a producer is still writing, or release space it does not own.
 //!
-//! One `Consumer` per [`Ring`] value: a second is refused while the first lives. Across
-//! processes (and across two mappings of one segment), the drain lock the drain takes before it
-//! builds its consumer keeps a second consumer out.
+//! One `Consumer` per [`Ring`] value: a second is refused while the first, or a [`Releaser`] of
+//! it, lives. Across processes (and across two mappings of one segment), the drain lock the
+//! drain takes before it builds its consumer keeps a second consumer out.
+//!
+//! Reading and releasing may happen on two threads: [`Consumer::hand_off`] turns what was read
+//! into a [`ReadRange`], which a [`Releaser`] (on any thread) writes out through its in-place
+//! pieces and then releases, ranges strictly in the order they were handed off, while the
+//! consumer reads on past them.
 
 use crate::abandon::{ClaimVerdict, Liveness};
 use crate::memory::Memory;
 use crate::ring::{Corruption, MessageLimits, Next, RecordMeta, Ring};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Something that holds a ring: a reference, or an owner such as a `Segment`.
 pub trait RingRef {
@@ -20,6 +26,18 @@ pub trait RingRef {
     type Memory: Memory;
     /// The ring.
     fn ring(&self) -> &Ring<Self::Memory>;
+}
+
+/// The ring, held by a consumer and its releasers; the last of them to go lets another
+/// consumer in.
+#[derive(Debug)]
+struct Held<R: RingRef>(R);
+
+impl<R: RingRef> Drop for Held<R> {
+    fn drop(&mut self) {
+        // Release: see `Consumer::new`.
+        self.0.ring().consumer_taken.store(false, Ordering::Release);
+    }
 }
 
 impl<M: Memory> RingRef for &Ring<M> {
@@ -155,12 +173,106 @@ impl InPlace {
     }
 }
 
+/// What a consumer read and handed off ([`Consumer::hand_off`]): released by a [`Releaser`]
+/// once written, in the order handed off, or taken back to be read again
+/// ([`Consumer::take_back`]). Each range is released or taken back at most once (both take it by
+/// value), so while one is borrowed its bytes stay unreleased.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a range handed off is released or taken back; dropped, its space stays in use"]
+pub struct ReadRange {
+    consumer: u64,
+    start: u64,
+    end: u64,
+}
+
+impl ReadRange {
+    /// Where it starts (for checkpoints and reports; it reads nothing).
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+    /// Where it ends.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+    /// Bytes of ring it spans.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+    /// True when it spans nothing.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// Releases what a [`Consumer`] handed off, on any thread: see [`Consumer::releaser`].
+#[derive(Debug)]
+pub struct Releaser<R: RingRef> {
+    held: Arc<Held<R>>,
+    consumer: u64,
+}
+
+impl<R: RingRef> Clone for Releaser<R> {
+    fn clone(&self) -> Self {
+        Releaser {
+            held: Arc::clone(&self.held),
+            consumer: self.consumer,
+        }
+    }
+}
+
+impl<R: RingRef> Releaser<R> {
+    /// The ring.
+    pub fn ring(&self) -> &Ring<R::Memory> {
+        self.held.0.ring()
+    }
+
+    /// Where `piece`'s bytes are now; `range` is the range handed off that holds its record.
+    /// They stay committed and unreleased while `range` is borrowed (releasing takes it).
+    ///
+    /// # Panics
+    /// If `range` or `piece` is another consumer's, or `piece` lies outside `range`.
+    pub fn in_place_ptr(&self, range: &ReadRange, piece: &InPlace) -> *const u8 {
+        assert!(
+            range.consumer == self.consumer
+                && piece.consumer == self.consumer
+                && (range.start..range.end).contains(&piece.pos),
+            "an in-place piece outside the range handed off, or of another consumer"
+        );
+        // SAFETY: the piece was checked against its record when made; the record lies in
+        // `range`, which is not released while it exists (checked above: it is this
+        // consumer's, and a range is released only by value).
+        unsafe { self.ring().payload_ptr(piece.pos, piece.offset, piece.len) }
+            .expect("the memory handed out a pointer when the piece was made")
+    }
+
+    /// Gives `range` back to producers. Returns true when producers wait for space and should be
+    /// woken ([`Ring::wake_space_waiters`]).
+    ///
+    /// # Panics
+    /// If `range` is another consumer's, or an earlier range is not released yet: ranges are
+    /// released in the order they were handed off.
+    pub fn release(&self, range: ReadRange) -> bool {
+        assert_eq!(range.consumer, self.consumer, "a range of another consumer");
+        let ring = self.ring();
+        assert_eq!(
+            range.start,
+            ring.head(),
+            "ranges are released in the order they were handed off"
+        );
+        // SAFETY: `range` was handed off by this releaser's consumer, the ring's only one, so
+        // it holds only frames that consumer read; it was never released (a range is released
+        // once, by value), and it starts at the ring's head (checked), which only this
+        // consumer's releases move.
+        unsafe { ring.release(range.start, range.end) }
+    }
+}
+
 /// The ring's one consumer.
 #[derive(Debug)]
 pub struct Consumer<R: RingRef> {
-    ring: R,
+    held: Arc<Held<R>>,
     id: u64,
-    /// Everything before it is released.
+    /// Everything before it is released, or handed off.
     head: u64,
     /// The next frame to look at; `[head, read)` is read, not released.
     read: u64,
@@ -179,7 +291,7 @@ impl<R: RingRef> Consumer<R> {
         }
         let head = ring.ring().head();
         Ok(Consumer {
-            ring,
+            held: Arc::new(Held(ring)),
             id: NEXT_CONSUMER.fetch_add(1, Ordering::Relaxed),
             head,
             read: head,
@@ -189,16 +301,17 @@ impl<R: RingRef> Consumer<R> {
     }
 
     /// The ring.
+    #[inline(always)]
     pub fn ring(&self) -> &Ring<R::Memory> {
-        self.ring.ring()
+        self.held.0.ring()
     }
 
     /// What holds the ring.
     pub fn holder(&self) -> &R {
-        &self.ring
+        &self.held.0
     }
 
-    /// Everything before this position is released.
+    /// Everything before this position is released or handed off.
     pub fn head(&self) -> u64 {
         self.head
     }
@@ -208,9 +321,44 @@ impl<R: RingRef> Consumer<R> {
         self.read
     }
 
-    /// Bytes read and not released yet.
+    /// Bytes read and not released yet, handed off or not.
     pub fn unreleased(&self) -> u64 {
-        self.read - self.head
+        self.read - self.ring().head()
+    }
+
+    /// A releaser for the ranges this consumer hands off, to move to another thread. It keeps
+    /// other consumers out of the ring as long as it lives.
+    pub fn releaser(&self) -> Releaser<R> {
+        Releaser {
+            held: Arc::clone(&self.held),
+            consumer: self.id,
+        }
+    }
+
+    /// Hands what was read since the last release or hand-off to a [`Releaser`]: from now on
+    /// this consumer refuses its tokens, and reads on after it.
+    pub fn hand_off(&mut self) -> ReadRange {
+        let range = ReadRange {
+            consumer: self.id,
+            start: self.head,
+            end: self.read,
+        };
+        self.head = self.read;
+        range
+    }
+
+    /// Takes back `range`, the last one handed off, that could not be written: it is read again
+    /// from its start (and so is anything read after it).
+    ///
+    /// # Panics
+    /// If `range` is another consumer's or not the last one handed off.
+    pub fn take_back(&mut self, range: ReadRange) {
+        assert!(
+            range.consumer == self.id && range.end == self.head,
+            "take back of a range that is not this consumer's last one"
+        );
+        self.head = range.start;
+        self.rewind();
     }
 
     /// The frame at the read position, without moving.
@@ -219,7 +367,7 @@ impl<R: RingRef> Consumer<R> {
         let at = self.read;
         // SAFETY: `at` is the consumer's read position, a frame boundary it reached only
         // through frames it read, and this is the ring's only consumer.
-        match unsafe { self.ring.ring().next(at, &mut self.tail_cache) } {
+        match unsafe { self.held.0.ring().next(at, &mut self.tail_cache) } {
             Next::Empty => Frame::Empty,
             Next::Record { meta, span } => {
                 self.seen = self.seen.max(at + span);
@@ -247,17 +395,12 @@ impl<R: RingRef> Consumer<R> {
     /// records, with none of the per-record tokens of `peek`.
     #[inline]
     pub fn append_messages(&mut self, out: &mut Vec<u8>, limits: MessageLimits) -> u64 {
+        let ring = self.held.0.ring();
         // SAFETY: `self.read` is the consumer's read position, a frame boundary it reached only
-        // through frames it read, and this is the ring's only consumer; `self.head` is the
-        // ring's head (only this consumer moves it).
+        // through frames it read, and this is the ring's only consumer; the released position
+        // is the ring's head (only this consumer's releases move it).
         let (read, records) = unsafe {
-            self.ring.ring().append_messages(
-                self.head,
-                self.read,
-                &mut self.tail_cache,
-                out,
-                limits,
-            )
+            ring.append_messages(ring.head(), self.read, &mut self.tail_cache, out, limits)
         };
         self.read = read;
         records
@@ -295,13 +438,21 @@ impl<R: RingRef> Consumer<R> {
         self.ring().drain_sleep(futex, self.read, timeout)
     }
 
-    /// Gives what was read back to producers. Returns true when producers wait
-    /// for space and should be woken ([`Ring::wake_space_waiters`]).
+    /// Gives what was read back to producers. Returns true when producers wait for space and
+    /// should be woken ([`Ring::wake_space_waiters`]).
+    ///
+    /// # Panics
+    /// If a range handed off is not released yet.
     pub fn release(&mut self) -> bool {
+        assert_eq!(
+            self.ring().head(),
+            self.head,
+            "release while a range handed off is not released"
+        );
         // SAFETY: `[head, read)` is what this consumer read (committed records, paddings and
-        // skipped claims and garbage), not released yet; no token can read it afterwards
-        // (they must lie at or after the new head).
-        let waiters = unsafe { self.ring.ring().release(self.head, self.read) };
+        // skipped claims and garbage), not released yet, and `head` is the ring's (checked);
+        // no token can read it afterwards (they must lie at or after the new head).
+        let waiters = unsafe { self.ring().release(self.head, self.read) };
         self.head = self.read;
         waiters
     }
@@ -310,8 +461,13 @@ impl<R: RingRef> Consumer<R> {
     /// in flight and starts at head); the consumer moves to the new head.
     pub fn release_recovered(&mut self) {
         assert_eq!(self.head, self.read, "recovery before any read");
-        self.ring.ring().release_recovered();
-        self.head = self.ring.ring().head();
+        assert_eq!(
+            self.ring().head(),
+            self.head,
+            "recovery with a range handed off"
+        );
+        self.ring().release_recovered();
+        self.head = self.ring().head();
         self.read = self.head;
         self.seen = self.head;
         self.tail_cache = self.head;
@@ -322,11 +478,11 @@ impl<R: RingRef> Consumer<R> {
     /// token of this consumer (`seen` bounds the in-place pieces, which are not tokens).
     #[inline(always)]
     fn check(&self, record: &RecordFrame, offset: usize, len: usize) {
-        debug_assert!(record.pos + record.span <= self.seen);
         assert!(
             record.consumer == self.id && record.pos >= self.head,
             "a frame token of another consumer, or released"
         );
+        debug_assert!(record.pos + record.span <= self.seen);
         assert!(
             offset + len <= record.meta.payload_len as usize,
             "payload read outside the record"
@@ -394,10 +550,10 @@ impl<R: RingRef> Consumer<R> {
         R: Liveness,
     {
         let at = self.read;
-        let ring = self.ring.ring();
+        let ring = self.held.0.ring();
         // SAFETY: `at` is the consumer's read position, where `next` found a pending claim.
         let verdict =
-            unsafe { ring.claim_verdict(at, slot, len, &mut self.tail_cache, &self.ring) };
+            unsafe { ring.claim_verdict(at, slot, len, &mut self.tail_cache, &self.held.0) };
         self.verdict_token(at, verdict)
     }
 
@@ -409,7 +565,7 @@ impl<R: RingRef> Consumer<R> {
         liveness: &impl Liveness,
     ) -> PendingVerdict {
         let at = self.read;
-        let ring = self.ring.ring();
+        let ring = self.held.0.ring();
         // SAFETY: as in `pending_verdict`.
         let verdict = unsafe { ring.claim_verdict(at, slot, len, &mut self.tail_cache, liveness) };
         self.verdict_token(at, verdict)
@@ -463,15 +619,5 @@ impl<R: RingRef> Consumer<R> {
     /// Bytes between the read position and the producers' tail.
     pub fn backlog(&self) -> u64 {
         self.ring().tail().saturating_sub(self.read)
-    }
-}
-
-impl<R: RingRef> Drop for Consumer<R> {
-    fn drop(&mut self) {
-        // Release: see `new`.
-        self.ring
-            .ring()
-            .consumer_taken
-            .store(false, Ordering::Release);
     }
 }

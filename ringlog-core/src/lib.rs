@@ -51,7 +51,9 @@ mod sync;
 pub mod wake;
 
 pub use checkpoint::{BatchIntent, CheckpointState, OutputFile, Recovery, SlotReports};
-pub use consumer::{Consumer, Frame, InPlace, PendingVerdict, RecordFrame, RingRef, Skip};
+pub use consumer::{
+    Consumer, Frame, InPlace, PendingVerdict, ReadRange, RecordFrame, Releaser, RingRef, Skip,
+};
 pub use drain_words::{Counter, Counters, DrainIdentity};
 pub use error::{ErrorChain, OpenError};
 pub use frame::{Kind, Level, FRAME_HEADER_SIZE};

@@ -148,3 +148,143 @@ fn only_a_provably_corrupt_tail_is_put_back() {
         assert_eq!(ring.tail(), read, "tail {garbage}");
     }
 }
+
+/// Reads every committed record at the consumer's position; returns how many.
+fn read_all(consumer: &mut Consumer<&ringlog_core::Ring<ringlog_core::memory::HeapMemory>>) -> u32 {
+    let mut n = 0;
+    while let Frame::Record(record) = consumer.peek() {
+        consumer.pass(&record);
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn ranges_handed_off_are_released_on_another_thread_in_order_while_reading_goes_on() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    write(&ring, 0, &hc, b"first").unwrap();
+    write(&ring, 0, &hc, b"second").unwrap();
+    let mut consumer = Consumer::new(&ring).unwrap();
+    let releaser = consumer.releaser();
+    assert_eq!(read_all(&mut consumer), 2);
+    let a = consumer.hand_off();
+    assert_eq!((a.start(), a.end()), (0, ring.tail()));
+    write(&ring, 0, &hc, b"third").unwrap();
+    assert_eq!(read_all(&mut consumer), 1);
+    let b = consumer.hand_off();
+    assert_eq!(
+        consumer.unreleased(),
+        ring.tail(),
+        "both ranges count until released"
+    );
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            assert!(!releaser.release(a));
+            assert_eq!(ring.head(), b.start());
+            assert!(!releaser.release(b));
+        });
+    });
+    assert_eq!(ring.head(), ring.tail());
+    assert_eq!(consumer.unreleased(), 0);
+    drop(consumer);
+    assert!(
+        Consumer::new(&ring).is_err(),
+        "a releaser keeps the ring's consumer place taken"
+    );
+    drop(releaser);
+    assert!(Consumer::new(&ring).is_ok());
+}
+
+#[test]
+#[should_panic(expected = "in the order they were handed off")]
+fn a_range_released_before_an_earlier_one_is_refused() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    let mut consumer = Consumer::new(&ring).unwrap();
+    let releaser = consumer.releaser();
+    write(&ring, 0, &hc, b"first").unwrap();
+    read_all(&mut consumer);
+    let _a = consumer.hand_off();
+    write(&ring, 0, &hc, b"second").unwrap();
+    read_all(&mut consumer);
+    let b = consumer.hand_off();
+    releaser.release(b);
+}
+
+#[test]
+#[should_panic(expected = "another consumer, or released")]
+fn a_consumer_refuses_the_tokens_of_a_range_it_handed_off() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    write(&ring, 0, &hc, b"handed").unwrap();
+    let mut consumer = Consumer::new(&ring).unwrap();
+    let Frame::Record(record) = consumer.peek() else {
+        panic!("a record")
+    };
+    consumer.pass(&record);
+    let _range = consumer.hand_off();
+    let mut buf = [0u8; 6];
+    consumer.read_payload(&record, 0, &mut buf);
+}
+
+#[test]
+#[should_panic(expected = "a range handed off is not released")]
+fn the_consumer_cannot_release_past_a_range_still_out() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    write(&ring, 0, &hc, b"out").unwrap();
+    let mut consumer = Consumer::new(&ring).unwrap();
+    read_all(&mut consumer);
+    let _range = consumer.hand_off();
+    write(&ring, 0, &hc, b"more").unwrap();
+    read_all(&mut consumer);
+    consumer.release();
+}
+
+#[test]
+fn a_range_taken_back_is_read_again() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    write(&ring, 0, &hc, b"retry").unwrap();
+    let mut consumer = Consumer::new(&ring).unwrap();
+    let releaser = consumer.releaser();
+    assert_eq!(read_all(&mut consumer), 1);
+    let range = consumer.hand_off();
+    consumer.take_back(range);
+    assert_eq!(ring.head(), 0, "nothing released");
+    assert_eq!(read_all(&mut consumer), 1, "the record again");
+    assert!(!releaser.release(consumer.hand_off()));
+    assert_eq!(ring.head(), ring.tail());
+}
+
+#[test]
+#[should_panic(expected = "outside the range handed off")]
+fn an_in_place_piece_resolves_only_through_the_range_that_holds_it() {
+    let ring = heap_ring(SMALL);
+    let hc = AtomicU64::new(0);
+    write(&ring, 0, &hc, &[b'x'; 512]).unwrap();
+    write(&ring, 0, &hc, &[b'y'; 512]).unwrap();
+    let mut consumer = Consumer::new(&ring).unwrap();
+    let releaser = consumer.releaser();
+    let Frame::Record(first) = consumer.peek() else {
+        panic!("a record")
+    };
+    let x = consumer
+        .in_place(&first, 0, 512)
+        .expect("heap memory hands out pointers");
+    consumer.pass(&first);
+    let a = consumer.hand_off();
+    let Frame::Record(second) = consumer.peek() else {
+        panic!("a record")
+    };
+    let y = consumer.in_place(&second, 0, 512).unwrap();
+    consumer.pass(&second);
+    let b = consumer.hand_off();
+    let px = releaser.in_place_ptr(&a, &x);
+    // SAFETY: a pointer to 512 unreleased payload bytes, read by this thread only.
+    assert_eq!(unsafe { px.read() }, b'x');
+    // SAFETY: as above.
+    assert_eq!(unsafe { releaser.in_place_ptr(&b, &y).read() }, b'y');
+    releaser.in_place_ptr(&b, &x);
+}
