@@ -1,9 +1,9 @@
 //! Two measurements of the drain on its own, beside the contender runs.
 //!
 //! - **Drain alone**: a ring is filled with records while the drain does nothing, then an
-//!   in-process [`Drain`] empties it (`pump` until idle) into a file on the log directory's
-//!   filesystem (or /dev/null); the time of that alone gives the drain's throughput into the
-//!   page cache, per format. The first lap finds the drain's mapping untouched (a restarted
+//!   in-process [`Drain`] empties it (`run`, told to stop once all is written) into a file on
+//!   the log directory's filesystem (or /dev/null); the time of that alone gives the drain's
+//!   throughput into the page cache, per format. The first lap finds the drain's mapping untouched (a restarted
 //!   drain pays a page fault per 64 KiB or so), the next ones are the steady state. After each
 //!   of those, the same bytes are written three other ways to compare with: plain 1 MiB
 //!   `write(2)` calls as any program makes them; the same with the blocks reserved ahead as the
@@ -30,6 +30,7 @@ use ringlog_writer::{FullPolicy, Writer};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// Where a drain-alone run writes.
@@ -52,6 +53,8 @@ pub struct DrainAlone {
     pub size: usize,
     /// Capacity of the ring it emptied.
     pub capacity: u64,
+    /// Whether the drain wrote on a second thread ([`DrainOptions::write_thread`]).
+    pub write_thread: bool,
     /// Records drained per lap.
     pub records: u64,
     /// Bytes the drain wrote per lap.
@@ -120,6 +123,8 @@ pub struct DrainAloneKnobs {
     pub warm: bool,
     /// The drain's target bytes per `write(2)` (default: the drain's own default).
     pub batch_bytes: Option<usize>,
+    /// Write on a second thread while gathering ([`DrainOptions::write_thread`]).
+    pub write_thread: bool,
 }
 
 /// Steady-state laps of a drain-alone run (their median is reported).
@@ -164,6 +169,11 @@ pub fn drain_alone(
     if let Some(b) = knobs.batch_bytes {
         options.batch_bytes = b;
     }
+    options.write_thread = knobs.write_thread;
+    // `run` with its stop already asked for writes everything committed, then returns: the
+    // drain as ringlog-drain runs it (a writing thread, if asked for, is started and joined
+    // within the timed lap), without the wait for more.
+    let (stop, no_reopen) = (AtomicBool::new(true), AtomicBool::new(false));
     let mut drain = Drain::open(options)?;
     let span = layout::align_record((FRAME_HEADER_SIZE + size) as u64);
     let records = capacity / 16 * 15 / span;
@@ -194,7 +204,7 @@ pub fn drain_alone(
             }
         }
         let start = Instant::now();
-        while drain.pump() {}
+        drain.run(&stop, &no_reopen);
         let elapsed = start.elapsed();
         let after = drain.summary();
         if after.records - before.records != records {
@@ -246,6 +256,7 @@ pub fn drain_alone(
             sink,
             size,
             capacity,
+            write_thread: knobs.write_thread,
             records,
             bytes_out,
             cold,

@@ -121,9 +121,14 @@ impl Results<'_> {
         if !self.drain_alone.is_empty() {
             let _ = writeln!(
                 t,
-                "drain alone (a full {} MiB ring emptied by an in-process Drain; file: in {} ({}){}; \
-                 /dev/null: no filesystem):",
+                "drain alone (a full {} MiB ring emptied by an in-process Drain{}; \
+                 file: in {} ({}){}; /dev/null: no filesystem):",
                 self.drain_alone[0].capacity >> 20,
+                if self.drain_alone[0].write_thread {
+                    " writing on a second thread"
+                } else {
+                    ""
+                },
                 self.machine.dir,
                 self.machine.dir_fs,
                 if self.plan.warm {
@@ -281,6 +286,7 @@ impl Results<'_> {
                     "sink": match d.sink { Sink::File => "file", Sink::DevNull => "/dev/null" },
                     "record_bytes": d.size,
                     "ring_capacity": d.capacity,
+                    "write_thread": d.write_thread,
                     "records": d.records,
                     "bytes_out": d.bytes_out,
                     "seconds": d.elapsed.as_secs_f64(),

@@ -36,6 +36,8 @@ pub struct Settings {
     pub dir: PathBuf,
     /// Ring capacity for ringlog runs.
     pub ring_capacity: u64,
+    /// Run the drain with `--write-thread` (write on a second thread while gathering).
+    pub drain_write_thread: bool,
     /// Longest a run may take.
     pub timeout: Duration,
     /// Time about one write in this many (1: every write); `None`: see
@@ -187,6 +189,7 @@ pub fn start_drain(
             "--capacity",
             &s.ring_capacity.to_string(),
         ])
+        .args(s.drain_write_thread.then_some("--write-thread"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(stderr)?);

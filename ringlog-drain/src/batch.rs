@@ -2,11 +2,12 @@
 //! buffer, interleaved with large raw payloads referenced where they lie in the ring
 //! (zero-copy: the kernel copies them straight from the shared mapping into the page cache).
 //!
-//! Ring pieces are [`InPlace`] tokens of the ring's [`Consumer`], turned into pointers (never
-//! slices: other processes share that memory) only while the batch is written, by that
-//! consumer, which checks they are still unreleased; it cannot release while it is lent here.
+//! Ring pieces are [`InPlace`] tokens of the ring's [`ringlog_core::Consumer`], turned into
+//! pointers (never slices: other processes share that memory) only while the batch is written,
+//! by the [`Releaser`] of the [`ReadRange`] the consumer handed off with them, which checks they
+//! lie in it; the range cannot be released while it is lent here.
 
-use ringlog_core::{Consumer, InPlace, RingRef};
+use ringlog_core::{InPlace, ReadRange, Releaser, RingRef};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -130,17 +131,22 @@ impl Batch {
     }
 
     /// Writes the whole batch to `fd` with `writev` (1024 iovecs per call), resuming after
-    /// partial writes. `consumer` made the batch's ring pieces.
+    /// partial writes. Its ring pieces lie in `range`, handed off to `releaser`.
     ///
     /// # Panics
-    /// If a ring piece was made by another consumer or its record was released.
-    pub fn write_to<R: RingRef>(&mut self, fd: RawFd, consumer: &Consumer<R>) -> io::Result<()> {
+    /// If a ring piece lies outside `range` or was made by another consumer.
+    pub fn write_to<R: RingRef>(
+        &mut self,
+        fd: RawFd,
+        range: &ReadRange,
+        releaser: &Releaser<R>,
+    ) -> io::Result<()> {
         self.seal();
         self.iov.clear();
         for piece in &self.pieces {
             let (base, len) = match piece {
                 Piece::Buf { start, end } => (self.buf[*start..*end].as_ptr(), end - start),
-                Piece::Ring(p) => (consumer.in_place_ptr(p), p.len()),
+                Piece::Ring(p) => (releaser.in_place_ptr(range, p), p.len()),
             };
             if len > 0 {
                 self.iov.push(libc::iovec {
@@ -153,8 +159,8 @@ impl Batch {
         while i < self.iov.len() {
             let n = (self.iov.len() - i).min(1024);
             // SAFETY: every iovec points at live memory: the batch buffer (not touched until this
-            // returns) or committed ring records `consumer` checked are unreleased, and which it
-            // cannot release while it is borrowed here. The iovecs are only `Send`-free plain
+            // returns) or committed ring records in `range`, which `releaser` checked and which
+            // stay unreleased while `range` is borrowed here. The iovecs are only `Send`-free plain
             // data rebuilt on every call.
             let written = unsafe { libc::writev(fd, self.iov[i..].as_ptr(), n as libc::c_int) };
             if written < 0 {
@@ -232,8 +238,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out");
         let file = std::fs::File::create(&path).unwrap();
-        b.write_to(std::os::fd::AsRawFd::as_raw_fd(&file), &consumer)
+        let releaser = consumer.releaser();
+        consumer.pass(&record);
+        let range = consumer.hand_off();
+        b.write_to(std::os::fd::AsRawFd::as_raw_fd(&file), &range, &releaser)
             .unwrap();
+        assert!(!releaser.release(range));
         let mut got = Vec::new();
         std::fs::File::open(&path)
             .unwrap()
@@ -246,8 +256,8 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "released")]
-    fn a_released_ring_piece_is_refused() {
+    #[should_panic(expected = "outside the range handed off")]
+    fn a_ring_piece_outside_the_range_is_refused() {
         use ringlog_core::memory::HeapMemory;
         use ringlog_core::{Frame, Geometry, RecordMeta, Ring};
         let geometry = Geometry::with_capacity(1 << 16);
@@ -272,8 +282,9 @@ mod tests {
         };
         let mut b = Batch::with_capacity(16);
         b.push_ring(consumer.in_place(&record, 0, 8192).unwrap());
+        let releaser = consumer.releaser();
+        let before = consumer.hand_off();
         consumer.pass(&record);
-        consumer.release();
-        let _ = b.write_to(1, &consumer);
+        let _ = b.write_to(1, &before, &releaser);
     }
 }

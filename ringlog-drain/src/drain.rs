@@ -6,30 +6,33 @@
 //! module: [`crate::pass`] (one pass over the ring: gather, then append), [`crate::render`]
 //! (a record into the batch), [`crate::stall`] (claims that do not commit),
 //! [`crate::drops`] (drop reports), [`crate::append`] (the checkpointed append and output
-//! health), [`crate::recovery`] (finishing a crashed drain's batch), [`crate::durability`]
+//! health), [`crate::stage`] (appending on a second thread while the next batch is gathered), [`crate::recovery`] (finishing a crashed drain's batch), [`crate::durability`]
 //! (fsync), [`crate::idle`] (naps and sleep), [`crate::name_watch`] (a segment whose name is
 //! removed or replaced), [`crate::events`] (what the operator is told).
 
+use crate::append::Appender;
 use crate::batch::Batch;
 use crate::durability::Durability;
-use crate::events::{DrainEvent, EventSink, Events, OutputFailure};
+use crate::events::{DrainEvent, EventSink, Events};
 use crate::format::Formatter;
 use crate::idle::{Written, OUTPUT_RETRY, QUIET, STALL_WAIT};
 use crate::output::{Output, OutputSpec};
 use crate::pass::Pass;
 use crate::render::TickCalibration;
 use crate::segment_name::SegmentName;
+use crate::stage::Stage;
 use crate::stall::StallWatch;
 use ringlog_core::backoff::{self, Backoff, Step};
 use ringlog_core::layout;
 use ringlog_core::lock;
 use ringlog_core::memory::MappedMemory;
-use ringlog_core::{clock, Consumer, OpenError, Ring, Segment};
+use ringlog_core::{clock, Consumer, OpenError, Releaser, Ring, Segment};
 use std::fmt;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::options::{DrainOptions, DrainOptionsBuilder, FsyncPolicy};
@@ -114,21 +117,29 @@ const _: fn() = || {
 pub struct Drain {
     /// The ring's one consumer, holding the segment.
     pub(crate) consumer: Consumer<Segment>,
-    pub(crate) output: Output,
+    /// Releases what the consumer hands off, once written.
+    pub(crate) releaser: Releaser<Segment>,
+    /// The output and what was written to it; away on the writing thread while `run` writes
+    /// in two stages ([`crate::stage`]).
+    pub(crate) appender: Option<Appender>,
+    /// The queue to the writing thread, while `run` writes in two stages.
+    pub(crate) stage: Option<Arc<Stage>>,
     pub(crate) formatter: Formatter,
     pub(crate) options: DrainOptions,
+    /// The batch being gathered.
     pub(crate) batch: Batch,
+    /// True when `batch` went to the writing thread and a free one must be taken first.
+    pub(crate) batch_away: bool,
+    /// Records in the batches handed off so far (written, or queued for the writing thread).
+    pub(crate) records_handed_off: u64,
+    /// Bytes of the last batch handed off.
+    pub(crate) last_batch_bytes: u64,
     /// Payload bytes of a record being formatted (non-raw formats).
     pub(crate) scratch: Vec<u8>,
     /// The producers' drop-event count when drops were last collected.
     pub(crate) drop_events_seen: u64,
     pub(crate) stall: StallWatch,
-    pub(crate) durability: Durability,
     pub(crate) ticks: TickCalibration,
-    pub(crate) summary: DrainSummary,
-    /// Since when the output fails, while it does: each failing spell is reported once when it
-    /// starts and once when it ends, whatever fails (open, path check, rotation, write).
-    pub(crate) output_failing_since: Option<Instant>,
     pub(crate) events: Events,
     /// The spare link that lets a removed segment name be put back (not for a segment left
     /// behind: its name is already lost).
@@ -185,16 +196,17 @@ impl Drain {
             ring: s.name().to_owned(),
             pid: std::process::id(),
         })?;
+        let appender = Appender::new(output, Durability::new(options.fsync), events.clone());
         let mut drain = Drain {
             formatter,
-            batch: Batch::with_capacity(options.batch_bytes + (options.batch_bytes >> 2)),
+            batch: Batch::with_capacity(batch_capacity(&options)),
+            batch_away: false,
+            records_handed_off: 0,
+            last_batch_bytes: 0,
             scratch: Vec::new(),
             drop_events_seen: u64::MAX,
             stall: StallWatch::new(&options),
-            durability: Durability::new(options.fsync),
             ticks: TickCalibration::default(),
-            summary: DrainSummary::default(),
-            output_failing_since: None,
             events,
             name: None,
             last_name_check: Instant::now(),
@@ -202,8 +214,10 @@ impl Drain {
             orphan_done: false,
             notices: Vec::new(),
             last_write: None,
+            releaser: consumer.releaser(),
             consumer,
-            output,
+            appender: Some(appender),
+            stage: None,
             options,
         };
         if drain.options.left_behind {
@@ -250,21 +264,59 @@ impl Drain {
 
     /// Totals so far.
     pub fn summary(&self) -> DrainSummary {
-        self.summary
+        self.appender.as_ref().expect(APPENDER_HOME).summary
+    }
+
+    /// The output (outside a two-stage `run`).
+    pub(crate) fn output(&self) -> &Output {
+        &self.appender.as_ref().expect(APPENDER_HOME).output
+    }
+
+    /// The output (outside a two-stage `run`).
+    pub(crate) fn output_mut(&mut self) -> &mut Output {
+        &mut self.appender.as_mut().expect(APPENDER_HOME).output
+    }
+
+    /// Formatted bytes a batch holds at most (a record may take it past the target).
+    pub(crate) fn batch_capacity(&self) -> usize {
+        batch_capacity(&self.options)
     }
 
     /// Runs until `stop` is set, then writes everything already committed and returns.
-    /// `reopen` set (SIGHUP) makes it reopen the output path.
+    /// `reopen` set (SIGHUP) makes it reopen the output path. With
+    /// [`DrainOptions::write_thread`], it writes on a second thread while it gathers the next
+    /// batch ([`crate::stage`]).
     pub fn run(&mut self, stop: &AtomicBool, reopen: &AtomicBool) -> DrainSummary {
+        if self.stages() {
+            self.run_staged(stop, reopen, |drain| drain.read_loop(stop, reopen));
+        } else {
+            self.read_loop(stop, reopen);
+        }
+        self.sync_if_due(true);
+        let ring = self.ring();
+        let left = ring.tail().saturating_sub(ring.head());
+        if left > 0 {
+            self.events
+                .emit(DrainEvent::StoppedWithBacklog { bytes: left });
+        }
+        self.summary()
+    }
+
+    /// The loop of `run`: passes over the ring, and what to do between them.
+    fn read_loop(&mut self, stop: &AtomicBool, reopen: &AtomicBool) {
         let mut output_retry = Backoff::new(OUTPUT_RETRY);
         let mut stall_wait = Backoff::new(STALL_WAIT);
         let mut idle = Backoff::new(QUIET);
         loop {
+            if self.stage.as_ref().is_some_and(|s| s.writer_gone()) {
+                // It gave up (stopping, the output failing) or panicked: `run` sees which.
+                break;
+            }
             self.ring().heartbeat(clock::now_ns());
-            // Relaxed: a request flag; the reopen itself synchronises through the kernel.
-            if reopen.swap(false, Ordering::Relaxed) {
-                if let Err(e) = self.output.reopen() {
-                    self.output_failed(OutputFailure::Reopen(e));
+            if let Some(appender) = &mut self.appender {
+                // Relaxed: a request flag; the reopen itself synchronises through the kernel.
+                if reopen.swap(false, Ordering::Relaxed) {
+                    appender.reopen();
                 }
             }
             self.watch_name();
@@ -303,13 +355,6 @@ impl Drain {
                 }
             }
         }
-        self.sync_if_due(true);
-        let left = self.ring().tail().saturating_sub(self.consumer.head());
-        if left > 0 {
-            self.events
-                .emit(DrainEvent::StoppedWithBacklog { bytes: left });
-        }
-        self.summary
     }
 
     /// Carries out one step of a wait.
@@ -330,7 +375,15 @@ impl Drain {
 /// Output retries a stopping drain makes before it gives up and leaves the records in the ring
 /// for the next drain: a few, so a brief hiccup does not leave a backlog, and no more, so a
 /// dead disk does not hold up a shutdown.
-const OUTPUT_RETRIES_WHEN_STOPPING: u32 = 3;
+pub(crate) const OUTPUT_RETRIES_WHEN_STOPPING: u32 = 3;
+
+/// The appender is away only while `run` writes in two stages, and then only the writing
+/// thread uses it.
+pub(crate) const APPENDER_HOME: &str = "the appender is in place outside a two-stage `run`";
+
+fn batch_capacity(options: &DrainOptions) -> usize {
+    options.batch_bytes + (options.batch_bytes >> 2)
+}
 
 impl Drop for Drain {
     fn drop(&mut self) {

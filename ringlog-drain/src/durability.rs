@@ -45,7 +45,7 @@ impl Durability {
     }
 }
 
-impl Drain {
+impl crate::append::Appender {
     /// Syncs the output if the policy says it is time.
     pub(crate) fn sync_if_due(&mut self, force: bool) {
         if self.durability.due(force) {
@@ -53,6 +53,16 @@ impl Drain {
                 self.events.emit(DrainEvent::FsyncFailed(e));
             }
             self.durability.synced();
+        }
+    }
+}
+
+impl Drain {
+    /// Syncs the output if the policy says it is time, unless the output is with the writing
+    /// thread ([`crate::stage`]), which syncs it itself.
+    pub(crate) fn sync_if_due(&mut self, force: bool) {
+        if let Some(appender) = &mut self.appender {
+            appender.sync_if_due(force);
         }
     }
 }

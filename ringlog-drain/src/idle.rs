@@ -36,7 +36,8 @@ pub(crate) const MIN_GATHER: u64 = 16;
 /// A linger shorter than this is not worth its nap: the drain writes on at once.
 pub(crate) const MIN_LINGER: Duration = Duration::from_micros(50);
 
-/// A batch written: when, and the drain's record count and released ring position then.
+/// A batch written (or handed to the writing thread): when, and the drain's record count and
+/// handed-off ring position then.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Written {
     pub at: Instant,
@@ -98,7 +99,7 @@ impl Drain {
     pub(crate) fn after_write(&mut self) {
         let now = Written {
             at: Instant::now(),
-            records: self.summary.records,
+            records: self.records_handed_off,
             released: self.consumer.head(),
         };
         let came_in = self
@@ -106,8 +107,12 @@ impl Drain {
             .replace(now)
             .map(|before| Arrivals::between(before, now));
         let gather = (self.ring().geometry().capacity / 4).min(self.options.batch_bytes as u64);
-        let batch = self.batch.len() as u64;
-        if let Some(d) = linger(batch, came_in, self.consumer.backlog(), gather) {
+        if let Some(d) = linger(
+            self.last_batch_bytes,
+            came_in,
+            self.consumer.backlog(),
+            gather,
+        ) {
             self.sync_if_due(false);
             self.nap(d);
         }

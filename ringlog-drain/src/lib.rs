@@ -36,6 +36,7 @@ pub mod relp;
 pub mod relp_journal;
 mod render;
 pub mod segment_name;
+mod stage;
 mod stall;
 pub mod stat;
 pub mod syslog;

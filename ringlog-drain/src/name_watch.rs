@@ -89,6 +89,6 @@ impl Drain {
                     && lock::is_locked(fd, slot_lock_byte(slot as u32)).unwrap_or(true)
             })
             .count();
-        (producers > 0 || ring.tail() != self.consumer.head()).then_some(producers)
+        (producers > 0 || ring.tail() != ring.head()).then_some(producers)
     }
 }

@@ -67,6 +67,11 @@ pub struct DrainOptions {
     /// True when `location` is a segment a previous drain left behind (see
     /// [`crate::segment_name`]): it is drained until its producers are gone, then `run` returns.
     pub left_behind: bool,
+    /// True to write on a second thread while the next batch is gathered ([`crate::stage`]):
+    /// faster when the drain has a core to itself for it (a backlog, a machine with idle
+    /// cores); on two vCPUs shared with busy producers it was slower, so it is off by default.
+    /// Outputs with a size limit and syslog outputs always use one thread.
+    pub write_thread: bool,
 }
 
 impl DrainOptions {
@@ -85,6 +90,7 @@ impl DrainOptions {
             stall_report_after: Duration::from_secs(1),
             idle_timeout: Duration::from_millis(100),
             left_behind: false,
+            write_thread: false,
         }
     }
 
@@ -133,6 +139,8 @@ setters! {
     idle_timeout: Duration;
     /// See [`DrainOptions::left_behind`].
     left_behind: bool;
+    /// See [`DrainOptions::write_thread`].
+    write_thread: bool;
 }
 
 impl DrainOptionsBuilder {

@@ -4,7 +4,7 @@
 //! ([`crate::preallocate`]) and truncating back a half-written batch. It never decides what to
 //! write or when.
 
-use ringlog_core::{Consumer, RingRef};
+use ringlog_core::{ReadRange, Releaser, RingRef};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -290,11 +290,12 @@ impl Output {
 
     /// Appends a whole batch (with `writev` when it references ring memory). Errors as for
     /// [`Output::append`].
-    /// `consumer` is the one whose records the batch references in place.
+    /// Its ring pieces lie in `range`, handed off to `releaser`.
     pub fn append_batch<R: RingRef>(
         &mut self,
         batch: &mut crate::batch::Batch,
-        consumer: &Consumer<R>,
+        range: &ReadRange,
+        releaser: &Releaser<R>,
     ) -> io::Result<()> {
         if let Some(bytes) = batch.contiguous() {
             return self.append(bytes);
@@ -306,7 +307,7 @@ impl Output {
                 if let Some(s) = self.state {
                     self.preallocation.before_append(file, s.len, len)?;
                 }
-                batch.write_to(std::os::fd::AsRawFd::as_raw_fd(file), consumer)?;
+                batch.write_to(std::os::fd::AsRawFd::as_raw_fd(file), range, releaser)?;
                 if let Some(s) = &mut self.state {
                     s.len += len;
                 }
@@ -314,7 +315,7 @@ impl Output {
             }
             (None, None) => {
                 io::stdout().lock().flush()?;
-                batch.write_to(libc::STDOUT_FILENO, consumer)
+                batch.write_to(libc::STDOUT_FILENO, range, releaser)
             }
         }
     }

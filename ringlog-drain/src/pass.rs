@@ -3,7 +3,7 @@
 //! claims that do not commit and about corrupt bytes; then append the batch and release it.
 
 use crate::batch::ZERO_COPY_MIN;
-use crate::drain::Drain;
+use crate::drain::{Drain, APPENDER_HOME};
 use crate::events::DrainEvent;
 use ringlog_core::{Corruption, Frame, MessageLimits};
 
@@ -43,25 +43,51 @@ enum Step {
 
 impl Drain {
     pub(crate) fn pass(&mut self) -> Pass {
-        let (effects, outcome) = self.gather();
-        if self.consumer.unreleased() == 0 && self.batch.is_empty() {
+        if let Some(stage) = self.stage.clone() {
+            return self.queue_pass(&stage);
+        }
+        let (effects, outcome) = self.gather(true);
+        if self.nothing_gathered() {
             return outcome;
         }
-        if !self.prepare_output() {
+        let appender = self.appender.as_mut().expect(APPENDER_HOME);
+        if !appender.prepare_output(self.batch.len() as u64) {
             self.consumer.rewind();
             return Pass::OutputFailed;
         }
-        if self.write_batch(&effects) {
-            self.notices.clear();
-            self.apply(effects);
-            Pass::Wrote
-        } else {
-            Pass::OutputFailed
+        let range = self.consumer.hand_off();
+        match appender.write_batch(&mut self.batch, &effects, range, &self.releaser) {
+            Ok(()) => {
+                self.notices.clear();
+                let bytes = self.batch.len() as u64;
+                self.handed_off(effects.records, bytes, effects.drop_events);
+                Pass::Wrote
+            }
+            Err(range) => {
+                self.consumer.take_back(range);
+                Pass::OutputFailed
+            }
         }
     }
 
-    /// Formats frames from head into the batch until it is full or a frame stops it.
-    fn gather(&mut self) -> (BatchEffects, Pass) {
+    /// True when the last gathering read nothing and has nothing to write.
+    pub(crate) fn nothing_gathered(&self) -> bool {
+        self.consumer.position() == self.consumer.head() && self.batch.is_empty()
+    }
+
+    /// A gathered batch went to the output (or, with two stages, to the writer): the drain's
+    /// own account of it.
+    pub(crate) fn handed_off(&mut self, records: u64, bytes: u64, drop_events: Option<u64>) {
+        if let Some(events) = drop_events {
+            self.drop_events_seen = events;
+        }
+        self.records_handed_off += records;
+        self.last_batch_bytes = bytes;
+    }
+
+    /// Formats frames from head into the batch until it is full or a frame stops it; collects
+    /// drop reports first if `drop_reports`.
+    pub(crate) fn gather(&mut self, drop_reports: bool) -> (BatchEffects, Pass) {
         let capacity = self.ring().geometry().capacity;
         let start = self.consumer.head();
         let mut effects = BatchEffects::default();
@@ -69,10 +95,13 @@ impl Drain {
         self.ticks.new_pass();
         // A batch stops short of the rotation size, so each file stays under it (unless a single
         // record is larger).
-        let limit = self.output.room().map_or(self.options.batch_bytes, |room| {
+        let room = self.appender.as_ref().and_then(|a| a.output.room());
+        let limit = room.map_or(self.options.batch_bytes, |room| {
             (room as usize).clamp(1, self.options.batch_bytes)
         });
-        self.collect_drop_reports(&mut effects);
+        if drop_reports {
+            self.collect_drop_reports(&mut effects);
+        }
         for text in &self.notices {
             self.formatter
                 .notice(self.batch.buf(), ringlog_core::clock::now_ns(), text);

@@ -34,7 +34,7 @@ impl Drain {
                         .write(true)
                         .open(p)?
                         .set_len(intent.out_len)?,
-                    _ => self.output.truncate_to(intent.out_len)?,
+                    _ => self.output_mut().truncate_to(intent.out_len)?,
                 }
                 self.events.emit(DrainEvent::RecoveredHalfWrittenBatch {
                     written,
@@ -43,7 +43,11 @@ impl Drain {
                 });
             }
             Recovery::Unsure(intent) => {
-                let output = self.output.path().map(|p| p.to_owned()).unwrap_or_default();
+                let output = self
+                    .output_mut()
+                    .path()
+                    .map(|p| p.to_owned())
+                    .unwrap_or_default();
                 // In the log too, just before the batch written again.
                 self.notify(DrainEvent::RecoveredBatchMayRepeat {
                     records: intent.records,
@@ -54,7 +58,7 @@ impl Drain {
             Recovery::Released | Recovery::Redo => {}
         }
         self.ring().finish_recovery(&recovery);
-        self.output.reopen()
+        self.output_mut().reopen()
     }
 
     /// The file the batch `intent` went to: at the output path, renamed beside it, or gone.
@@ -65,13 +69,13 @@ impl Drain {
             len: s.len,
             born: s.born,
         };
-        if let Some(s) = self.output.probe()? {
+        if let Some(s) = self.output().probe()? {
             if file_of(&s).is_file_of(intent) {
                 return Ok((Some(file_of(&s)), BatchFile::AtPath));
             }
         }
         let renamed = self
-            .output
+            .output()
             .path()
             .and_then(|p| crate::output::find_renamed(p, |s| file_of(s).is_file_of(intent)));
         Ok(match renamed {

@@ -174,14 +174,19 @@ fn a_stopped_producer_stalls_the_ring_is_reported_and_resumes_the_moment_it_cont
     assert!(v.notices.is_empty(), "{:?}", v.notices);
 }
 
+/// Both ways of draining: gathering and writing on one thread (the default), and each batch
+/// written on a second thread while the next is gathered (`--write-thread`).
+const THREADING: [&[&str]; 2] = [&[], &["--write-thread"]];
+
 #[test]
 fn a_drain_killed_inside_a_batch_restarts_without_loss_or_duplicates() {
-    for point in [
+    let points = [
         Point::DrainIntentStored,
         Point::DrainHalfWritten,
         Point::DrainWrittenNotMarked,
         Point::DrainWrittenBeforeRelease,
-    ] {
+    ];
+    for (point, threading) in points.into_iter().flat_map(|p| THREADING.map(|t| (p, t))) {
         let ring = unique_ring(point.name());
         let _guard = RingGuard(ring.clone());
         let dir = tempfile::tempdir().unwrap();
@@ -190,7 +195,8 @@ fn a_drain_killed_inside_a_batch_restarts_without_loss_or_duplicates() {
         // 3 x 30k records of <= 1 KiB (~13 MB) must fit while no drain runs, so the producers
         // never drop: the ring is 64 MiB rather than the default.
         let args = ["--format", "json", "--capacity", "64M"];
-        let doomed = DrainProcess::start_doomed(&ring, &out, &args, &fault);
+        let doomed_args = [&args[..], threading].concat();
+        let doomed = DrainProcess::start_doomed(&ring, &out, &doomed_args, &fault);
         let reports = reports_of(
             (0..3)
                 .map(|id| {
@@ -204,7 +210,7 @@ fn a_drain_killed_inside_a_batch_restarts_without_loss_or_duplicates() {
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&status),
             Some(libc::SIGKILL),
-            "{}",
+            "{} {threading:?}",
             point.name()
         );
         assert!(reports.iter().all(|r| r.dropped == 0), "{reports:?}");
@@ -1308,18 +1314,21 @@ fn output_trouble_lines(err: &str) -> (Vec<&str>, Vec<&str>) {
 }
 
 /// One outage of the output, made by `break_it` and ended by `fix_it`, while a producer writes
-/// 2,000 records: the drain must say once that it fails (with the cause `cause`), once that it
-/// works again (how long, how many records waited), nothing in between, and lose nothing.
+/// 2,000 records to a drain started with `threading`: the drain must say once that it fails
+/// (with the cause `cause`), once that it works again (how long, how many records waited),
+/// nothing in between, and lose nothing.
 fn one_outage(
     test: &str,
     out: &std::path::Path,
+    threading: &[&str],
     break_it: impl FnOnce(),
     fix_it: impl FnOnce(),
     cause: &str,
 ) {
     let ring = unique_ring(test);
     let _guard = RingGuard(ring.clone());
-    let drain = DrainProcess::start(&ring, out, &["--format", "json", "--capacity", "1M"]);
+    let args = [&["--format", "json", "--capacity", "1M"], threading].concat();
+    let drain = DrainProcess::start(&ring, out, &args);
     break_it();
     let report = reports_of(vec![ProducerSpec::new(&ring, 1, 2_000, 200).spawn()])[0];
     assert_eq!(report.dropped, 0);
@@ -1352,17 +1361,20 @@ fn one_outage(
 
 #[test]
 fn a_missing_log_directory_is_reported_once_when_it_starts_and_once_when_it_ends() {
-    let dir = tempfile::tempdir().unwrap();
-    let sub = dir.path().join("logs");
-    std::fs::create_dir(&sub).unwrap();
-    let out = sub.join("out.log");
-    one_outage(
-        "missingdir",
-        &out,
-        || std::fs::remove_dir_all(&sub).unwrap(),
-        || std::fs::create_dir(&sub).unwrap(),
-        "No such file or directory",
-    );
+    for threading in THREADING {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("logs");
+        std::fs::create_dir(&sub).unwrap();
+        let out = sub.join("out.log");
+        one_outage(
+            "missingdir",
+            &out,
+            threading,
+            || std::fs::remove_dir_all(&sub).unwrap(),
+            || std::fs::create_dir(&sub).unwrap(),
+            "No such file or directory",
+        );
+    }
 }
 
 #[test]
@@ -1389,6 +1401,7 @@ fn a_read_only_filesystem_is_reported_once_when_it_starts_and_once_when_it_ends(
     one_outage(
         "readonlyfs",
         &out,
+        &[],
         || run(&["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"]),
         || run(&["umount"]),
         "Read-only file system",

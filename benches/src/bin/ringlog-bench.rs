@@ -123,6 +123,10 @@ struct BenchArgs {
     /// (their rows say the ring's size).
     #[arg(long)]
     drain_default_ring: bool,
+    /// The drain writes each batch on a second thread while it gathers the next
+    /// (ringlog-drain --write-thread), in the contender runs and the drain-alone runs alike.
+    #[arg(long)]
+    drain_write_thread: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -396,6 +400,7 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
         drain,
         dir: dir.clone(),
         ring_capacity: args.ring_capacity,
+        drain_write_thread: args.drain_write_thread,
         timeout: Duration::from_secs(args.timeout),
         sample_every: args.sample_every,
     };
@@ -473,6 +478,7 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
             capacity: if quick { 64 << 20 } else { 128 << 20 },
             warm: args.vm_memory_probes,
             batch_bytes: args.drain_batch.map(|b| b as usize),
+            write_thread: args.drain_write_thread,
         };
         let default_ring = drain_probe::DrainAloneKnobs {
             capacity: ringlog_core::layout::DEFAULT_CAPACITY,
