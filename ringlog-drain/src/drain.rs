@@ -130,6 +130,8 @@ pub struct Drain {
     pub(crate) batch: Batch,
     /// True when `batch` went to the writing thread and a free one must be taken first.
     pub(crate) batch_away: bool,
+    /// The writing thread's other batches, kept from one two-stage `run` to the next.
+    pub(crate) spare_batches: Vec<Batch>,
     /// Records in the batches handed off so far (written, or queued for the writing thread).
     pub(crate) records_handed_off: u64,
     /// Bytes of the last batch handed off.
@@ -201,6 +203,7 @@ impl Drain {
             formatter,
             batch: Batch::with_capacity(batch_capacity(&options)),
             batch_away: false,
+            spare_batches: Vec::new(),
             records_handed_off: 0,
             last_batch_bytes: 0,
             scratch: Vec::new(),
