@@ -249,8 +249,10 @@ fn a_drain_killed_at_random_moments_of_a_long_run_loses_and_duplicates_nothing()
         })
         .collect();
     let mut seed = std::process::id() as u64;
-    for _ in 0..8 {
-        let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "64M"]);
+    // Drains of both kinds, each recovering after the other.
+    for threading in THREADING.into_iter().cycle().take(8) {
+        let args = [&["--format", "json", "--capacity", "64M"], threading].concat();
+        let drain = DrainProcess::start(&ring, &out, &args);
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
