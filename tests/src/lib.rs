@@ -22,6 +22,11 @@ pub use ringlog_testkit::json_log::{
 };
 pub use ringlog_testkit::{ring_path, skip, wait_until, wait_until_every, RingGuard};
 
+/// The drain's two ways of running, as command-line arguments: gathering and writing on one
+/// thread (the default), and each batch written on a second thread while the next is gathered
+/// (`--write-thread`). Tests of what the drain does with its output run both.
+pub const THREADING: [&[&str]; 2] = [&[], &["--write-thread"]];
+
 /// A ring name no other test (or test process) uses: `t-<test>-<pid>-<n>`.
 pub fn unique_ring(test: &str) -> String {
     ringlog_testkit::unique_ring(&format!("t-{test}"))

@@ -174,10 +174,6 @@ fn a_stopped_producer_stalls_the_ring_is_reported_and_resumes_the_moment_it_cont
     assert!(v.notices.is_empty(), "{:?}", v.notices);
 }
 
-/// Both ways of draining: gathering and writing on one thread (the default), and each batch
-/// written on a second thread while the next is gathered (`--write-thread`).
-const THREADING: [&[&str]; 2] = [&[], &["--write-thread"]];
-
 #[test]
 fn a_drain_killed_inside_a_batch_restarts_without_loss_or_duplicates() {
     let points = [
@@ -559,11 +555,17 @@ fn a_real_filesystem_filling_up_mid_batch_loses_nothing_and_cuts_no_record() {
 
 #[test]
 fn an_output_file_removed_under_the_drain_is_recreated_and_nothing_is_lost() {
+    for threading in THREADING {
+        output_file_removed_under_the_drain(threading);
+    }
+}
+
+fn output_file_removed_under_the_drain(threading: &[&str]) {
     let ring = unique_ring("removed");
     let _guard = RingGuard(ring.clone());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
-    let drain = DrainProcess::start(&ring, &out, &[]);
+    let drain = DrainProcess::start(&ring, &out, threading);
     let writer = ringlog_writer::Writer::open(&ring).unwrap();
     writer.write(b"before").unwrap();
     assert!(wait_until(Duration::from_secs(10), || {

@@ -96,11 +96,17 @@ fn logrotate(dir: &Path, config: &str) {
 
 #[test]
 fn logrotate_with_create_and_sighup_loses_nothing() {
+    for threading in THREADING {
+        logrotate_with_create_and_sighup(threading);
+    }
+}
+
+fn logrotate_with_create_and_sighup(threading: &[&str]) {
     let ring = unique_ring("logrotatehup");
     let _guard = RingGuard(ring.clone());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("app.log");
-    let drain = DrainProcess::start(&ring, &out, &[]);
+    let drain = DrainProcess::start(&ring, &out, threading);
     let writer = ringlog_writer::Writer::open(&ring).unwrap();
     let before = write_lines(&writer, "before", 500);
     assert!(wait_until(Duration::from_secs(10), || lines(&out).len() == 500));
@@ -122,11 +128,17 @@ fn logrotate_with_create_and_sighup_loses_nothing() {
 
 #[test]
 fn logrotate_copytruncate_loses_nothing_written_after_it() {
+    for threading in THREADING {
+        logrotate_copytruncate(threading);
+    }
+}
+
+fn logrotate_copytruncate(threading: &[&str]) {
     let ring = unique_ring("logrotatect");
     let _guard = RingGuard(ring.clone());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("app.log");
-    let drain = DrainProcess::start(&ring, &out, &[]);
+    let drain = DrainProcess::start(&ring, &out, threading);
     let writer = ringlog_writer::Writer::open(&ring).unwrap();
     let before = write_lines(&writer, "before", 500);
     assert!(wait_until(Duration::from_secs(10), || lines(&out).len() == 500));
