@@ -3,9 +3,10 @@
 //! - **Drain alone**: a ring is filled with records while the drain does nothing, then an
 //!   in-process [`Drain`] empties it (`run`, told to stop once all is written) into a file on
 //!   the log directory's filesystem (or /dev/null); the time of that alone gives the drain's
-//!   throughput into the page cache, per format. The first lap finds the drain's mapping untouched (a restarted
-//!   drain pays a page fault per 64 KiB or so), the next ones are the steady state. After each
-//!   of those, the same bytes are written three other ways to compare with: plain 1 MiB
+//!   throughput into the page cache, per format. The first lap finds the drain's mapping
+//!   untouched (a restarted drain pays a page fault per 64 KiB or so), the next ones are the
+//!   steady state. After each of those, the same bytes are written three other ways to compare
+//!   with: plain 1 MiB
 //!   `write(2)` calls as any program makes them; the same with the blocks reserved ahead as the
 //!   drain reserves them ([`ringlog_drain::preallocate`]); and, for the raw format, copied out
 //!   of a buffer laid out like the ring and written in batches in one thread, the floor of a

@@ -6,9 +6,10 @@
 //! module: [`crate::pass`] (one pass over the ring: gather, then append), [`crate::render`]
 //! (a record into the batch), [`crate::stall`] (claims that do not commit),
 //! [`crate::drops`] (drop reports), [`crate::append`] (the checkpointed append and output
-//! health), [`crate::stage`] (appending on a second thread while the next batch is gathered), [`crate::recovery`] (finishing a crashed drain's batch), [`crate::durability`]
-//! (fsync), [`crate::idle`] (naps and sleep), [`crate::name_watch`] (a segment whose name is
-//! removed or replaced), [`crate::events`] (what the operator is told).
+//! health), [`crate::stage`] (appending on a second thread while the next batch is gathered),
+//! [`crate::recovery`] (finishing a crashed drain's batch), [`crate::durability`] (fsync),
+//! [`crate::idle`] (naps and sleep), [`crate::name_watch`] (a segment whose name is removed or
+//! replaced), [`crate::events`] (what the operator is told).
 
 use crate::append::Appender;
 use crate::batch::Batch;

@@ -1,6 +1,7 @@
 //! One pass of the drain over the ring: gather committed frames from head into a batch (up to
 //! the batch size, half the ring, or the room left before rotation), deciding on the way about
-//! claims that do not commit and about corrupt bytes; then append the batch and release it.
+//! claims that do not commit and about corrupt bytes; then append the batch and release it (or,
+//! with a writing thread, queue it for that thread: [`crate::stage`]).
 
 use crate::batch::ZERO_COPY_MIN;
 use crate::drain::{Drain, APPENDER_HOME};
