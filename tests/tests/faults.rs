@@ -807,6 +807,65 @@ fn block_policy_waits_for_a_drain_that_starts_after_the_ring_filled() {
     assert_exact(&verify_json_log(&out, &ids, 200), &ids, 3_000);
 }
 
+/// A producer of `records` 200-byte records into a 64 KiB ring that drops records on a full
+/// ring.
+fn dropping_producer(ring: &str, records: u64) -> ProducerSpec {
+    let mut spec = ProducerSpec::new(ring, 1, records, 200);
+    spec.extra = vec![
+        "--policy".into(),
+        "drop".into(),
+        "--capacity".into(),
+        "65536".into(),
+    ];
+    spec
+}
+
+/// The log holds exactly the records of `report`'s producer (of `records`) it says it wrote,
+/// and its drop lines add up to the records it dropped. Returns how many drop lines there are.
+fn assert_drops_reported_exactly(
+    out: &std::path::Path,
+    report: ProducerReport,
+    records: u64,
+    what: &str,
+) -> usize {
+    assert!(report.dropped > 0, "{what}: {report:?}");
+    assert_eq!(
+        verify_subsequence(out, report.tid, 1, records, 200),
+        report.written,
+        "{what}: the written records in the log"
+    );
+    let v = verify_json_log(out, &tid_map(&[report]), 200);
+    let lines = notices(&v, "records from pid");
+    let reported: u64 = lines.iter().map(|&(n, _)| n).sum();
+    assert_eq!(
+        reported,
+        report.dropped,
+        "{what}: the drop lines ({} of them) must add up to the producer's count",
+        lines.len()
+    );
+    lines.len()
+}
+
+/// A producer overflows a 64 KiB ring again and again while the drain runs, so drop reports
+/// are made batch after batch (62 and 126 lines in two runs here), with batches still queued
+/// for the writing thread when it runs one (a report is only made once no queued batch carries
+/// one). The log's drop lines must add up to the producer's count, both ways.
+#[test]
+fn drop_reports_stay_exact_while_the_drain_keeps_up_with_a_ring_that_overflows() {
+    for threading in THREADING {
+        let ring = unique_ring("dropsrunning");
+        let _guard = RingGuard(ring.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.log");
+        let args = [&["--format", "json", "--capacity", "64K"], threading].concat();
+        let drain = DrainProcess::start(&ring, &out, &args);
+        let report = reports_of(vec![dropping_producer(&ring, 200_000).spawn()])[0];
+        let (status, err) = drain.stop();
+        assert!(status.success(), "{err}");
+        assert_drops_reported_exactly(&out, report, 200_000, &format!("{threading:?}"));
+    }
+}
+
 #[test]
 fn drop_reports_stay_exact_when_the_drain_dies_around_the_batch_that_carries_them() {
     for point in [
@@ -818,37 +877,13 @@ fn drop_reports_stay_exact_when_the_drain_dies_around_the_batch_that_carries_the
         let _guard = RingGuard(ring.clone());
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.log");
-        let mut spec = ProducerSpec::new(&ring, 1, 3_000, 200);
-        spec.extra = vec![
-            "--policy".into(),
-            "drop".into(),
-            "--capacity".into(),
-            "65536".into(),
-        ];
-        let report = reports_of(vec![spec.spawn()])[0];
-        assert!(report.dropped > 0, "{report:?}");
+        let report = reports_of(vec![dropping_producer(&ring, 3_000).spawn()])[0];
         // The first batch carries the drop report; the drain dies around writing it.
         let fault = format!("{}:kill:1", point.name());
         drain_killed_at(&ring, &out, &["--format", "json"], &fault);
         let (status, err) = DrainProcess::start(&ring, &out, &["--format", "json"]).stop();
         assert!(status.success(), "{err}");
-        assert_eq!(
-            verify_subsequence(&out, report.tid, 1, 3_000, 200),
-            report.written,
-            "{}",
-            point.name()
-        );
-        let v = verify_json_log(&out, &tid_map(&[report]), 200);
-        let reported: u64 = notices(&v, "records from pid")
-            .iter()
-            .map(|&(n, _)| n)
-            .sum();
-        assert_eq!(
-            reported,
-            report.dropped,
-            "{}: drops reported once, exactly",
-            point.name()
-        );
+        assert_drops_reported_exactly(&out, report, 3_000, point.name());
     }
 }
 
