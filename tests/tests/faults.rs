@@ -1453,7 +1453,9 @@ fn a_read_only_filesystem_is_reported_once_when_it_starts_and_once_when_it_ends(
 /// per-producer count rides with the batch's checkpoint like the totals.
 #[test]
 fn abandoned_counts_per_producer_stay_exact_when_the_drain_dies_around_the_batch() {
-    for point in [Point::DrainWrittenBeforeRelease, Point::DrainReleased] {
+    let points = [Point::DrainWrittenBeforeRelease, Point::DrainReleased];
+    for (point, threading) in points.into_iter().flat_map(|p| THREADING.map(|t| (p, t))) {
+        let what = format!("{} {threading:?}", point.name());
         let ring = unique_ring(&format!("abandonkill{}", point.name()));
         let _guard = RingGuard(ring.clone());
         let dir = tempfile::tempdir().unwrap();
@@ -1472,7 +1474,8 @@ fn abandoned_counts_per_producer_stay_exact_when_the_drain_dies_around_the_batch
         );
         let reports = reports_of(vec![ProducerSpec::new(&ring, 1, 1_000, 200).spawn()]);
         let fault = format!("{}:kill:1", point.name());
-        drain_killed_at(&ring, &out, &["--format", "json"], &fault);
+        let doomed_args = [&["--format", "json"], threading].concat();
+        drain_killed_at(&ring, &out, &doomed_args, &fault);
         let (status, err) = DrainProcess::start(&ring, &out, &["--format", "json"]).stop();
         assert!(status.success(), "{err}");
         let ids = tid_map(&reports);
@@ -1485,11 +1488,10 @@ fn abandoned_counts_per_producer_stay_exact_when_the_drain_dies_around_the_batch
         assert_eq!(
             skipped,
             [victim_pid],
-            "{}: one skip line, for the victim",
-            point.name()
+            "{what}: one skip line, for the victim"
         );
         let s = stat(&ring);
-        assert_eq!(s["abandoned"], 1, "{}: stat's total", point.name());
+        assert_eq!(s["abandoned"], 1, "{what}: stat's total");
         let charged: Vec<(u64, u64)> = s["producers"]
             .as_array()
             .unwrap()
@@ -1500,8 +1502,7 @@ fn abandoned_counts_per_producer_stay_exact_when_the_drain_dies_around_the_batch
         assert_eq!(
             charged,
             [(victim_pid as u64, 1)],
-            "{}: stat's abandoned claims per producer (pid, count)",
-            point.name()
+            "{what}: stat's abandoned claims per producer (pid, count)"
         );
     }
 }
