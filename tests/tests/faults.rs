@@ -1111,15 +1111,18 @@ fn stat_counts_stay_exact_across_drain_kills_at_every_step_of_a_batch() {
         let out = dir.path().join("out.log");
         let args = ["--format", "json", "--capacity", "16M"];
         let reports = two_producers_into_16m(&ring);
-        // Three kills in a row, each at its drain's second batch (or first, for round 0).
-        for nth in [1 + (round as u64).min(1), 2, 2] {
+        // Three kills in a row, each at its drain's second batch (or first, for round 0); the
+        // middle drain writes on a second thread.
+        let kills = [1 + (round as u64).min(1), 2, 2];
+        for (nth, threading) in kills.into_iter().zip(THREADING.into_iter().cycle()) {
             let fault = format!("{}:kill:{nth}", point.name());
+            let doomed_args = [&["--format", "json"], threading].concat();
             let (status, _) =
-                DrainProcess::start_doomed(&ring, &out, &["--format", "json"], &fault).wait_exit();
+                DrainProcess::start_doomed(&ring, &out, &doomed_args, &fault).wait_exit();
             assert_eq!(
                 std::os::unix::process::ExitStatusExt::signal(&status),
                 Some(libc::SIGKILL),
-                "{}",
+                "{} {threading:?}",
                 point.name()
             );
         }
