@@ -152,8 +152,8 @@ pub enum PendingVerdict {
 }
 
 /// A stretch of a record's payload to hand to the kernel where it lies in the ring (see
-/// [`Consumer::in_place`]); [`Consumer::in_place_ptr`] turns it into a pointer while it is
-/// still unreleased.
+/// [`Consumer::in_place`]); once its record's range is handed off, [`Releaser::in_place_ptr`]
+/// turns it into a pointer while the range is unreleased.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InPlace {
     consumer: u64,
@@ -252,19 +252,25 @@ impl<R: RingRef> Releaser<R> {
     /// If `range` is another consumer's, or an earlier range is not released yet: ranges are
     /// released in the order they were handed off.
     pub fn release(&self, range: ReadRange) -> bool {
-        assert_eq!(range.consumer, self.consumer, "a range of another consumer");
-        let ring = self.ring();
-        assert_eq!(
-            range.start,
-            ring.head(),
-            "ranges are released in the order they were handed off"
-        );
-        // SAFETY: `range` was handed off by this releaser's consumer, the ring's only one, so
-        // it holds only frames that consumer read; it was never released (a range is released
-        // once, by value), and it starts at the ring's head (checked), which only this
-        // consumer's releases move.
-        unsafe { ring.release(range.start, range.end) }
+        release_in_order(self.ring(), self.consumer, range)
     }
+}
+
+/// Gives `range`, handed off by consumer `consumer` of `ring`, back to producers; the one place
+/// a consumer's reads are released.
+fn release_in_order<M: Memory>(ring: &Ring<M>, consumer: u64, range: ReadRange) -> bool {
+    assert_eq!(range.consumer, consumer, "a range of another consumer");
+    assert_eq!(
+        range.start,
+        ring.head(),
+        "ranges are released in the order they were handed off"
+    );
+    // SAFETY: `range` was handed off by `consumer`, the ring's only one, so it holds only frames
+    // that consumer read (committed records, paddings, skipped claims and garbage); it was
+    // never released (a range is released once, by value), and it starts at the ring's head
+    // (checked), which only this consumer's releases move. No token can read it afterwards
+    // (they must lie at or after the consumer's head, which is past it).
+    unsafe { ring.release(range.start, range.end) }
 }
 
 /// The ring's one consumer.
@@ -276,8 +282,6 @@ pub struct Consumer<R: RingRef> {
     head: u64,
     /// The next frame to look at; `[head, read)` is read, not released.
     read: u64,
-    /// End of the furthest record handed out: tokens up to here are readable.
-    seen: u64,
     tail_cache: u64,
 }
 
@@ -295,7 +299,6 @@ impl<R: RingRef> Consumer<R> {
             id: NEXT_CONSUMER.fetch_add(1, Ordering::Relaxed),
             head,
             read: head,
-            seen: head,
             tail_cache: head,
         })
     }
@@ -369,15 +372,12 @@ impl<R: RingRef> Consumer<R> {
         // through frames it read, and this is the ring's only consumer.
         match unsafe { self.held.0.ring().next(at, &mut self.tail_cache) } {
             Next::Empty => Frame::Empty,
-            Next::Record { meta, span } => {
-                self.seen = self.seen.max(at + span);
-                Frame::Record(RecordFrame {
-                    consumer: self.id,
-                    pos: at,
-                    span,
-                    meta,
-                })
-            }
+            Next::Record { meta, span } => Frame::Record(RecordFrame {
+                consumer: self.id,
+                pos: at,
+                span,
+                meta,
+            }),
             Next::Padding { span } => Frame::Padding(Skip {
                 consumer: self.id,
                 pos: at,
@@ -449,12 +449,8 @@ impl<R: RingRef> Consumer<R> {
             self.head,
             "release while a range handed off is not released"
         );
-        // SAFETY: `[head, read)` is what this consumer read (committed records, paddings and
-        // skipped claims and garbage), not released yet, and `head` is the ring's (checked);
-        // no token can read it afterwards (they must lie at or after the new head).
-        let waiters = unsafe { self.ring().release(self.head, self.read) };
-        self.head = self.read;
-        waiters
+        let range = self.hand_off();
+        release_in_order(self.ring(), self.id, range)
     }
 
     /// The batch a dead drain wrote whole is released per the checkpoint (only if it is still
@@ -469,20 +465,18 @@ impl<R: RingRef> Consumer<R> {
         self.ring().release_recovered();
         self.head = self.ring().head();
         self.read = self.head;
-        self.seen = self.head;
         self.tail_cache = self.head;
     }
 
-    /// A token of this consumer lies in `[head, seen)` until released: `seen` only grows and
-    /// covers every record this consumer handed out, so `pos >= head` is the whole test for a
-    /// token of this consumer (`seen` bounds the in-place pieces, which are not tokens).
+    /// Tokens are made only by `peek`, at the read position, so every token of this consumer
+    /// lies at or after its head until that is released or handed off: `pos >= head` is the
+    /// whole test for a token of this consumer.
     #[inline(always)]
     fn check(&self, record: &RecordFrame, offset: usize, len: usize) {
         assert!(
             record.consumer == self.id && record.pos >= self.head,
             "a frame token of another consumer, or released"
         );
-        debug_assert!(record.pos + record.span <= self.seen);
         assert!(
             offset + len <= record.meta.payload_len as usize,
             "payload read outside the record"
@@ -524,22 +518,6 @@ impl<R: RingRef> Consumer<R> {
             offset,
             len,
         })
-    }
-
-    /// Where `piece`'s bytes are now. They stay committed and unwritten while the caller
-    /// holds `&self` (releasing needs `&mut self`).
-    ///
-    /// # Panics
-    /// If `piece` was made by another consumer or its record is released.
-    pub fn in_place_ptr(&self, piece: &InPlace) -> *const u8 {
-        assert!(
-            piece.consumer == self.id && piece.pos >= self.head && piece.pos < self.seen,
-            "an in-place piece of another consumer, or released"
-        );
-        // SAFETY: the piece was checked against its record when made, and the record is not
-        // released (checked above).
-        unsafe { self.ring().payload_ptr(piece.pos, piece.offset, piece.len) }
-            .expect("the memory handed out a pointer when the piece was made")
     }
 
     /// The verdict on the uncommitted claim at the read position (see
