@@ -16,6 +16,7 @@ use ringlog_core::{
     BatchIntent, Counter, ReadRange, Releaser, Ring, Segment, SharedFutex, SlotReports,
 };
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// The output, and what the drain wrote to it.
@@ -42,10 +43,13 @@ impl Appender {
         }
     }
 
-    /// Reopens the output path (SIGHUP).
-    pub(crate) fn reopen(&mut self) {
-        if let Err(e) = self.output.reopen() {
-            self.output_failed(OutputFailure::Reopen(e));
+    /// Reopens the output path if `asked` is set (SIGHUP), and clears it.
+    pub(crate) fn reopen_if_asked(&mut self, asked: &AtomicBool) {
+        // Relaxed: a request flag; the reopen itself synchronises through the kernel.
+        if asked.swap(false, Ordering::Relaxed) {
+            if let Err(e) = self.output.reopen() {
+                self.output_failed(OutputFailure::Reopen(e));
+            }
         }
     }
 

@@ -318,10 +318,7 @@ impl Drain {
             }
             self.ring().heartbeat(clock::now_ns());
             if let Some(appender) = &mut self.appender {
-                // Relaxed: a request flag; the reopen itself synchronises through the kernel.
-                if reopen.swap(false, Ordering::Relaxed) {
-                    appender.reopen();
-                }
+                appender.reopen_if_asked(reopen);
             }
             self.watch_name();
             // Relaxed: a request flag, re-read every round.

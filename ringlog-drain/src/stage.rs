@@ -51,7 +51,7 @@ const WRITER_IDLE_CHECK: Duration = Duration::from_millis(100);
 
 /// A gathered batch on its way to the writer.
 #[derive(Debug)]
-pub(crate) struct Handoff {
+struct Handoff {
     batch: Batch,
     effects: BatchEffects,
     range: ReadRange,
@@ -229,7 +229,7 @@ impl Drop for WriterExit<'_> {
 /// The writing thread: every queued batch in order, until the reader closes the queue; or,
 /// stopping with an output that keeps failing, until it gives up. Returns the appender, and the
 /// ranges of the batches it did not write (oldest first).
-pub(crate) fn write_queued(
+fn write_queued(
     stage: &Stage,
     mut appender: Appender,
     releaser: Releaser<Segment>,
@@ -240,7 +240,7 @@ pub(crate) fn write_queued(
     block_signals();
     let idle = |appender: &mut Appender| {
         appender.sync_if_due(true);
-        take_reopen(appender, reopen);
+        appender.reopen_if_asked(reopen);
     };
     loop {
         let Some(handoff) = stage.next(|| idle(&mut appender)) else {
@@ -258,7 +258,8 @@ pub(crate) fn write_queued(
             // The reading thread may wait for this batch: the drain's heartbeat is ours while
             // the output fails and we retry, as it was the one thread's.
             releaser.ring().heartbeat(clock::now_ns());
-            take_reopen(&mut appender, reopen);
+            // SIGHUP reopens the output before the next batch.
+            appender.reopen_if_asked(reopen);
             let r = match appender.prepare_output(batch.len() as u64) {
                 true => match appender.write_batch(&mut batch, &effects, r, &releaser) {
                     Ok(()) => break,
@@ -279,14 +280,6 @@ pub(crate) fn write_queued(
             range = Some(r);
         }
         stage.written(batch, had_drops);
-    }
-}
-
-/// SIGHUP reopens the output before the next batch.
-fn take_reopen(appender: &mut Appender, reopen: &AtomicBool) {
-    // Relaxed: a request flag; the reopen itself synchronises through the kernel.
-    if reopen.swap(false, Ordering::Relaxed) {
-        appender.reopen();
     }
 }
 
