@@ -26,7 +26,7 @@ use crate::{BoxError, IntegrityViolation};
 use hdrhistogram::Histogram;
 use ringlog_core::{layout, Location, Segment, SegmentOptions, FRAME_HEADER_SIZE};
 use ringlog_drain::preallocate::Preallocation;
-use ringlog_drain::{Drain, DrainOptions, Format, OutputSpec};
+use ringlog_drain::{Drain, DrainOptions, Format, OutputSpec, WriteThread};
 use ringlog_writer::{FullPolicy, Writer};
 use std::fs::File;
 use std::io::Write;
@@ -54,8 +54,10 @@ pub struct DrainAlone {
     pub size: usize,
     /// Capacity of the ring it emptied.
     pub capacity: u64,
-    /// Whether the drain wrote on a second thread ([`DrainOptions::write_thread`]).
-    pub write_thread: bool,
+    /// When the drain wrote on a second thread ([`DrainOptions::write_thread`]).
+    pub write_thread: WriteThread,
+    /// Steady laps in which it did (of [`WARM_LAPS`]).
+    pub laps_with_write_thread: usize,
     /// Records drained per lap.
     pub records: u64,
     /// Bytes the drain wrote per lap.
@@ -124,8 +126,8 @@ pub struct DrainAloneKnobs {
     pub warm: bool,
     /// The drain's target bytes per `write(2)` (default: the drain's own default).
     pub batch_bytes: Option<usize>,
-    /// Write on a second thread while gathering ([`DrainOptions::write_thread`]).
-    pub write_thread: bool,
+    /// When to write on a second thread while gathering ([`DrainOptions::write_thread`]).
+    pub write_thread: WriteThread,
 }
 
 /// Steady-state laps of a drain-alone run (their median is reported).
@@ -182,7 +184,7 @@ pub fn drain_alone(
     let mut seq = 0u64;
     // The first lap finds the drain's mapping of the ring untouched (a restarted drain), the
     // others find it mapped (a drain that has been running).
-    let mut lap = || -> Result<(Duration, u64), BoxError> {
+    let mut lap = || -> Result<(Duration, u64, bool), BoxError> {
         for _ in 0..records {
             writer.write(rec.make(seq)).map_err(|e| {
                 let e = ringlog_core::ErrorChain(&e);
@@ -215,19 +217,23 @@ pub fn drain_alone(
             )
             .into());
         }
-        Ok((elapsed, after.bytes - before.bytes))
+        let two_threads = knobs.write_thread == WriteThread::Always
+            || after.write_thread_spells > before.write_thread_spells;
+        Ok((elapsed, after.bytes - before.bytes, two_threads))
     };
     let result = (|| -> Result<DrainAlone, BoxError> {
-        let (cold, _) = lap()?;
+        let (cold, _, _) = lap()?;
         let mut warm = Vec::new();
         let mut bytes_out = 0;
+        let mut laps_with_write_thread = 0;
         // The references, each timed right after every steady drain lap, so that each of their
         // medians meets the page cache in the states the drain's did (one timing after all the
         // laps could land on pages the machine has just made cold, or on the warmest ones).
         let (mut plain, mut reserved, mut floor) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..WARM_LAPS {
-            let (t, b) = lap()?;
+            let (t, b, two_threads) = lap()?;
             warm.push(t);
+            laps_with_write_thread += usize::from(two_threads);
             bytes_out = b;
             if sink == Sink::File {
                 plain.push(plain_writes(dir, &ring, b, warm_cache, false)?);
@@ -258,6 +264,7 @@ pub fn drain_alone(
             size,
             capacity,
             write_thread: knobs.write_thread,
+            laps_with_write_thread,
             records,
             bytes_out,
             cold,

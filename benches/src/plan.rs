@@ -65,6 +65,8 @@ pub struct RepStats {
     pub bytes: u64,
     /// For ringlog: the drain's `write(2)` batches.
     pub drain_batches: Option<u64>,
+    /// For ringlog: the drain's spells writing on a second thread.
+    pub drain_spells: Option<u64>,
     /// Producers' page faults and context switches.
     pub producer_counters: Counters,
     /// The drain's or collector's.
@@ -114,6 +116,7 @@ impl Summary {
             cpu_server_ns: o.cpu_server_ns,
             bytes: o.bytes,
             drain_batches: o.drain_batches,
+            drain_spells: o.drain_spells,
             producer_counters: o.producer_counters,
             server_counters: o.server_counters,
             sample_every: o.sample_every,
@@ -201,12 +204,15 @@ pub fn execute(
                                 size.label()
                             )
                         })?;
-                    let batches = outcome.drain_batches.map_or(String::new(), |b| {
+                    let mut batches = outcome.drain_batches.map_or(String::new(), |b| {
                         format!(
                             "; {b} drain writes of {:.0} KiB avg",
                             outcome.bytes as f64 / b.max(1) as f64 / 1024.0
                         )
                     });
+                    if let Some(spells @ 1..) = outcome.drain_spells {
+                        batches += &format!(", {spells} spells on a second thread");
+                    }
                     let records = config.records() as f64;
                     let pc = outcome.producer_counters;
                     let sc = outcome.server_counters;

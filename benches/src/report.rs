@@ -7,6 +7,7 @@ use crate::machine::{Load, Machine};
 use crate::plan::{Plan, Summary};
 use crate::record::SizeSpec;
 use crate::roles::Contender;
+use ringlog_drain::WriteThread;
 use serde_json::{json, Value};
 use std::fmt::Write;
 
@@ -124,10 +125,10 @@ impl Results<'_> {
                 "drain alone (a full {} MiB ring emptied by an in-process Drain{}; \
                  file: in {} ({}){}; /dev/null: no filesystem):",
                 self.drain_alone[0].capacity >> 20,
-                if self.drain_alone[0].write_thread {
-                    " writing on a second thread"
-                } else {
-                    ""
+                match self.drain_alone[0].write_thread {
+                    WriteThread::Always => " writing on a second thread",
+                    WriteThread::Auto => ", a second thread writing while it is behind (auto)",
+                    WriteThread::Never => " in one thread",
                 },
                 self.machine.dir,
                 self.machine.dir_fs,
@@ -143,6 +144,14 @@ impl Results<'_> {
                     String::new()
                 } else {
                     format!(" in a {} MiB ring", d.capacity >> 20)
+                };
+                let ring = match d.write_thread {
+                    WriteThread::Auto => format!(
+                        "{ring} (second thread in {} of {} laps)",
+                        d.laps_with_write_thread,
+                        crate::drain_probe::WARM_LAPS
+                    ),
+                    _ => ring,
                 };
                 let _ = writeln!(
                     t,
@@ -265,6 +274,7 @@ impl Results<'_> {
                         "cpu_server_ns": r.cpu_server_ns,
                         "bytes": r.bytes,
                         "drain_write_batches": r.drain_batches,
+                        "drain_write_thread_spells": r.drain_spells,
                         "latency_sample_every": r.sample_every,
                         "producers": {"minor_faults": r.producer_counters.minflt,
                                       "voluntary_csw": r.producer_counters.nvcsw,
@@ -286,7 +296,8 @@ impl Results<'_> {
                     "sink": match d.sink { Sink::File => "file", Sink::DevNull => "/dev/null" },
                     "record_bytes": d.size,
                     "ring_capacity": d.capacity,
-                    "write_thread": d.write_thread,
+                    "write_thread": format!("{:?}", d.write_thread).to_lowercase(),
+                    "laps_with_write_thread": d.laps_with_write_thread,
                     "records": d.records,
                     "bytes_out": d.bytes_out,
                     "seconds": d.elapsed.as_secs_f64(),

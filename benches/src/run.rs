@@ -17,6 +17,7 @@ use crate::roles::Contender;
 use crate::{BoxError, IntegrityViolation};
 use hdrhistogram::Histogram;
 use ringlog_core::{Location, Segment, SegmentOptions};
+use ringlog_drain::WriteThread;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,8 +37,8 @@ pub struct Settings {
     pub dir: PathBuf,
     /// Ring capacity for ringlog runs.
     pub ring_capacity: u64,
-    /// Run the drain with `--write-thread` (write on a second thread while gathering).
-    pub drain_write_thread: bool,
+    /// The drain's `--write-thread` (when to write on a second thread while gathering).
+    pub drain_write_thread: WriteThread,
     /// Longest a run may take.
     pub timeout: Duration,
     /// Time about one write in this many (1: every write); `None`: see
@@ -84,6 +85,8 @@ pub struct Outcome {
     pub hist: Histogram<u64>,
     /// For ringlog: the `write(2)` batches the drain made (from its exit report).
     pub drain_batches: Option<u64>,
+    /// For ringlog: the drain's spells writing on a second thread (from its exit report).
+    pub drain_spells: Option<u64>,
     /// Page faults and context switches of the producers during their timed phase.
     pub producer_counters: Counters,
     /// The same for the drain or collector, between the go and the end.
@@ -189,7 +192,14 @@ pub fn start_drain(
             "--capacity",
             &s.ring_capacity.to_string(),
         ])
-        .args(s.drain_write_thread.then_some("--write-thread"))
+        .arg(format!(
+            "--write-thread={}",
+            match s.drain_write_thread {
+                WriteThread::Auto => "auto",
+                WriteThread::Always => "always",
+                WriteThread::Never => "never",
+            }
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(stderr)?);
@@ -401,6 +411,7 @@ pub fn run(
     let producers_done = t0.elapsed();
 
     let mut drain_batches = None;
+    let mut drain_spells = None;
     let mut server_counters = Counters::default();
     let (wall, cpu_server_ns) = match &mut server {
         None => (producers_done, 0),
@@ -450,8 +461,9 @@ pub fn run(
             server_counters = process_counters(worker.pid())?.since(counters0);
             worker.signal(rustix::process::Signal::TERM)?;
             worker.wait(Instant::now() + Duration::from_secs(30))?;
-            drain_batches =
-                batches_reported(&std::fs::read_to_string(&*stderr).unwrap_or_default());
+            let exit = std::fs::read_to_string(&*stderr).unwrap_or_default();
+            drain_batches = reported(&exit, "batches;");
+            drain_spells = reported(&exit, "spells");
             (wall, cpu)
         }
     };
@@ -487,6 +499,7 @@ pub fn run(
         cpu_server_ns,
         hist,
         drain_batches,
+        drain_spells,
         producer_counters,
         server_counters,
         sample_every,
@@ -499,11 +512,12 @@ fn add_counters(into: &mut Counters, report: &Fields) {
     into.nivcsw += report.u64("nivcsw").unwrap_or(0);
 }
 
-/// The batch count in the drain's exit line (`... N bytes in B batches; ...`).
-fn batches_reported(stderr: &str) -> Option<u64> {
+/// The number before `word` in the drain's exit line (`... N bytes in B batches; ...; S spells
+/// writing on a second thread ...`).
+fn reported(stderr: &str, word: &str) -> Option<u64> {
     let line = stderr.lines().rev().find(|l| l.contains(" stopped: "))?;
     let words: Vec<&str> = line.split_whitespace().collect();
-    let at = words.iter().position(|w| w.starts_with("batches"))?;
+    let at = words.iter().position(|w| *w == word)?;
     words.get(at.checked_sub(1)?)?.parse().ok()
 }
 
@@ -514,9 +528,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_drain_exit_line_gives_its_batches() {
-        let line = "ringlog-drain: ring 'bench-1-0' stopped: 1000 records, 128000 bytes in 7 batches; 0 abandoned claims skipped, 0 corrupt stretches\n";
-        assert_eq!(batches_reported(line), Some(7));
-        assert_eq!(batches_reported("nothing"), None);
+    fn the_drain_exit_line_gives_its_batches_and_spells() {
+        let line = "ringlog-drain: ring 'bench-1-0' stopped: 1000 records, 128000 bytes in 7 batches; 0 abandoned claims skipped, 0 corrupt stretches; 3 spells writing on a second thread (1 ended short of a CPU)\n";
+        assert_eq!(reported(line, "batches;"), Some(7));
+        assert_eq!(reported(line, "spells"), Some(3));
+        assert_eq!(reported("nothing", "batches;"), None);
     }
 }

@@ -2,7 +2,7 @@
 //! (SIGTERM/SIGINT drained everything committed), 2 usage or start-up error (bad ring, output
 //! not writable, another drain running).
 
-use crate::drain::{Drain, DrainError, DrainOptions, FsyncPolicy};
+use crate::drain::{Drain, DrainError, DrainOptions, FsyncPolicy, WriteThread};
 use crate::format::Format;
 use crate::forward_status::{self, StatusBoard};
 use crate::forwarder::{ForwardOptions, Forwarder};
@@ -101,11 +101,14 @@ struct RunArgs {
     /// file's length never includes them; they are given back at rotation and exit. 0: off.
     #[arg(long, value_parser = parse_size, default_value = "8M")]
     preallocate: u64,
-    /// Write each batch on a second thread while the next is gathered: faster when the drain
-    /// can have two cores (a backlog after downtime, a machine with idle cores); slower on a
-    /// small machine whose cores the producers keep busy. Ignored with --rotate-size and syslog.
-    #[arg(long)]
-    write_thread: bool,
+    /// When to write each batch on a second thread while the next is gathered: `auto` while the
+    /// drain is behind on a large ring and a CPU is free for the thread (it ends the spell when
+    /// the threads wait for a CPU); `always` (the bare flag); `never`. Faster when the drain can
+    /// have two cores; slower on a small machine whose cores the producers keep busy. Ignored
+    /// with --rotate-size and syslog.
+    #[arg(long, value_name = "WHEN", default_value = "auto", num_args = 0..=1,
+          default_missing_value = "always", require_equals = true)]
+    write_thread: WriteThread,
 }
 
 #[derive(clap::Args, Debug)]
@@ -439,13 +442,15 @@ fn drain_left_behind(options: &DrainOptions, spare: PathBuf, signals: &Signals) 
 fn run_one(drain: &mut Drain, signals: &Signals) {
     let summary = drain.run(&signals.stop, &signals.reopen);
     eprintln!(
-        "ringlog-drain: ring '{}' stopped: {} records, {} bytes in {} batches; {} abandoned claims skipped, {} corrupt stretches",
+        "ringlog-drain: ring '{}' stopped: {} records, {} bytes in {} batches; {} abandoned claims skipped, {} corrupt stretches; {} spells writing on a second thread ({} ended short of a CPU)",
         drain.ring_name(),
         summary.records,
         summary.bytes,
         summary.batches,
         summary.abandoned,
-        summary.corrupt
+        summary.corrupt,
+        summary.write_thread_spells,
+        summary.write_thread_spells_short_of_cpu
     );
 }
 

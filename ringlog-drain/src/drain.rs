@@ -13,6 +13,7 @@
 
 use crate::append::Appender;
 use crate::batch::Batch;
+use crate::catch_up::CatchUp;
 use crate::durability::Durability;
 use crate::events::{DrainEvent, EventSink, Events};
 use crate::format::Formatter;
@@ -36,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use crate::options::{DrainOptions, DrainOptionsBuilder, FsyncPolicy};
+pub use crate::options::{DrainOptions, DrainOptionsBuilder, FsyncPolicy, WriteThread};
 
 /// Why the drain could not start or stopped.
 #[derive(Debug)]
@@ -105,6 +106,11 @@ pub struct DrainSummary {
     pub corrupt: u64,
     /// Batches written.
     pub batches: u64,
+    /// Spells in which the drain wrote on a second thread of its own accord
+    /// ([`crate::WriteThread::Auto`]).
+    pub write_thread_spells: u64,
+    /// Of those, the spells that ended because the two threads waited for a CPU.
+    pub write_thread_spells_short_of_cpu: u64,
 }
 
 // A drain can be moved to a thread of its own (embedding, tests, benches): keep it so.
@@ -125,6 +131,8 @@ pub struct Drain {
     pub(crate) appender: Option<Appender>,
     /// The queue to the writing thread, while `run` writes in two stages.
     pub(crate) stage: Option<Arc<Stage>>,
+    /// When the writing thread starts and stops by itself.
+    pub(crate) catch_up: CatchUp,
     pub(crate) formatter: Formatter,
     pub(crate) options: DrainOptions,
     /// The batch being gathered.
@@ -222,6 +230,7 @@ impl Drain {
             consumer,
             appender: Some(appender),
             stage: None,
+            catch_up: CatchUp::new(),
             options,
         };
         if drain.options.left_behind {
@@ -268,7 +277,12 @@ impl Drain {
 
     /// Totals so far.
     pub fn summary(&self) -> DrainSummary {
-        self.appender.as_ref().expect(APPENDER_HOME).summary
+        let (spells, short_of_cpu) = self.catch_up.spells();
+        DrainSummary {
+            write_thread_spells: spells,
+            write_thread_spells_short_of_cpu: short_of_cpu,
+            ..self.appender.as_ref().expect(APPENDER_HOME).summary
+        }
     }
 
     /// The output (outside a two-stage `run`).
@@ -287,15 +301,22 @@ impl Drain {
     }
 
     /// Runs until `stop` is set, then writes everything already committed and returns.
-    /// `reopen` set (SIGHUP) makes it reopen the output path. With
-    /// [`DrainOptions::write_thread`], it writes on a second thread while it gathers the next
-    /// batch ([`crate::stage`]).
+    /// `reopen` set (SIGHUP) makes it reopen the output path. As
+    /// [`DrainOptions::write_thread`] says, it writes on a second thread while it gathers the
+    /// next batch ([`crate::stage`]): always, never, or while it is behind and a CPU is free
+    /// for it ([`crate::catch_up`]).
     pub fn run(&mut self, stop: &AtomicBool, reopen: &AtomicBool) -> DrainSummary {
-        if self.stages() {
-            self.run_staged(stop, reopen, |drain| drain.read_loop(stop, reopen));
-        } else {
-            self.read_loop(stop, reopen);
+        loop {
+            let end = if self.stages() {
+                self.run_staged(stop, reopen, |drain| drain.read_loop(stop, reopen))
+            } else {
+                self.read_loop(stop, reopen)
+            };
+            if end == LoopEnd::Done {
+                break;
+            }
         }
+        self.catch_up.end();
         self.sync_if_due(true);
         let ring = self.ring();
         let left = ring.tail().saturating_sub(ring.head());
@@ -306,15 +327,16 @@ impl Drain {
         self.summary()
     }
 
-    /// The loop of `run`: passes over the ring, and what to do between them.
-    fn read_loop(&mut self, stop: &AtomicBool, reopen: &AtomicBool) {
+    /// The loop of `run`: passes over the ring, and what to do between them. Returns early to
+    /// start or end a spell with the writing thread.
+    fn read_loop(&mut self, stop: &AtomicBool, reopen: &AtomicBool) -> LoopEnd {
         let mut output_retry = Backoff::new(OUTPUT_RETRY);
         let mut stall_wait = Backoff::new(STALL_WAIT);
         let mut idle = Backoff::new(QUIET);
         loop {
             if self.stage.as_ref().is_some_and(|s| s.writer_gone()) {
                 // It gave up (stopping, the output failing) or panicked: `run` sees which.
-                break;
+                return LoopEnd::Done;
             }
             self.ring().heartbeat(clock::now_ns());
             if let Some(appender) = &mut self.appender {
@@ -323,7 +345,11 @@ impl Drain {
             self.watch_name();
             // Relaxed: a request flag, re-read every round.
             let stopping = stop.load(Ordering::Relaxed);
-            match self.pass() {
+            let pass = self.pass();
+            if !(stopping && pass == Pass::Idle) && self.switch_threads(&pass) {
+                return LoopEnd::Switch;
+            }
+            match pass {
                 Pass::Wrote => {
                     output_retry.reset();
                     stall_wait.reset();
@@ -332,25 +358,25 @@ impl Drain {
                         self.after_write();
                     }
                 }
-                Pass::Idle if stopping => break,
+                Pass::Idle if stopping => return LoopEnd::Done,
                 Pass::Idle if self.orphan_finished() => {
                     self.notify(DrainEvent::OrphanDrained);
                     // Writes the notice (and anything that came meanwhile), then returns.
                     while self.pass() == Pass::Wrote {}
                     self.orphan_done = true;
-                    break;
+                    return LoopEnd::Done;
                 }
                 Pass::Idle => self.idle(&mut idle),
                 Pass::Stalled => {
                     let age = self.stall.age();
                     if stopping && age > self.options.stall_report_after {
-                        break;
+                        return LoopEnd::Done;
                     }
                     self.wait_step(stall_wait.step(age));
                 }
                 Pass::OutputFailed => {
                     if stopping && output_retry.naps() >= OUTPUT_RETRIES_WHEN_STOPPING {
-                        break;
+                        return LoopEnd::Done;
                     }
                     self.wait_step(output_retry.step(Duration::MAX));
                 }
@@ -371,6 +397,15 @@ impl Drain {
     pub fn pump(&mut self) -> bool {
         self.pass() == Pass::Wrote
     }
+}
+
+/// How a reading loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LoopEnd {
+    /// `run` is done.
+    Done,
+    /// A spell with the writing thread starts or ends: `run` goes on in the other mode.
+    Switch,
 }
 
 /// Output retries a stopping drain makes before it gives up and leaves the records in the ring

@@ -13,6 +13,7 @@
 
 mod append;
 pub mod batch;
+mod catch_up;
 pub mod cli;
 pub mod connection;
 pub mod delivery;
@@ -45,5 +46,5 @@ pub mod tls;
 pub use drain::{Drain, DrainError, DrainSummary};
 pub use events::{BatchFile, DrainEvent, EventSink, Events};
 pub use format::Format;
-pub use options::{DrainOptions, DrainOptionsBuilder, FsyncPolicy};
+pub use options::{DrainOptions, DrainOptionsBuilder, FsyncPolicy, WriteThread};
 pub use output::OutputSpec;

@@ -37,6 +37,36 @@ impl std::str::FromStr for FsyncPolicy {
     }
 }
 
+/// When the drain writes on a second thread while it gathers the next batch ([`crate::stage`]).
+/// Outputs with a size limit and syslog outputs always use one thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WriteThread {
+    /// While a backlog of several batches lasts in a ring large enough for it, and only while a
+    /// CPU is free for the second thread ([`crate::catch_up`]): a drain that fell behind catches
+    /// up faster, a drain that keeps up, or one whose CPUs the producers need, stays one thread.
+    #[default]
+    Auto,
+    /// Always: faster when the drain has a core to itself for it; on two vCPUs shared with busy
+    /// producers it was slower.
+    Always,
+    /// Never: one thread gathers and writes.
+    Never,
+}
+
+impl std::str::FromStr for WriteThread {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(WriteThread::Auto),
+            "always" => Ok(WriteThread::Always),
+            "never" => Ok(WriteThread::Never),
+            _ => Err(format!(
+                "unknown write-thread mode {s:?}: use auto, always or never"
+            )),
+        }
+    }
+}
+
 /// Everything the drain needs to run.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -67,11 +97,8 @@ pub struct DrainOptions {
     /// True when `location` is a segment a previous drain left behind (see
     /// [`crate::segment_name`]): it is drained until its producers are gone, then `run` returns.
     pub left_behind: bool,
-    /// True to write on a second thread while the next batch is gathered ([`crate::stage`]):
-    /// faster when the drain has a core to itself for it (a backlog, a machine with idle
-    /// cores); on two vCPUs shared with busy producers it was slower, so it is off by default.
-    /// Outputs with a size limit and syslog outputs always use one thread.
-    pub write_thread: bool,
+    /// When to write on a second thread while the next batch is gathered.
+    pub write_thread: WriteThread,
 }
 
 impl DrainOptions {
@@ -90,7 +117,7 @@ impl DrainOptions {
             stall_report_after: Duration::from_secs(1),
             idle_timeout: Duration::from_millis(100),
             left_behind: false,
-            write_thread: false,
+            write_thread: WriteThread::Auto,
         }
     }
 
@@ -140,7 +167,7 @@ setters! {
     /// See [`DrainOptions::left_behind`].
     left_behind: bool;
     /// See [`DrainOptions::write_thread`].
-    write_thread: bool;
+    write_thread: WriteThread;
 }
 
 impl DrainOptionsBuilder {

@@ -32,13 +32,14 @@ use crate::append::Appender;
 use crate::batch::Batch;
 use crate::drain::Drain;
 use crate::idle::OUTPUT_RETRY;
+use crate::options::WriteThread;
 use crate::pass::{BatchEffects, Pass};
 use ringlog_core::backoff::{Backoff, Step};
 use ringlog_core::{clock, ReadRange, Releaser, Segment};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Batches in flight at most: one being written, one queued, one being gathered.
 const BATCHES: usize = 3;
@@ -71,6 +72,8 @@ struct Queue {
     closed: bool,
     /// The writer stopped (it gave up on a failing output, or panicked): the reader stops too.
     writer_gone: bool,
+    /// The writing thread's id, once it runs (for [`crate::catch_up`]'s look at its waits).
+    writer_tid: Option<i32>,
 }
 
 /// The queue between the two threads.
@@ -137,6 +140,16 @@ impl Stage {
     /// Reader: true once the writer stopped (gave up, or panicked).
     pub(crate) fn writer_gone(&self) -> bool {
         self.lock().writer_gone
+    }
+
+    /// Reader: the writing thread's id, once it runs.
+    fn writer_tid(&self) -> Option<i32> {
+        self.lock().writer_tid
+    }
+
+    /// Writer: its thread's id.
+    fn writer_started(&self) {
+        self.lock().writer_tid = Some(rustix::thread::gettid().as_raw_nonzero().get());
     }
 
     /// Reader: true while a batch with drop reports is queued or being written.
@@ -237,6 +250,7 @@ fn write_queued(
     reopen: &AtomicBool,
 ) -> (Appender, Vec<ReadRange>) {
     let _exit = WriterExit(stage);
+    stage.writer_started();
     block_signals();
     let idle = |appender: &mut Appender| {
         appender.sync_if_due(true);
@@ -305,25 +319,59 @@ fn block_signals() {
 }
 
 impl Drain {
-    /// Whether [`Drain::run`] writes on a thread of its own: asked for, and an output whose
-    /// batches do not depend on the one before (no size limit) and that is a file or stdout.
+    /// Whether [`Drain::run`] writes on a thread of its own now: asked for always, or in a
+    /// spell ([`crate::catch_up`]), with an output that allows it.
     pub(crate) fn stages(&self) -> bool {
-        self.options.write_thread
-            && self.options.rotation.max_bytes.is_none()
+        self.output_allows_stages()
+            && match self.options.write_thread {
+                WriteThread::Always => true,
+                WriteThread::Auto => self.catch_up.in_spell(),
+                WriteThread::Never => false,
+            }
+    }
+
+    /// An output whose batches do not depend on the one before (no size limit) and that is a
+    /// file or stdout.
+    fn output_allows_stages(&self) -> bool {
+        self.options.rotation.max_bytes.is_none()
             && self
                 .appender
                 .as_ref()
                 .is_some_and(|a| !a.output.is_syslog())
     }
 
+    /// With [`WriteThread::Auto`], after a pass: true when a spell with the writing thread
+    /// starts (one thread) or ends (two) now.
+    pub(crate) fn switch_threads(&mut self, pass: &Pass) -> bool {
+        if self.options.write_thread != WriteThread::Auto {
+            return false;
+        }
+        let batch = self.options.batch_bytes as u64;
+        let backlog = self.consumer.backlog();
+        let half_ring = self.ring().geometry().capacity / 2;
+        let now = Instant::now();
+        match &self.stage {
+            None => {
+                *pass == Pass::Wrote
+                    && self.output_allows_stages()
+                    && self.catch_up.should_start(now, half_ring, batch, backlog)
+            }
+            Some(stage) => {
+                let caught_up = *pass != Pass::Wrote || backlog < batch;
+                let writer = stage.writer_tid();
+                self.catch_up.should_stop(now, caught_up, writer).is_some()
+            }
+        }
+    }
+
     /// Runs `read` (the reading loop) with the appender on a writing thread beside it; returns
     /// when both are done, the appender back in place.
-    pub(crate) fn run_staged(
+    pub(crate) fn run_staged<T>(
         &mut self,
         stop: &AtomicBool,
         reopen: &AtomicBool,
-        read: impl FnOnce(&mut Drain),
-    ) {
+        read: impl FnOnce(&mut Drain) -> T,
+    ) -> T {
         let appender = self
             .appender
             .take()
@@ -331,20 +379,22 @@ impl Drain {
         let spares = std::mem::take(&mut self.spare_batches);
         let stage = std::sync::Arc::new(Stage::new(spares, self.batch_capacity()));
         let releaser = self.consumer.releaser();
-        let (appender, unwritten) = std::thread::scope(|s| {
+        let (appender, ended) = std::thread::scope(|s| {
             let writer = {
                 let stage = std::sync::Arc::clone(&stage);
                 s.spawn(move || write_queued(&stage, appender, releaser, stop, reopen))
             };
             self.stage = Some(std::sync::Arc::clone(&stage));
             let closer = ReaderExit(&stage);
-            read(self);
+            let ended = read(self);
             drop(closer);
             self.stage = None;
-            writer
+            let written = writer
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (written, ended)
         });
+        let (appender, unwritten) = appender;
         self.appender = Some(appender);
         // Both threads are done with it: the writer's handle went with its thread.
         if let Ok(stage) = std::sync::Arc::try_unwrap(stage) {
@@ -361,6 +411,7 @@ impl Drain {
             // The drop reports those batches carried are made again.
             self.drop_events_seen = u64::MAX;
         }
+        ended
     }
 
     /// One pass of the reading thread: gathers a batch, as a one-thread pass does, and queues it

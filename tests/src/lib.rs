@@ -23,9 +23,11 @@ pub use ringlog_testkit::json_log::{
 pub use ringlog_testkit::{ring_path, skip, wait_until, wait_until_every, RingGuard};
 
 /// The drain's two ways of running, as command-line arguments: gathering and writing on one
-/// thread (the default), and each batch written on a second thread while the next is gathered
-/// (`--write-thread`). Tests of what the drain does with its output run both.
-pub const THREADING: [&[&str]; 2] = [&[], &["--write-thread"]];
+/// thread, and each batch written on a second thread while the next is gathered. Tests of what
+/// the drain does with its output run both. (The default, `auto`, runs the one or the other,
+/// switching between batches: its switching is tested in-process with a scripted view of the
+/// CPUs, in ringlog-drain's `catch_up` module.)
+pub const THREADING: [&[&str]; 2] = [&["--write-thread=never"], &["--write-thread=always"]];
 
 /// A ring name no other test (or test process) uses: `t-<test>-<pid>-<n>`.
 pub fn unique_ring(test: &str) -> String {

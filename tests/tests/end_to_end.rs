@@ -345,7 +345,7 @@ fn a_drain_writing_on_its_own_thread_loses_tears_and_reorders_nothing() {
         OutputSpec::File(out.clone()),
     );
     options.segment.capacity = Some(MIB as u64);
-    options.write_thread = true;
+    options.write_thread = ringlog_drain::WriteThread::Always;
     let mut drain = Drain::open(options).unwrap();
     let (stop, reopen) = (AtomicBool::new(false), AtomicBool::new(false));
     let summary = std::thread::scope(|s| {

@@ -14,7 +14,7 @@ use ringlog_benches::roles::{self, Contender, ProducerArgs};
 use ringlog_benches::run::Settings;
 use ringlog_benches::{latency, machine, svg, BoxError, IntegrityViolation};
 use ringlog_drain::cli::parse_size;
-use ringlog_drain::Format;
+use ringlog_drain::{Format, WriteThread};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -123,10 +123,12 @@ struct BenchArgs {
     /// (their rows say the ring's size).
     #[arg(long)]
     drain_default_ring: bool,
-    /// The drain writes each batch on a second thread while it gathers the next
-    /// (ringlog-drain --write-thread), in the contender runs and the drain-alone runs alike.
-    #[arg(long)]
-    drain_write_thread: bool,
+    /// When the drain writes each batch on a second thread while it gathers the next
+    /// (ringlog-drain --write-thread=WHEN: auto, always (the bare flag), never), in the contender
+    /// runs and the drain-alone runs alike [default: the drain's, auto].
+    #[arg(long, value_name = "WHEN", default_value = "auto", num_args = 0..=1,
+          default_missing_value = "always", require_equals = true)]
+    drain_write_thread: WriteThread,
 }
 
 #[derive(Subcommand, Debug)]
