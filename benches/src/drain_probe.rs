@@ -58,6 +58,9 @@ pub struct DrainAlone {
     pub write_thread: WriteThread,
     /// Steady laps in which it did (of [`WARM_LAPS`]).
     pub laps_with_write_thread: usize,
+    /// Spells of the writing thread in the steady laps that were cut short (its threads waited
+    /// for a CPU, or wrote no faster than one thread; [`WriteThread::Auto`]).
+    pub spells_cut_short: u64,
     /// Records drained per lap.
     pub records: u64,
     /// Bytes the drain wrote per lap.
@@ -184,7 +187,7 @@ pub fn drain_alone(
     let mut seq = 0u64;
     // The first lap finds the drain's mapping of the ring untouched (a restarted drain), the
     // others find it mapped (a drain that has been running).
-    let mut lap = || -> Result<(Duration, u64, bool), BoxError> {
+    let mut lap = || -> Result<(Duration, u64, bool, u64), BoxError> {
         for _ in 0..records {
             writer.write(rec.make(seq)).map_err(|e| {
                 let e = ringlog_core::ErrorChain(&e);
@@ -219,21 +222,24 @@ pub fn drain_alone(
         }
         let two_threads = knobs.write_thread == WriteThread::Always
             || after.write_thread_spells > before.write_thread_spells;
-        Ok((elapsed, after.bytes - before.bytes, two_threads))
+        let cut_short = after.write_thread_spells_cut_short - before.write_thread_spells_cut_short;
+        Ok((elapsed, after.bytes - before.bytes, two_threads, cut_short))
     };
     let result = (|| -> Result<DrainAlone, BoxError> {
-        let (cold, _, _) = lap()?;
+        let (cold, _, _, _) = lap()?;
         let mut warm = Vec::new();
         let mut bytes_out = 0;
         let mut laps_with_write_thread = 0;
+        let mut spells_cut_short = 0;
         // The references, each timed right after every steady drain lap, so that each of their
         // medians meets the page cache in the states the drain's did (one timing after all the
         // laps could land on pages the machine has just made cold, or on the warmest ones).
         let (mut plain, mut reserved, mut floor) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..WARM_LAPS {
-            let (t, b, two_threads) = lap()?;
+            let (t, b, two_threads, cut_short) = lap()?;
             warm.push(t);
             laps_with_write_thread += usize::from(two_threads);
+            spells_cut_short += cut_short;
             bytes_out = b;
             if sink == Sink::File {
                 plain.push(plain_writes(dir, &ring, b, warm_cache, false)?);
@@ -265,6 +271,7 @@ pub fn drain_alone(
             capacity,
             write_thread: knobs.write_thread,
             laps_with_write_thread,
+            spells_cut_short,
             records,
             bytes_out,
             cold,

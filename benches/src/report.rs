@@ -147,9 +147,10 @@ impl Results<'_> {
                 };
                 let ring = match d.write_thread {
                     WriteThread::Auto => format!(
-                        "{ring} (second thread in {} of {} laps)",
+                        "{ring} (second thread in {} of {} laps, {} spells cut short)",
                         d.laps_with_write_thread,
-                        crate::drain_probe::WARM_LAPS
+                        crate::drain_probe::WARM_LAPS,
+                        d.spells_cut_short
                     ),
                     _ => ring,
                 };
@@ -298,6 +299,7 @@ impl Results<'_> {
                     "ring_capacity": d.capacity,
                     "write_thread": format!("{:?}", d.write_thread).to_lowercase(),
                     "laps_with_write_thread": d.laps_with_write_thread,
+                    "write_thread_spells_cut_short": d.spells_cut_short,
                     "records": d.records,
                     "bytes_out": d.bytes_out,
                     "seconds": d.elapsed.as_secs_f64(),

@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn the_drain_exit_line_gives_its_batches_and_spells() {
-        let line = "ringlog-drain: ring 'bench-1-0' stopped: 1000 records, 128000 bytes in 7 batches; 0 abandoned claims skipped, 0 corrupt stretches; 3 spells writing on a second thread (1 ended short of a CPU)\n";
+        let line = "ringlog-drain: ring 'bench-1-0' stopped: 1000 records, 128000 bytes in 7 batches; 0 abandoned claims skipped, 0 corrupt stretches; 3 spells writing on a second thread (1 cut short)\n";
         assert_eq!(reported(line, "batches;"), Some(7));
         assert_eq!(reported(line, "spells"), Some(3));
         assert_eq!(reported("nothing", "batches;"), None);

@@ -75,6 +75,11 @@ impl Batch {
         self.buf.len() + self.ring_bytes
     }
 
+    /// Bytes copied into the batch's own buffer (the rest stays in the ring until written).
+    pub fn copied(&self) -> usize {
+        self.buf.len()
+    }
+
     /// How long the buffer may grow before the batch holds `limit` bytes.
     pub fn buf_limit(&self, limit: usize) -> usize {
         limit.saturating_sub(self.ring_bytes)

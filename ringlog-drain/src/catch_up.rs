@@ -1,5 +1,5 @@
 //! When the drain writes on a second thread by itself ([`crate::WriteThread::Auto`], the
-//! default): while it is behind, and only while the machine has a CPU for that thread.
+//! default): while it is behind, and only while the second thread makes it faster.
 //!
 //! A drain that fell behind (a burst larger than the producers' pace, an output outage, a start
 //! after a crash with the ring full) empties a large ring faster with a writing thread: it
@@ -8,20 +8,26 @@
 //! drain that keeps up gains nothing from it, and where the producers keep the CPUs busy a third
 //! runnable thread only takes turns with them: end to end on two vCPUs it was slower in most
 //! rows. So a spell with the writing thread starts, after a batch, only when
+//! - the batch was mostly copied out of the ring (records written in place have no copy to
+//!   overlap: the caller checks);
 //! - half the ring (the most the drain holds read and unreleased) holds at least
 //!   [`MIN_BATCHES_IN_HALF_RING`] batches: on a smaller ring the threads wait for each other (on
 //!   the default 4 MiB ring, two threads reached 31-66% of plain writes, one thread 87-93%);
-//! - at least [`BACKLOG_BATCHES`] batches wait in the ring, committed or being written;
+//! - at least [`BACKLOG_BATCHES`] batches wait in the ring, and one thread's pace while that
+//!   many waited has been measured (over a check interval, [`CHECK_EVERY`]; the last
+//!   measurement stands until the next);
 //! - a CPU is free: the drain's thread waited for a CPU less than a tenth of the time since it
 //!   last looked (its run-queue delay, `/proc/thread-self/schedstat`), and fewer tasks are
 //!   runnable on the machine right now than CPUs this process may use (`/proc/loadavg`, which
 //!   counts the whole machine: a container whose host is busy stays one thread);
 //!
-//! and the spell ends when less than a batch waits after a pass (the drain caught up), or when
-//! its two threads spent more than a tenth of a check interval waiting for a CPU (their
-//! run-queue delay, `/proc/<tid>/schedstat`): then the drain tries again only after a hold-off
-//! that doubles with every such spell, up to [`MAX_HOLD_OFF`]. Where `/proc` cannot tell, the
-//! drain stays one thread (no free CPU seen), or keeps a spell to its backlog (delay unknown).
+//! and the spell ends when less than a batch waits after a pass (the drain caught up), or is cut
+//! short, at a check every [`CHECK_EVERY`], when over the interval its two threads spent more
+//! than a tenth of their time waiting for a CPU (`/proc/<tid>/schedstat`), or when since its
+//! first check it handed off fewer bytes per second than [`NO_GAIN_SHARE`] of one thread's. After a spell cut short the drain tries again only
+//! after a hold-off that doubles with every such spell, up to [`MAX_HOLD_OFF`]. Where `/proc`
+//! cannot tell, the drain stays one thread (no free CPU seen), or judges a spell by its pace
+//! alone.
 
 use std::fmt;
 use std::fs::File;
@@ -57,32 +63,64 @@ pub(crate) trait CpuProbe: Send + fmt::Debug {
 #[derive(Debug)]
 pub(crate) struct CatchUp {
     probe: Box<dyn CpuProbe>,
+    /// [`CHECK_EVERY`] (shorter in tests).
+    check_every: Duration,
     /// No look at the CPUs before this.
     not_before: Option<Instant>,
-    /// The hold-off after the next spell that ends for want of a CPU.
+    /// The hold-off after the next spell that is cut short.
     hold_off: Duration,
+    /// Since when one thread has been behind, and what it had handed off by then (restarted at
+    /// every measurement of its rate).
+    behind: Option<Mark>,
+    /// Bytes per second one thread wrote while behind, last measured.
+    one_thread_rate: Option<f64>,
     /// The spell under way.
     spell: Option<Spell>,
     /// Spells so far.
     spells: u64,
-    /// Spells that ended because the threads waited for a CPU.
-    spells_short_of_cpu: u64,
+    /// Spells cut short: the threads waited for a CPU, or were slower than one thread.
+    spells_cut_short: u64,
 }
 
-/// A spell under way: the start of the current check interval and the threads' waits by then
-/// (`None` until the writing thread's id is known).
+/// A moment of the drain's progress: the bytes it had handed off to be written by then.
+#[derive(Clone, Copy, Debug)]
+struct Mark {
+    at: Instant,
+    handed_off: u64,
+}
+
+impl Mark {
+    /// Bytes per second from this mark to `later`, once they are at least `least` apart.
+    fn rate_to(self, later: Mark, least: Duration) -> Option<f64> {
+        let elapsed = later.at.duration_since(self.at);
+        (elapsed >= least).then(|| {
+            later.handed_off.saturating_sub(self.handed_off) as f64 / elapsed.as_secs_f64()
+        })
+    }
+}
+
+/// A spell under way.
 #[derive(Debug)]
 struct Spell {
-    interval: Option<(Instant, u64)>,
+    /// The first check: the spell's pace is measured from here (its start, thread start-up and
+    /// a filling queue, would flatter it).
+    first: Option<Mark>,
+    /// The start of the current check interval, with the two threads' waits for a CPU by then
+    /// (when known).
+    interval: Option<(Mark, Option<u64>)>,
 }
+
+/// A spell whose pace is under this share of one thread's is cut short: a margin for the noise of
+/// measuring both over a few milliseconds.
+const NO_GAIN_SHARE: f64 = 0.8;
 
 /// Why a spell ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SpellEnd {
     /// Less than a batch waits.
     CaughtUp,
-    /// The threads waited for a CPU.
-    NoCpu,
+    /// The threads waited for a CPU, or were slower than one thread.
+    CutShort,
 }
 
 impl CatchUp {
@@ -94,11 +132,14 @@ impl CatchUp {
     pub(crate) fn with_probe(probe: Box<dyn CpuProbe>) -> CatchUp {
         CatchUp {
             probe,
+            check_every: CHECK_EVERY,
             not_before: None,
             hold_off: FIRST_HOLD_OFF,
+            behind: None,
+            one_thread_rate: None,
             spell: None,
             spells: 0,
-            spells_short_of_cpu: 0,
+            spells_cut_short: 0,
         }
     }
 
@@ -107,44 +148,70 @@ impl CatchUp {
         self.spell.is_some()
     }
 
-    /// Spells started so far, and how many of them ended because the threads waited for a CPU.
+    /// Spells started so far, and how many of them were cut short.
     pub(crate) fn spells(&self) -> (u64, u64) {
-        (self.spells, self.spells_short_of_cpu)
+        (self.spells, self.spells_cut_short)
     }
 
     /// One thread, after it wrote a batch: true to start a spell now. `half_ring`, `batch` and
-    /// `backlog` (what waits in the ring) in bytes.
+    /// `backlog` (what waits in the ring) in bytes; `handed_off`: bytes written so far.
     pub(crate) fn should_start(
         &mut self,
         now: Instant,
         half_ring: u64,
         batch: u64,
         backlog: u64,
+        handed_off: u64,
     ) -> bool {
-        if self.spell.is_some()
-            || half_ring < MIN_BATCHES_IN_HALF_RING * batch
-            || backlog < BACKLOG_BATCHES * batch
-            || self.not_before.is_some_and(|t| now < t)
+        if self.spell.is_some() {
+            return false;
+        }
+        if half_ring < MIN_BATCHES_IN_HALF_RING * batch || backlog < BACKLOG_BATCHES * batch {
+            self.behind = None;
+            return false;
+        }
+        // What one thread does while behind is the bar a spell must clear.
+        let mark = Mark {
+            at: now,
+            handed_off,
+        };
+        match self
+            .behind
+            .map(|since| since.rate_to(mark, self.check_every))
         {
+            None => self.behind = Some(mark),
+            Some(Some(rate)) => {
+                self.one_thread_rate = Some(rate);
+                self.behind = Some(mark);
+            }
+            Some(None) => {}
+        }
+        if self.one_thread_rate.is_none() || self.not_before.is_some_and(|t| now < t) {
             return false;
         }
         if !self.probe.cpu_free() {
-            self.not_before = Some(now + CHECK_EVERY);
+            self.not_before = Some(now + self.check_every);
             return false;
         }
         self.not_before = None;
-        self.spell = Some(Spell { interval: None });
+        self.behind = None;
+        self.spell = Some(Spell {
+            first: None,
+            interval: None,
+        });
         self.spells += 1;
         true
     }
 
     /// Two threads, after a pass: why the spell should end now, if it should. `caught_up`: less
-    /// than a batch waits; `writer`: the writing thread's id, once it has one.
+    /// than a batch waits; `writer`: the writing thread's id, once it has one; `handed_off`:
+    /// bytes handed to the writing thread so far (at most a few batches ahead of it).
     pub(crate) fn should_stop(
         &mut self,
         now: Instant,
         caught_up: bool,
         writer: Option<i32>,
+        handed_off: u64,
     ) -> Option<SpellEnd> {
         if caught_up {
             self.hold_off = FIRST_HOLD_OFF;
@@ -152,23 +219,37 @@ impl CatchUp {
             return Some(SpellEnd::CaughtUp);
         }
         let spell = self.spell.as_mut()?;
-        let due = spell
+        if spell
             .interval
-            .map_or(true, |(since, _)| now.duration_since(since) >= CHECK_EVERY);
-        if !due {
+            .is_some_and(|(start, _)| now.duration_since(start.at) < self.check_every)
+        {
             return None;
         }
-        let waited = self.probe.waited_ns(writer?)?;
-        match spell.interval.replace((now, waited)) {
-            Some((since, before)) if contended(waited - before, now.duration_since(since)) => {
-                self.not_before = Some(now + self.hold_off);
-                self.hold_off = (self.hold_off * 2).min(MAX_HOLD_OFF);
-                self.spells_short_of_cpu += 1;
-                self.end();
-                Some(SpellEnd::NoCpu)
+        let mark = Mark {
+            at: now,
+            handed_off,
+        };
+        let first = *spell.first.get_or_insert(mark);
+        let waited = writer.and_then(|w| self.probe.waited_ns(w));
+        let (start, waited_before) = spell.interval.replace((mark, waited))?;
+        let short_of_cpu = match (waited_before, waited) {
+            (Some(before), Some(waited)) => {
+                contended(waited.saturating_sub(before), now.duration_since(start.at))
             }
-            _ => None,
+            _ => false,
+        };
+        let no_gain = match (first.rate_to(mark, self.check_every), self.one_thread_rate) {
+            (Some(rate), Some(one_thread)) => rate < one_thread * NO_GAIN_SHARE,
+            _ => false,
+        };
+        if !(short_of_cpu || no_gain) {
+            return None;
         }
+        self.not_before = Some(now + self.hold_off);
+        self.hold_off = (self.hold_off * 2).min(MAX_HOLD_OFF);
+        self.spells_cut_short += 1;
+        self.end();
+        Some(SpellEnd::CutShort)
     }
 
     /// Ends the spell under way, if any (also when the drain stops).
@@ -304,25 +385,48 @@ mod tests {
     }
 
     const MIB: u64 = 1 << 20;
+    /// Bytes one thread hands off in one check interval in these tests (1 GB/s).
+    const ONE_THREAD: u64 = 5_000_000;
+
+    /// A catch-up with a free CPU that has seen one thread behind for one interval, at 1 GB/s:
+    /// a spell may start at the returned time, with this much handed off.
+    fn measured(script: &Scripted) -> (CatchUp, Instant, u64) {
+        script.0.lock().unwrap().free = true;
+        let mut c = CatchUp::with_probe(Box::new(script.clone()));
+        let t = Instant::now();
+        assert!(
+            !c.should_start(t, 64 * MIB, MIB, 10 * MIB, 0),
+            "no rate yet"
+        );
+        (c, t + CHECK_EVERY, ONE_THREAD)
+    }
 
     #[test]
-    fn a_spell_needs_a_large_ring_a_backlog_and_a_free_cpu() {
+    fn a_spell_needs_a_large_ring_a_backlog_a_measured_pace_and_a_free_cpu() {
         let script = Scripted::default();
         let mut c = CatchUp::with_probe(Box::new(script.clone()));
         let t = Instant::now();
         script.0.lock().unwrap().free = true;
         // The default 4 MiB ring: never.
-        assert!(!c.should_start(t, 2 * MIB, MIB, 4 * MIB));
+        assert!(!c.should_start(t, 2 * MIB, MIB, 4 * MIB, 0));
         // A 16 MiB ring, a backlog under four batches: no.
-        assert!(!c.should_start(t, 8 * MIB, MIB, 4 * MIB - 1));
-        assert_eq!(script.0.lock().unwrap().looks, 0, "no look without need");
+        assert!(!c.should_start(t, 8 * MIB, MIB, 4 * MIB - 1, 0));
+        // Behind, but one thread's pace is not known yet: no, until an interval has passed.
+        assert!(!c.should_start(t, 8 * MIB, MIB, 4 * MIB, 0));
+        assert!(!c.should_start(t + CHECK_EVERY / 2, 8 * MIB, MIB, 4 * MIB, MIB));
+        assert_eq!(
+            script.0.lock().unwrap().looks,
+            0,
+            "no look at the CPUs without need"
+        );
         // No free CPU: no, and no second look for a while.
         script.0.lock().unwrap().free = false;
-        assert!(!c.should_start(t, 8 * MIB, MIB, 4 * MIB));
+        let t = t + CHECK_EVERY;
+        assert!(!c.should_start(t, 8 * MIB, MIB, 4 * MIB, ONE_THREAD));
         script.0.lock().unwrap().free = true;
-        assert!(!c.should_start(t + CHECK_EVERY / 2, 8 * MIB, MIB, 4 * MIB));
+        assert!(!c.should_start(t + CHECK_EVERY / 2, 8 * MIB, MIB, 4 * MIB, ONE_THREAD));
         assert_eq!(script.0.lock().unwrap().looks, 1);
-        assert!(c.should_start(t + CHECK_EVERY, 8 * MIB, MIB, 4 * MIB));
+        assert!(c.should_start(t + CHECK_EVERY, 8 * MIB, MIB, 4 * MIB, 2 * ONE_THREAD));
         assert!(c.in_spell());
         assert_eq!(c.spells(), (1, 0));
     }
@@ -330,40 +434,85 @@ mod tests {
     #[test]
     fn a_spell_ends_when_caught_up_and_another_may_start_at_once() {
         let script = Scripted::default();
-        script.0.lock().unwrap().free = true;
-        let mut c = CatchUp::with_probe(Box::new(script.clone()));
-        let t = Instant::now();
-        assert!(c.should_start(t, 64 * MIB, MIB, 10 * MIB));
-        assert_eq!(c.should_stop(t, false, Some(7)), None);
-        assert_eq!(c.should_stop(t, true, Some(7)), Some(SpellEnd::CaughtUp));
+        let (mut c, t, done) = measured(&script);
+        assert!(c.should_start(t, 64 * MIB, MIB, 10 * MIB, done));
+        assert_eq!(c.should_stop(t, false, Some(7), done), None);
+        assert_eq!(
+            c.should_stop(t, true, Some(7), done),
+            Some(SpellEnd::CaughtUp)
+        );
         assert!(!c.in_spell());
-        assert!(c.should_start(t, 64 * MIB, MIB, 10 * MIB));
+        // The pace measured before still stands.
+        assert!(c.should_start(t, 64 * MIB, MIB, 10 * MIB, done));
         assert_eq!(c.spells(), (2, 0));
     }
 
     #[test]
-    fn waiting_for_a_cpu_ends_a_spell_and_holds_off_longer_each_time() {
+    fn a_spell_goes_on_while_it_is_faster_than_one_thread_and_its_threads_rarely_wait() {
         let script = Scripted::default();
-        script.0.lock().unwrap().free = true;
-        let mut c = CatchUp::with_probe(Box::new(script.clone()));
-        let mut t = Instant::now();
-        let mut hold_offs = Vec::new();
-        assert!(c.should_start(t, 64 * MIB, MIB, 10 * MIB));
-        for _ in 0..12 {
-            // Without the writer's id nothing is measured.
-            assert_eq!(c.should_stop(t, false, None), None);
-            assert_eq!(c.should_stop(t, false, Some(7)), None, "first reading");
-            // A tenth of two threads' time waited, not more: the spell goes on.
-            let waited = script.0.lock().unwrap().waited_ns;
-            script.0.lock().unwrap().waited_ns = waited + 1_000_000;
+        let (mut c, mut t, mut done) = measured(&script);
+        assert!(c.should_start(t, 64 * MIB, MIB, 10 * MIB, done));
+        // Without the writer's id the waits are not measured; the first check takes readings.
+        assert_eq!(c.should_stop(t, false, None, done), None);
+        for _ in 0..20 {
             t += CHECK_EVERY;
-            assert_eq!(c.should_stop(t, false, Some(7)), None);
-            // More: it ends.
+            done += ONE_THREAD + ONE_THREAD / 10;
+            // A tenth of two threads' time waited, not more.
+            script.0.lock().unwrap().waited_ns += 1_000_000;
+            assert_eq!(c.should_stop(t, false, Some(7), done), None);
+            // Checks come once an interval, whatever the passes in between.
+            assert_eq!(
+                c.should_stop(t + CHECK_EVERY / 2, false, Some(7), done),
+                None
+            );
+        }
+        assert!(c.in_spell());
+    }
+
+    #[test]
+    fn a_spell_slower_than_one_thread_is_cut_short() {
+        let script = Scripted::default();
+        let (mut c, mut t, mut done) = measured(&script);
+        assert!(c.should_start(t, 64 * MIB, MIB, 10 * MIB, done));
+        // A fast start is not counted: the pace is taken from the first check on.
+        done += 10 * ONE_THREAD;
+        assert_eq!(c.should_stop(t, false, Some(7), done), None);
+        // Within the margin: goes on.
+        t += CHECK_EVERY;
+        done += ONE_THREAD * 8 / 10;
+        assert_eq!(c.should_stop(t, false, Some(7), done), None);
+        // Below it, over the spell since its first check: cut short.
+        t += CHECK_EVERY;
+        done += ONE_THREAD * 7 / 10;
+        assert_eq!(
+            c.should_stop(t, false, Some(7), done),
+            Some(SpellEnd::CutShort)
+        );
+        assert_eq!(c.spells(), (1, 1));
+    }
+
+    #[test]
+    fn threads_waiting_for_a_cpu_cut_a_spell_short_and_hold_off_longer_each_time() {
+        let script = Scripted::default();
+        let (mut c, mut t, mut done) = measured(&script);
+        let mut hold_offs = Vec::new();
+        assert!(c.should_start(t, 64 * MIB, MIB, 10 * MIB, done));
+        for _ in 0..12 {
+            assert_eq!(
+                c.should_stop(t, false, Some(7), done),
+                None,
+                "first readings"
+            );
+            // Faster than one thread, but more than a tenth of two threads' time waited.
             script.0.lock().unwrap().waited_ns += 1_000_001;
             t += CHECK_EVERY;
-            assert_eq!(c.should_stop(t, false, Some(7)), Some(SpellEnd::NoCpu));
+            done += 2 * ONE_THREAD;
+            assert_eq!(
+                c.should_stop(t, false, Some(7), done),
+                Some(SpellEnd::CutShort)
+            );
             let ended = t;
-            while !c.should_start(t, 64 * MIB, MIB, 10 * MIB) {
+            while !c.should_start(t, 64 * MIB, MIB, 10 * MIB, done) {
                 t += Duration::from_millis(1);
             }
             hold_offs.push(t.duration_since(ended));
@@ -373,20 +522,19 @@ mod tests {
         assert_eq!(hold_offs[1], FIRST_HOLD_OFF * 2);
         assert_eq!(*hold_offs.last().unwrap(), MAX_HOLD_OFF);
         // Catching up resets it.
-        assert!(c.should_stop(t, true, Some(7)).is_some());
-        script.0.lock().unwrap().waited_ns += 10_000_000;
-        assert!(c.should_start(t, 64 * MIB, MIB, 10 * MIB));
-        c.should_stop(t, false, Some(7));
+        assert!(c.should_stop(t, true, Some(7), done).is_some());
+        assert!(c.should_start(t, 64 * MIB, MIB, 10 * MIB, done));
+        c.should_stop(t, false, Some(7), done);
         script.0.lock().unwrap().waited_ns += 10_000_000;
         t += CHECK_EVERY;
-        assert_eq!(c.should_stop(t, false, Some(7)), Some(SpellEnd::NoCpu));
-        assert!(!c.should_start(
-            t + FIRST_HOLD_OFF - Duration::from_millis(1),
-            64 * MIB,
-            MIB,
-            10 * MIB
-        ));
-        assert!(c.should_start(t + FIRST_HOLD_OFF, 64 * MIB, MIB, 10 * MIB));
+        done += 2 * ONE_THREAD;
+        assert_eq!(
+            c.should_stop(t, false, Some(7), done),
+            Some(SpellEnd::CutShort)
+        );
+        let early = t + FIRST_HOLD_OFF - Duration::from_millis(1);
+        assert!(!c.should_start(early, 64 * MIB, MIB, 10 * MIB, done));
+        assert!(c.should_start(t + FIRST_HOLD_OFF, 64 * MIB, MIB, 10 * MIB, done));
     }
 
     #[test]
@@ -418,22 +566,25 @@ mod tests {
         assert!(probe.writer.is_none() && probe.reader.is_some());
     }
 
-    /// Records from live producer threads through a 16 MiB ring, read by a drain running
-    /// `run` with the default [`crate::WriteThread::Auto`] and a scripted view of the CPUs.
-    /// Returns the drain's summary.
+    /// Records from three producer threads, half of them written before the drain starts (a
+    /// backlog of ~60 MB in a 128 MiB ring), the rest while it runs `run` with the default
+    /// [`crate::WriteThread::Auto`], a scripted view of the CPUs and 1 ms check intervals.
     fn drain_live_producers(script: Scripted) -> crate::DrainSummary {
         use crate::{Drain, DrainOptions, OutputSpec};
         use ringlog_core::Location;
         use ringlog_writer::{FullPolicy, Writer};
         use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Barrier;
         const PRODUCERS: u64 = 3;
-        const PER_PRODUCER: u64 = 60_000;
+        const PER_PRODUCER: u64 = 20_000;
+        const RING: u64 = 128 * MIB;
+        let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+        let ring = shm.path().join("ring");
         let dir = tempfile::tempdir().unwrap();
-        let ring = dir.path().join("ring");
         let out = dir.path().join("out.log");
         let mut options =
             DrainOptions::new(Location::Path(ring.clone()), OutputSpec::File(out.clone()));
-        options.segment.capacity = Some(16 * MIB);
+        options.segment.capacity = Some(RING);
         assert_eq!(
             options.write_thread,
             crate::WriteThread::Auto,
@@ -441,27 +592,33 @@ mod tests {
         );
         let mut drain = Drain::open(options).unwrap();
         drain.catch_up = CatchUp::with_probe(Box::new(script.clone()));
+        drain.catch_up.check_every = Duration::from_millis(1);
         let (stop, reopen) = (AtomicBool::new(false), AtomicBool::new(false));
+        let half_written = Barrier::new(PRODUCERS as usize + 1);
         let summary = std::thread::scope(|s| {
-            let draining = s.spawn(|| drain.run(&stop, &reopen));
             let producers: Vec<_> = (0..PRODUCERS)
                 .map(|id| {
-                    let ring = &ring;
+                    let (ring, half_written) = (&ring, &half_written);
                     s.spawn(move || {
                         let writer = Writer::builder("unused")
                             .path(ring)
-                            .capacity(16 * MIB)
+                            .capacity(RING)
                             .full_policy(FullPolicy::Block)
                             .open()
                             .unwrap();
                         let mut rec = Vec::new();
                         for seq in 0..PER_PRODUCER {
+                            if seq == PER_PRODUCER / 2 {
+                                half_written.wait();
+                            }
                             record(&mut rec, id, seq);
                             writer.write(&rec).unwrap();
                         }
                     })
                 })
                 .collect();
+            half_written.wait();
+            let draining = s.spawn(|| drain.run(&stop, &reopen));
             for producer in producers {
                 producer.join().unwrap();
             }
@@ -504,10 +661,10 @@ mod tests {
         let script = Scripted::default();
         script.0.lock().unwrap().free = true;
         let summary = drain_live_producers(script.clone());
-        // Three producers outrun one drain thread, at least at first: a backlog of four batches
-        // builds and a CPU is "free", so a spell starts; the producers finish, the drain catches up.
+        // Behind by far more than four batches, and a CPU is "free": a spell starts once one
+        // thread's pace is measured. (Whether it stays faster than one thread depends on the
+        // machine running the test: not asserted.)
         assert!(summary.write_thread_spells >= 1, "{summary:?}");
-        assert_eq!(summary.write_thread_spells_short_of_cpu, 0, "{summary:?}");
     }
 
     #[test]
@@ -516,11 +673,11 @@ mod tests {
         {
             let mut s = script.0.lock().unwrap();
             s.free = true;
-            // Every check finds the two threads waited a whole interval.
-            s.waits_per_look = 2 * CHECK_EVERY.as_nanos() as u64;
+            // Every check finds the two threads waited a whole (1 ms) interval or more.
+            s.waits_per_look = 2_000_000;
         }
         let summary = drain_live_producers(script.clone());
-        assert!(summary.write_thread_spells_short_of_cpu >= 1, "{summary:?}");
+        assert!(summary.write_thread_spells_cut_short >= 1, "{summary:?}");
     }
 
     #[test]

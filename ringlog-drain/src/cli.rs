@@ -442,7 +442,7 @@ fn drain_left_behind(options: &DrainOptions, spare: PathBuf, signals: &Signals) 
 fn run_one(drain: &mut Drain, signals: &Signals) {
     let summary = drain.run(&signals.stop, &signals.reopen);
     eprintln!(
-        "ringlog-drain: ring '{}' stopped: {} records, {} bytes in {} batches; {} abandoned claims skipped, {} corrupt stretches; {} spells writing on a second thread ({} ended short of a CPU)",
+        "ringlog-drain: ring '{}' stopped: {} records, {} bytes in {} batches; {} abandoned claims skipped, {} corrupt stretches; {} spells writing on a second thread ({} cut short)",
         drain.ring_name(),
         summary.records,
         summary.bytes,
@@ -450,7 +450,7 @@ fn run_one(drain: &mut Drain, signals: &Signals) {
         summary.abandoned,
         summary.corrupt,
         summary.write_thread_spells,
-        summary.write_thread_spells_short_of_cpu
+        summary.write_thread_spells_cut_short
     );
 }
 

@@ -109,8 +109,9 @@ pub struct DrainSummary {
     /// Spells in which the drain wrote on a second thread of its own accord
     /// ([`crate::WriteThread::Auto`]).
     pub write_thread_spells: u64,
-    /// Of those, the spells that ended because the two threads waited for a CPU.
-    pub write_thread_spells_short_of_cpu: u64,
+    /// Of those, the spells cut short: the two threads waited for a CPU, or wrote no faster
+    /// than one thread had.
+    pub write_thread_spells_cut_short: u64,
 }
 
 // A drain can be moved to a thread of its own (embedding, tests, benches): keep it so.
@@ -143,6 +144,8 @@ pub struct Drain {
     pub(crate) spare_batches: Vec<Batch>,
     /// Records in the batches handed off so far (written, or queued for the writing thread).
     pub(crate) records_handed_off: u64,
+    /// Their bytes.
+    pub(crate) bytes_handed_off: u64,
     /// Bytes of the last batch handed off.
     pub(crate) last_batch_bytes: u64,
     /// Payload bytes of a record being formatted (non-raw formats).
@@ -214,6 +217,7 @@ impl Drain {
             batch_away: false,
             spare_batches: Vec::new(),
             records_handed_off: 0,
+            bytes_handed_off: 0,
             last_batch_bytes: 0,
             scratch: Vec::new(),
             drop_events_seen: u64::MAX,
@@ -277,10 +281,10 @@ impl Drain {
 
     /// Totals so far.
     pub fn summary(&self) -> DrainSummary {
-        let (spells, short_of_cpu) = self.catch_up.spells();
+        let (spells, cut_short) = self.catch_up.spells();
         DrainSummary {
             write_thread_spells: spells,
-            write_thread_spells_short_of_cpu: short_of_cpu,
+            write_thread_spells_cut_short: cut_short,
             ..self.appender.as_ref().expect(APPENDER_HOME).summary
         }
     }

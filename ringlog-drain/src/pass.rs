@@ -83,6 +83,7 @@ impl Drain {
             self.drop_events_seen = events;
         }
         self.records_handed_off += records;
+        self.bytes_handed_off += bytes;
         self.last_batch_bytes = bytes;
     }
 
