@@ -35,16 +35,17 @@ use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 /// Batches half the ring must hold for a spell.
-pub(crate) const MIN_BATCHES_IN_HALF_RING: u64 = 8;
+const MIN_BATCHES_IN_HALF_RING: u64 = 8;
 /// Batches waiting in the ring that start a spell.
-pub(crate) const BACKLOG_BATCHES: u64 = 4;
-/// How often a spell checks its threads' waits for a CPU; and how long the drain waits before it
-/// looks for a free CPU again after finding none.
+const BACKLOG_BATCHES: u64 = 4;
+/// How often a spell checks its pace and its threads' waits for a CPU; the least time one
+/// thread's pace is measured over; and how long the drain waits before it looks for a free CPU
+/// again after finding none.
 const CHECK_EVERY: Duration = Duration::from_millis(5);
-/// The hold-off after the first spell that ended for want of a CPU.
+/// The hold-off after the first spell cut short.
 const FIRST_HOLD_OFF: Duration = Duration::from_millis(20);
 /// The longest hold-off.
-pub(crate) const MAX_HOLD_OFF: Duration = Duration::from_secs(2);
+const MAX_HOLD_OFF: Duration = Duration::from_secs(2);
 
 /// What the drain learns about the machine's CPUs: from `/proc` ([`ProcProbe`]), or a script in
 /// tests.
@@ -154,7 +155,8 @@ impl CatchUp {
     }
 
     /// One thread, after it wrote a batch: true to start a spell now. `half_ring`, `batch` and
-    /// `backlog` (what waits in the ring) in bytes; `handed_off`: bytes written so far.
+    /// `backlog` (what waits in the ring) in bytes; `handed_off`: bytes written so far (one
+    /// thread hands each batch to its own write).
     pub(crate) fn should_start(
         &mut self,
         now: Instant,

@@ -103,7 +103,7 @@ struct RunArgs {
     preallocate: u64,
     /// When to write each batch on a second thread while the next is gathered: `auto` while the
     /// drain is behind on a large ring and a CPU is free for the thread (it ends the spell when
-    /// the threads wait for a CPU); `always` (the bare flag); `never`. Faster when the drain can
+    /// the threads wait for a CPU or go slower than one); `always` (the bare flag); `never`. Faster when the drain can
     /// have two cores; slower on a small machine whose cores the producers keep busy. Ignored
     /// with --rotate-size and syslog.
     #[arg(long, value_name = "WHEN", default_value = "auto", num_args = 0..=1,
@@ -461,6 +461,31 @@ mod tests {
     #[test]
     fn command_line_parses() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn write_thread_is_auto_unless_told() {
+        let parse = |extra: &[&str]| {
+            let args = ["ringlog-drain", "--ring", "r", "--out", "o"];
+            Cli::try_parse_from(args.iter().chain(extra)).map(|cli| cli.run.write_thread)
+        };
+        assert_eq!(parse(&[]).unwrap(), WriteThread::Auto);
+        assert_eq!(parse(&["--write-thread"]).unwrap(), WriteThread::Always);
+        assert_eq!(
+            parse(&["--write-thread=never"]).unwrap(),
+            WriteThread::Never
+        );
+        assert_eq!(
+            parse(&["--write-thread=always"]).unwrap(),
+            WriteThread::Always
+        );
+        assert_eq!(parse(&["--write-thread=auto"]).unwrap(), WriteThread::Auto);
+        let err = parse(&["--write-thread=sometimes"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("use auto, always or never"), "{err}");
+        // The bare flag never takes the next argument as its value.
+        assert!(parse(&["--write-thread", "never"]).is_err());
     }
     use clap::CommandFactory;
 }
