@@ -394,7 +394,7 @@ impl Drain {
         let spares = std::mem::take(&mut self.spare_batches);
         let stage = std::sync::Arc::new(Stage::new(spares, self.batch_capacity()));
         let releaser = self.consumer.releaser();
-        let (appender, ended) = std::thread::scope(|s| {
+        let ((appender, unwritten), ended) = std::thread::scope(|s| {
             let writer = {
                 let stage = std::sync::Arc::clone(&stage);
                 s.spawn(move || write_queued(&stage, appender, releaser, stop, reopen))
@@ -404,12 +404,11 @@ impl Drain {
             let ended = read(self);
             drop(closer);
             self.stage = None;
-            let written = writer
+            let writer_done = writer
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (written, ended)
+            (writer_done, ended)
         });
-        let (appender, unwritten) = appender;
         self.appender = Some(appender);
         // Both threads are done with it: the writer's handle went with its thread.
         if let Ok(stage) = std::sync::Arc::try_unwrap(stage) {
