@@ -176,7 +176,7 @@ impl Drop for RunDir {
     }
 }
 
-/// Starts `ringlog-drain --ring RING --out LOG --format raw` and waits until it holds the ring.
+/// Starts `ringlog-drain --ring RING --out LOG --format raw` and waits until it runs.
 pub fn start_drain(
     s: &Settings,
     ring: &str,
@@ -206,6 +206,7 @@ pub fn start_drain(
     let mut drain = Worker::spawn("ringlog-drain", cmd)?;
     let ready = ringlog_testkit::wait_for_drain(
         ring,
+        drain.pid(),
         Duration::from_secs(20),
         Duration::from_millis(1),
         || drain.try_exit(),

@@ -194,16 +194,17 @@ struct Side {
 }
 
 /// ringlog's side: a drain process on ring `ring` into `log`, the producers write into the ring;
-/// timed from when the drain holds the ring until it has written everything and exited.
+/// timed from when the drain runs until it has written everything and exited.
 fn ringlog_side(exe: &Path, ring: &str, log: &Path, work: Work) -> Result<Side, BoxError> {
     let _ring = RingGuard(ring.to_owned());
     let log_arg = log.to_str().ok_or("non-UTF-8 path")?;
     let mut drain = DrainChild(spawn(exe, &[DRAIN_ROLE, "--ring", ring, "--out", log_arg])?);
     // Creating the ring is a one-time set-up (like creating the log file), and on a machine
     // whose free memory is cold it can take a large part of a second: start the clock once the
-    // drain holds the ring, as a service would find it.
+    // drain runs, as a service would find it.
     ringlog_testkit::wait_for_drain(
         ring,
+        drain.0.id(),
         Duration::from_secs(30),
         Duration::from_millis(5),
         || drain.0.try_wait().ok().flatten(),

@@ -172,9 +172,12 @@ impl DrainProcess {
         env: &[(&str, &str)],
     ) -> DrainProcess {
         let mut drain = Self::spawn(&bin("ringlog-drain"), ring, out, extra, env);
-        // Ready once it holds the ring's drain lock (its signal handlers are installed before)...
+        // Ready once its loop runs: it has taken the ring, opened its output, made the spare
+        // link and recovered; a test that then kills it, or moves, removes or breaks the
+        // output, does not race its start.
         let ready = ringlog_testkit::wait_for_drain(
             ring,
+            drain.child.id(),
             Duration::from_secs(20),
             Duration::from_millis(2),
             || drain.child.try_wait().ok().flatten(),
@@ -183,32 +186,7 @@ impl DrainProcess {
             Ok(()) => {}
             // Its stderr is complete: it has exited.
             Err(e @ NotReady::Exited(_)) => panic!("ring {ring}: {e}: {}", drain.finish().1),
-            Err(e @ NotReady::TimedOut(_)) => panic!("ring {ring}: {e}"),
-        }
-        // ... and, with a file for output, once it has opened it (it takes the lock first): a
-        // test that then moves, removes or breaks the output must not race the drain's start.
-        let is_file = out != Path::new("-") && !out.to_string_lossy().contains("://");
-        if is_file {
-            let mut exited = false;
-            let opened =
-                wait_until_every(Duration::from_secs(20), Duration::from_millis(2), || {
-                    exited = drain.child.try_wait().ok().flatten().is_some();
-                    exited || out.exists()
-                });
-            if exited {
-                let err = drain.finish().1;
-                panic!(
-                    "ring {ring}: the drain exited before opening {}: {err}",
-                    out.display()
-                );
-            }
-            if !opened {
-                let err = drain.kill().1;
-                panic!(
-                    "ring {ring}: the drain did not open {} in 20 s: {err}",
-                    out.display()
-                );
-            }
+            Err(e @ NotReady::TimedOut(_)) => panic!("ring {ring}: {e}: {}", drain.kill().1),
         }
         drain
     }
