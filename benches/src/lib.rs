@@ -11,7 +11,8 @@
 //! them and talking to them), [`run`] (one timed run of one contender), [`plan`] (the
 //! round-robin schedule and the per-configuration summaries), [`drain_probe`] (drain-alone
 //! throughput, idle latency, the page cache), [`report`] (table, JSON, target check), [`svg`] (the chart),
-//! [`cpu`], [`latency`] and [`machine`] (measuring tools and the machine's description).
+//! [`cpu`], [`latency`], [`machine`] and [`cpu_distance`] (measuring tools, the machine's
+//! description, how far apart its CPUs are now).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
     clippy::undocumented_unsafe_blocks,
@@ -21,6 +22,7 @@
 
 pub mod child;
 pub mod cpu;
+pub use ringlog_testkit::cpu_distance;
 pub mod drain_probe;
 pub mod latency;
 pub use ringlog_testkit::machine;

@@ -5,6 +5,7 @@
 //! its repetitions (throughput, CPU) and the merge of their latency histograms.
 
 use crate::cpu::Counters;
+use crate::cpu_distance;
 use crate::latency::{self, Percentiles};
 use crate::record::SizeSpec;
 use crate::roles::Contender;
@@ -73,6 +74,9 @@ pub struct RepStats {
     pub server_counters: Counters,
     /// About one write in this many was timed.
     pub sample_every: u64,
+    /// How long a cache line took to move between two CPUs, ns, just before and just after
+    /// the run ([`crate::cpu_distance`]; `None`: not measurable then).
+    pub cpus_apart_ns: [Option<f64>; 2],
 }
 
 /// A configuration's result for one contender.
@@ -107,7 +111,7 @@ impl Summary {
         }
     }
 
-    fn add(&mut self, o: Outcome) {
+    fn add(&mut self, o: Outcome, cpus_apart_ns: [Option<f64>; 2]) {
         latency::merge(&mut self.hist, &o.hist);
         self.reps.push(RepStats {
             wall: o.wall,
@@ -120,7 +124,18 @@ impl Summary {
             producer_counters: o.producer_counters,
             server_counters: o.server_counters,
             sample_every: o.sample_every,
+            cpus_apart_ns,
         });
+    }
+
+    /// The shortest and the longest move of a cache line between two CPUs measured around
+    /// its repetitions, ns (`None` if none was measurable).
+    pub fn cpus_apart_range(&self) -> Option<(f64, f64)> {
+        let all = self.reps.iter().flat_map(|r| r.cpus_apart_ns).flatten();
+        all.fold(None, |range, ns| match range {
+            None => Some((ns, ns)),
+            Some((lo, hi)) => Some((f64::min(lo, ns), f64::max(hi, ns))),
+        })
     }
 
     /// Median records per second.
@@ -195,6 +210,7 @@ pub fn execute(
                 for i in 0..k {
                     let contender = plan.contenders[(i + rep as usize) % k];
                     done += 1;
+                    let apart_before = cpu_distance::line_transfer_ns();
                     let outcome =
                         run::run(settings, contender, config, &mut pages).map_err(|e| {
                             format!(
@@ -204,6 +220,7 @@ pub fn execute(
                                 size.label()
                             )
                         })?;
+                    let apart = [apart_before, cpu_distance::line_transfer_ns()];
                     let mut batches = outcome.drain_batches.map_or(String::new(), |b| {
                         format!(
                             "; {b} drain writes of {:.0} KiB avg",
@@ -232,7 +249,7 @@ pub fn execute(
                     );
                     progress(&format!(
                         "[{done:>3}/{total}] {:>7} x{n} rep {}/{}  {:<8} {:>6.2} M rec/s {:>7.0} MB/s  \
-                         p50 {:>7}  {:>6.0} ns CPU/rec  ({:.2} s; {:.0} s elapsed{batches})",
+                         p50 {:>7}  {:>6.0} ns CPU/rec  ({:.2} s; {:.0} s elapsed; {}{batches})",
                         size.label(),
                         rep + 1,
                         plan.reps,
@@ -242,7 +259,8 @@ pub fn execute(
                         latency::fmt_ns(outcome.hist.value_at_quantile(0.5)),
                         outcome.cpu_per_record_ns(),
                         outcome.wall.as_secs_f64(),
-                        started.elapsed().as_secs_f64()
+                        started.elapsed().as_secs_f64(),
+                        cpus_apart_line(apart)
                     ));
                     let at = summaries
                         .iter()
@@ -254,7 +272,7 @@ pub fn execute(
                             summaries.last_mut().expect("just pushed")
                         }
                     };
-                    summary.add(outcome);
+                    summary.add(outcome, apart);
                 }
             }
         }
@@ -262,6 +280,16 @@ pub fn execute(
     // Table order: size, producers, contender.
     summaries.sort_by_key(|s| (s.config.size, s.config.producers, s.contender));
     Ok(summaries)
+}
+
+/// How far apart the CPUs were around a run, for its progress line.
+fn cpus_apart_line(apart: [Option<f64>; 2]) -> String {
+    let ns = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+    format!(
+        "line move {} ns before, {} after",
+        ns(apart[0]),
+        ns(apart[1])
+    )
 }
 
 #[cfg(test)]
@@ -283,5 +311,40 @@ mod tests {
         assert_eq!(small.per_producer, 25_000);
         let big = plan.config(SizeSpec::Fixed(65536), 8);
         assert_eq!(big.records(), 1024);
+    }
+
+    #[test]
+    fn a_rows_line_moves_span_every_reading_of_its_repetitions() {
+        let rep = |cpus_apart_ns| RepStats {
+            wall: Duration::from_millis(10),
+            producers_done: Duration::from_millis(9),
+            cpu_producers_ns: 1,
+            cpu_server_ns: 1,
+            bytes: 1,
+            drain_batches: None,
+            drain_spells: None,
+            producer_counters: Counters::default(),
+            server_counters: Counters::default(),
+            sample_every: 1,
+            cpus_apart_ns,
+        };
+        let mut summary = Summary {
+            contender: Contender::Ringlog,
+            config: Config {
+                size: SizeSpec::Fixed(128),
+                producers: 2,
+                per_producer: 1,
+            },
+            reps: vec![rep([None, None])],
+            hist: latency::histogram(),
+        };
+        assert_eq!(summary.cpus_apart_range(), None, "nothing measured");
+        summary.reps.push(rep([Some(33.0), None]));
+        summary.reps.push(rep([Some(158.0), Some(14.0)]));
+        assert_eq!(summary.cpus_apart_range(), Some((14.0, 158.0)));
+        assert_eq!(
+            cpus_apart_line([Some(33.4), None]),
+            "line move 33 ns before, - after"
+        );
     }
 }

@@ -69,7 +69,7 @@ impl Results<'_> {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "{:<7} {:>2}  {:<9} {:>8} {:>9} {:>7} {:>8}  {:>8} {:>8} {:>8} {:>8}  {:>9} {:>7} {:>8}",
+            "{:<7} {:>2}  {:<9} {:>8} {:>9} {:>7} {:>8}  {:>8} {:>8} {:>8} {:>8}  {:>9} {:>7} {:>8}  {:>11}",
             "size",
             "N",
             "contender",
@@ -83,7 +83,8 @@ impl Results<'_> {
             "max",
             "CPU/rec",
             "server",
-            "vs O_APP"
+            "vs O_APP",
+            "line move"
         );
         let mut last = None;
         for s in self.summaries {
@@ -96,7 +97,7 @@ impl Results<'_> {
             let p = s.percentiles();
             let _ = writeln!(
                 t,
-                "{:<7} {:>2}  {:<9} {:>8} {:>9} {:>7.0} {:>8}  {:>8} {:>8} {:>8} {:>8}  {:>6.0} ns {:>6.0}% {:>8}",
+                "{:<7} {:>2}  {:<9} {:>8} {:>9} {:>7.0} {:>8}  {:>8} {:>8} {:>8} {:>8}  {:>6.0} ns {:>6.0}% {:>8}  {:>11}",
                 s.config.size.label(),
                 s.config.producers,
                 s.contender.name(),
@@ -111,6 +112,8 @@ impl Results<'_> {
                 s.cpu_per_record_ns(),
                 s.server_cpu_share() * 100.0,
                 base.map_or("-".into(), |b| ratio(s.cpu_per_record_ns(), b.cpu_per_record_ns())),
+                s.cpus_apart_range()
+                    .map_or("-".into(), |(lo, hi)| format!("{lo:.0}-{hi:.0} ns")),
             );
         }
         t
@@ -277,6 +280,7 @@ impl Results<'_> {
                         "drain_write_batches": r.drain_batches,
                         "drain_write_thread_spells": r.drain_spells,
                         "latency_sample_every": r.sample_every,
+                        "cpu_line_transfer_ns": {"before": r.cpus_apart_ns[0], "after": r.cpus_apart_ns[1]},
                         "producers": {"minor_faults": r.producer_counters.minflt,
                                       "voluntary_csw": r.producer_counters.nvcsw,
                                       "involuntary_csw": r.producer_counters.nivcsw},

@@ -9,6 +9,7 @@
 //! The records and their check are the test kit's ([`ringlog_testkit::record`]).
 
 use clap::{Parser, Subcommand};
+use ringlog_testkit::cpu_distance;
 use ringlog_testkit::machine::{self, Load};
 use ringlog_testkit::record::{self, RecordBuf, SizeSpec, Verdict};
 use ringlog_testkit::{warm_page_cache, RingGuard};
@@ -312,7 +313,13 @@ fn run(options: &DemoOptions) -> Result<(), BoxError> {
     );
     // The figures depend on the machine and on what else runs on it: say both.
     println!("  machine: {}", machine::describe(&dir).line());
-    println!("  before:  {}", Load::now().line());
+    // Producers on two CPUs move the ring's tail between them once a record: how long a move
+    // takes now (a VM's host may place its vCPUs near each other or not) moves the figures.
+    println!(
+        "  before:  {}; {}",
+        Load::now().line(),
+        cpu_distance::line_now()
+    );
     let ringlog = ringlog_side(&exe, &ring, &log, work)?;
     let o_append = append_side(&exe, &append_log, work)?;
     let _ = std::fs::remove_file(&append_log);
@@ -327,7 +334,11 @@ fn run(options: &DemoOptions) -> Result<(), BoxError> {
         "  ringlog was {:.2}x as fast as one O_APPEND write(2) per record, end to end (until all records were in the file)",
         o_append.took.as_secs_f64() / ringlog.took.as_secs_f64()
     );
-    println!("  after:   {}", Load::now().line());
+    println!(
+        "  after:   {}; {}",
+        Load::now().line(),
+        cpu_distance::line_now()
+    );
     finish(
         &log,
         ringlog.verdict.lines,

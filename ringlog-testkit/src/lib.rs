@@ -5,9 +5,10 @@
 //! removes a ring ([`ring`]); waiting for a drain process and for outside conditions
 //! ([`process`]); tests that cannot run here saying so, countably ([`skip!`]); the page-cache
 //! warm-up that treats every contender alike ([`warm_page_cache`]); the machine a run happened
-//! on, printed beside every figure ([`machine`]).
+//! on, printed beside every figure ([`machine`]), and how far apart its CPUs are at the moment
+//! ([`cpu_distance`]).
 //!
-//! It holds generation, verification and set-up only: no timing, and nothing a producer's or a
+//! It holds generation, verification and set-up only: no timing of ringlog, and nothing a producer's or a
 //! drain's hot loop calls except [`record::RecordBuf::make`] (inlined, O(1)). It never enables
 //! fault injection, and no crate users link depends on it.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -17,6 +18,7 @@
     missing_debug_implementations
 )]
 
+pub mod cpu_distance;
 pub mod json_log;
 pub mod machine;
 pub mod process;

@@ -577,7 +577,9 @@ fn bench(args: BenchArgs) -> Result<(), BoxError> {
          end to end (until every record is in the file), median of {} rep(s); latency: one write \
          call, producer side, {}, all reps merged (includes ~{timer_floor_ns} ns of {} timer); CPU/rec: \
          all processes; server: drain/collector share of it; vs O_APP: ratio to o_append on the same \
-         work.\n",
+         work; line move: how long a cache line took to move between two CPUs, measured before and \
+         after every rep (shortest-longest): producers on two CPUs move the ring's tail line once \
+         a record, and a VM's host may place its vCPUs near each other or not, and change that.\n",
         plan.reps,
         match settings.sample_every {
             Some(1) => "every call timed".to_owned(),
