@@ -30,6 +30,9 @@ pub enum Point {
     DrainWrittenBeforeRelease,
     /// Drain: batch written and its space released, the counters and checkpoint not updated.
     DrainReleased,
+    /// Drain writing on a second thread: the reading thread has just queued a batch for the
+    /// writing thread, which may still be writing earlier ones.
+    DrainBatchQueued,
     /// Producer (open-once path): a fresh lock descriptor is open, not yet registered to be
     /// closed in children after `fork()`.
     LockFdOpened,
@@ -40,7 +43,7 @@ pub enum Point {
 
 impl Point {
     /// All points, for parsing and test matrices.
-    pub const ALL: [Point; 12] = [
+    pub const ALL: [Point; 13] = [
         Point::AfterClaimCas,
         Point::BeforePadding,
         Point::BeforeCopy,
@@ -51,6 +54,7 @@ impl Point {
         Point::DrainWrittenNotMarked,
         Point::DrainWrittenBeforeRelease,
         Point::DrainReleased,
+        Point::DrainBatchQueued,
         Point::LockFdOpened,
         Point::ForkWaitsForOpen,
     ];
@@ -68,6 +72,7 @@ impl Point {
             Point::DrainWrittenNotMarked => "drain-written-not-marked",
             Point::DrainWrittenBeforeRelease => "drain-written-before-release",
             Point::DrainReleased => "drain-released",
+            Point::DrainBatchQueued => "drain-batch-queued",
             Point::LockFdOpened => "lock-fd-opened",
             Point::ForkWaitsForOpen => "fork-waits-for-open",
         }
@@ -125,11 +130,12 @@ pub enum Action {
 #[cfg(feature = "fault-injection")]
 mod armed {
     use super::{Action, Point};
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
     pub(super) static POINT: AtomicUsize = AtomicUsize::new(usize::MAX);
     pub(super) static ACTION: AtomicUsize = AtomicUsize::new(0);
     pub(super) static NTH: AtomicU64 = AtomicU64::new(0);
+    pub(super) static EAGER_SPELLS: AtomicBool = AtomicBool::new(false);
     static SEEN: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn hook(p: Point) {
@@ -188,12 +194,34 @@ pub fn arm(spec: &str) -> Result<(), String> {
 }
 
 /// Arms the point the `RINGLOG_FAULT` environment variable names (a spec as for [`arm`]), if it
-/// is set. Without the `fault-injection` feature this does nothing and reads no environment:
-/// a production binary ignores the variable and carries not even its name.
+/// is set; `RINGLOG_FAULT_SPELLS=eager` also makes [`eager_spells`] true. Without the
+/// `fault-injection` feature this does nothing and reads no environment: a production binary
+/// ignores the variables and carries not even their names.
 pub fn arm_from_env() -> Result<(), String> {
     #[cfg(feature = "fault-injection")]
-    if let Ok(spec) = std::env::var("RINGLOG_FAULT") {
-        return arm(&spec).map_err(|e| format!("RINGLOG_FAULT: {e}"));
+    {
+        match std::env::var("RINGLOG_FAULT_SPELLS").as_deref() {
+            Ok("eager") => {
+                // Relaxed: set once at start-up, before the drain's threads exist.
+                armed::EAGER_SPELLS.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(other) => return Err(format!("RINGLOG_FAULT_SPELLS: {other:?} is not \"eager\"")),
+            Err(_) => {}
+        }
+        if let Ok(spec) = std::env::var("RINGLOG_FAULT") {
+            return arm(&spec).map_err(|e| format!("RINGLOG_FAULT: {e}"));
+        }
     }
     Ok(())
+}
+
+/// True when a test told the drain to make its spells with a writing thread eager
+/// (`RINGLOG_FAULT_SPELLS=eager`): to see a CPU free whenever it looks, and to end a spell only
+/// once it has caught up, never cut it short, so that the points inside a spell are reached on
+/// any machine, however loaded. Always false without the feature.
+pub fn eager_spells() -> bool {
+    #[cfg(feature = "fault-injection")]
+    return armed::EAGER_SPELLS.load(std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(feature = "fault-injection"))]
+    false
 }

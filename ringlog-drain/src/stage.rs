@@ -37,6 +37,7 @@ use crate::idle::OUTPUT_RETRY;
 use crate::options::WriteThread;
 use crate::pass::{BatchEffects, Pass};
 use ringlog_core::backoff::{Backoff, Step};
+use ringlog_core::fault::{self, Point};
 use ringlog_core::{clock, ReadRange, Releaser, Segment};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -463,6 +464,7 @@ impl Drain {
                 self.notices.clear();
                 self.batch_away = true;
                 self.handed_off(records, bytes, drop_events);
+                fault::hit(Point::DrainBatchQueued);
                 Pass::Wrote
             }
             Err(handoff) => {

@@ -139,8 +139,24 @@ impl DrainProcess {
     /// die before anyone could see it hold the ring. Use [`DrainProcess::wait_exit`].
     /// It runs the fault-armed build ([`armed_bin`]).
     pub fn start_doomed(ring: &str, out: &Path, extra: &[&str], fault: &str) -> DrainProcess {
+        Self::start_doomed_with_env(ring, out, extra, fault, &[])
+    }
+
+    /// As [`DrainProcess::start_doomed`], with more environment variables (such as
+    /// `RINGLOG_FAULT_SPELLS=eager`, which the armed build honours).
+    pub fn start_doomed_with_env(
+        ring: &str,
+        out: &Path,
+        extra: &[&str],
+        fault: &str,
+        env: &[(&str, &str)],
+    ) -> DrainProcess {
         let drain = armed_bin("ringlog-drain");
-        Self::spawn(&drain, ring, out, extra, &[("RINGLOG_FAULT", fault)])
+        let env: Vec<_> = [("RINGLOG_FAULT", fault)]
+            .into_iter()
+            .chain(env.iter().copied())
+            .collect();
+        Self::spawn(&drain, ring, out, extra, &env)
     }
 
     /// Spawns `DRAIN --ring RING --out OUT EXTRA...` with `env`, stderr piped.
@@ -199,6 +215,19 @@ impl DrainProcess {
 
     /// Waits for the drain to exit by itself (e.g. killed by an armed fault).
     pub fn wait_exit(mut self) -> (ExitStatus, String) {
+        self.finish()
+    }
+
+    /// Waits up to `timeout` for the drain to exit by itself; kills it and panics, with its
+    /// stderr, if it does not (a fault point it never reached).
+    pub fn wait_exit_within(mut self, timeout: Duration) -> (ExitStatus, String) {
+        let exited = wait_until_every(timeout, Duration::from_millis(5), || {
+            self.child.try_wait().ok().flatten().is_some()
+        });
+        if !exited {
+            let err = self.kill().1;
+            panic!("the drain did not exit within {timeout:?}: {err}");
+        }
         self.finish()
     }
 
