@@ -5,8 +5,9 @@
 //! Every process that writes into a ring moves the line holding its tail (and often the line
 //! the previous record ended in) to its own CPU, so when producers on two CPUs write at once,
 //! each record costs about one such move. On a VM the host decides whether the vCPUs sit on
-//! cores that share a cache (a move of ~30-50 ns on the development machine) or not (~170-200
-//! ns), and it changes its mind while a benchmark runs: ringlog's rate with several producers
+//! one core's two hyperthreads, presumably (a move of ~15 ns on the development machine), on
+//! cores that share a cache (~30-50 ns) or not (~150-240 ns), and it changes its mind while a
+//! benchmark runs: ringlog's rate with several producers
 //! follows it, and the benchmark and the demo print it beside their figures. Nothing here is
 //! set or changed; it only looks.
 
