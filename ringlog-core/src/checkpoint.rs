@@ -155,6 +155,7 @@ impl Recovery {
 impl<M: Memory> Ring<M> {
     /// Whether a batch is in flight.
     pub fn checkpoint_state(&self) -> CheckpointState {
+        // Relaxed: see the module docs (the writer of this word is dead or is us).
         match self.word(off::CKPT_STATE).load(Ordering::Relaxed) {
             STATE_IN_FLIGHT => CheckpointState::InFlight,
             _ => CheckpointState::Idle,
@@ -271,6 +272,8 @@ impl<M: Memory> Ring<M> {
                 }
             }
         }
+        // Relaxed throughout: the drain's own words (see the module docs); the SeqCst fence
+        // below orders them before the intent is void.
         for slot in 0..self.slots() as u16 {
             let pending = self.slot_word(slot, slot_off::DROPPED_PENDING);
             let reported = pending.load(Ordering::Relaxed);
@@ -290,6 +293,12 @@ impl<M: Memory> Ring<M> {
                 pending.store(0, Ordering::Relaxed);
             }
         }
+        // SeqCst fence, as in `complete_intent`: the counts and cleared reports above are in
+        // the mapping before the intent is void, so a drain killed in between recovers again
+        // (each value is what a count becomes, so doing it twice counts nothing twice) and never
+        // finds the intent void with reports still pending.
+        fence(Ordering::SeqCst);
+        // Relaxed: published by the fence above (module docs).
         self.word(off::CKPT_STATE)
             .store(STATE_IDLE, Ordering::Relaxed);
     }
@@ -327,6 +336,7 @@ impl<M: Memory> Ring<M> {
         ] {
             for &(slot, after) in list {
                 let value = if set { after } else { 0 };
+                // Relaxed: the drain's own words, ordered by the callers' fences (module docs).
                 self.slot_word(slot, field).store(value, Ordering::Relaxed);
             }
         }
@@ -336,6 +346,10 @@ impl<M: Memory> Ring<M> {
     /// back): its drop reports will be made again, its abandoned claims counted again.
     pub fn cancel_intent(&self, slots: SlotReports<'_>) {
         self.set_pending(slots, false);
+        // SeqCst fence: the cleared reports reach the mapping before the intent is void, so no
+        // pending report outlives it (a later recovery would take it for its own batch's).
+        fence(Ordering::SeqCst);
+        // Relaxed: published by the fence above (module docs).
         self.word(off::CKPT_STATE)
             .store(STATE_IDLE, Ordering::Relaxed);
     }
@@ -368,6 +382,7 @@ impl<M: Memory> Ring<M> {
         self.set_pending(slots, false);
         // SeqCst fence: the reports above reach the mapping before the intent is void.
         fence(Ordering::SeqCst);
+        // Relaxed: published by the fence above (module docs).
         self.word(off::CKPT_STATE)
             .store(STATE_IDLE, Ordering::Relaxed);
     }

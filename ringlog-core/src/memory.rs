@@ -364,6 +364,8 @@ mod model {
             assert!(offset % 4 == 0);
             &self.halves[offset / 4]
         }
+        // Relaxed in the copies: they stand for the real mapping's plain byte copies, which the
+        // protocol orders through the ring's own words (loom checks those orderings).
         unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
             self.word_op(offset, src.len(), |i, k, w, b| {
                 let mut bytes = [0u8; 8];

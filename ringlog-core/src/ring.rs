@@ -521,6 +521,7 @@ impl<M: Memory> Ring<M> {
                 slots: geometry.slots,
             }));
         }
+        // Relaxed: immutable since the version was published, as above.
         let key = mem.u64_at(off::FRAME_KEY).load(Ordering::Relaxed);
         if key % 2 == 0 {
             return Err(LayoutError::BadGeometry(GeometryError::FrameKey { key }));

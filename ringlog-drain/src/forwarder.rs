@@ -198,6 +198,7 @@ impl Forwarder {
     /// The drain has written everything: deliver what remains if the receiver takes it within
     /// `grace`, then stop (what is left waits for the next drain, in the checkpoint).
     pub fn finish(self, grace: Duration) {
+        // Relaxed: a request to stop; it hands over no data (the thread reads only the log file).
         self.finish.store(true, Ordering::Relaxed);
         // Nothing is ever sent: the wait ends when the thread drops its sender, or at `grace`.
         if let Err(mpsc::RecvTimeoutError::Disconnected) = self.done.recv_timeout(grace) {
@@ -363,6 +364,7 @@ impl Worker {
                 .rposition(|&b| b == b'\n')
                 .map_or(0, |i| i + 1);
             if whole == 0 {
+                // Relaxed: a stop request only (see `Forwarder::finish`).
                 if self.finish.load(Ordering::Relaxed) {
                     break;
                 }
@@ -390,6 +392,7 @@ impl Worker {
                 }
                 Err(e) => {
                     self.report_error(&mut failing, ForwardFailure::Delivery(e));
+                    // Relaxed: a stop request only (see `Forwarder::finish`).
                     if self.finish.load(Ordering::Relaxed) {
                         break;
                     }

@@ -495,10 +495,12 @@ impl Shared {
                 }
                 Ok(false) => {}
                 Err(e) => {
+                    // Relaxed: the bitmap only keeps this process's threads apart (above).
                     self.owned[word].fetch_and(!bit, Ordering::Relaxed);
                     return Err(self.io_error("cannot lock a producer slot in", e));
                 }
             }
+            // Relaxed: as above; the slot is not ours, another thread may try it.
             self.owned[word].fetch_and(!bit, Ordering::Relaxed);
         }
         Err(OpenError::RegistryFull {
