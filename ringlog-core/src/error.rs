@@ -76,13 +76,37 @@ pub enum OpenError {
     },
 }
 
+/// A name as an error message shows it: quoted and escaped, and, past [`ShownName::WHOLE`]
+/// characters, cut with its length said, so a runaway argument (a whole file passed as the name)
+/// does not bury the message.
+struct ShownName<'a>(&'a str);
+
+impl ShownName<'_> {
+    /// Names up to this many characters are shown whole.
+    const WHOLE: usize = 80;
+    /// Characters shown of a longer one.
+    const CUT: usize = 64;
+}
+
+impl fmt::Display for ShownName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let chars = self.0.chars().count();
+        if chars <= Self::WHOLE {
+            return write!(f, "{:?}", self.0);
+        }
+        let start: String = self.0.chars().take(Self::CUT).collect();
+        write!(f, "{start:?}... ({chars} characters)")
+    }
+}
+
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OpenError::InvalidName { name } => write!(
                 f,
-                "invalid ring name {name:?}: use 1 to 64 characters from A-Z a-z 0-9 . _ - \
-                 (or pass an explicit path)"
+                "invalid ring name {}: use 1 to 64 characters from A-Z a-z 0-9 . _ - \
+                 (or pass an explicit path)",
+                ShownName(name)
             ),
             OpenError::NotFound { ring, path } => write!(
                 f,

@@ -229,6 +229,19 @@ fn invalid_names_are_refused_before_touching_the_filesystem() {
         );
         assert!(validate_name(name).is_err());
     }
+    // A runaway name is cut in the message, its length said.
+    let runaway = "x".repeat(5000);
+    let err = Segment::open(&Location::Name(runaway.clone()), &small()).unwrap_err();
+    let message = ErrorChain(&err).to_string();
+    assert_says(
+        &message,
+        &[
+            &format!("invalid ring name {:?}...", "x".repeat(64)),
+            "(5000 characters)",
+            "1 to 64",
+        ],
+    );
+    assert!(message.len() < 300, "{message}");
     for name in ["a", "A-z_0.9", &"b".repeat(64)] {
         assert_eq!(
             validate_name(name).map_err(|e| e.to_string()),
