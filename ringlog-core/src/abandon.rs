@@ -61,6 +61,12 @@ pub enum ClaimVerdict {
     },
     /// The owner in this slot is alive: wait for it.
     Alive(u16),
+    /// Space no record was claimed in (the rest of a chunk whose owner died before writing its
+    /// padding): skip to `end`; nothing was lost.
+    Unused {
+        /// Where the next frame starts.
+        end: u64,
+    },
     /// The claim changed while it was looked at (its owner wrote its header): look again.
     Changed,
 }

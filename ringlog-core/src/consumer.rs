@@ -15,6 +15,7 @@
 //! consumer reads on past them.
 
 use crate::abandon::{ClaimVerdict, Liveness};
+use crate::chunk::ChunkFrame;
 use crate::memory::Memory;
 use crate::ring::{Corruption, MessageLimits, Next, RecordMeta, Ring};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,8 +130,37 @@ pub enum Frame {
         /// Frame length, if its frame header is written.
         len: Option<u32>,
     },
+    /// The first free byte of a producer's open chunk ([`crate::chunk`]): its owner may still
+    /// claim here, or the consumer may seal the chunk ([`Consumer::seal`]) and read on.
+    OpenChunk(OpenCursor),
     /// The frame breaks the framing rules.
     Corrupt(Corruption),
+}
+
+/// The open cursor of a chunk at the consumer's read position (see [`Frame::OpenChunk`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenCursor {
+    consumer: u64,
+    pos: u64,
+    chunk: u64,
+    end: u64,
+    slot: u16,
+    word: u64,
+}
+
+impl OpenCursor {
+    /// The chunk's owner.
+    pub fn owner(&self) -> u16 {
+        self.slot
+    }
+    /// Where the cursor is (for reports; it reads nothing).
+    pub fn pos(&self) -> u64 {
+        self.pos
+    }
+    /// Where the chunk ends.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
 }
 
 /// The verdict on the claim at the read position that is not committed.
@@ -147,6 +177,9 @@ pub enum PendingVerdict {
     },
     /// The owner in this slot is alive: wait.
     Alive(u16),
+    /// Space no record was claimed in, whose owner died before marking it: step over it; nothing
+    /// was lost.
+    Unused(Skip),
     /// The claim changed while it was looked at: look again.
     Changed,
 }
@@ -283,6 +316,9 @@ pub struct Consumer<R: RingRef> {
     /// The next frame to look at; `[head, read)` is read, not released.
     read: u64,
     tail_cache: u64,
+    /// The chunk the read position is in, as far as known: its position and owner, from its
+    /// header or, when reading starts inside it, from its owner's cursor.
+    chunk: Option<(u64, u16)>,
 }
 
 impl<R: RingRef> Consumer<R> {
@@ -294,12 +330,14 @@ impl<R: RingRef> Consumer<R> {
             return Err(ring);
         }
         let head = ring.ring().head();
+        let chunk = ring.ring().chunk_holding(head);
         Ok(Consumer {
             held: Arc::new(Held(ring)),
             id: NEXT_CONSUMER.fetch_add(1, Ordering::Relaxed),
             head,
             read: head,
             tail_cache: head,
+            chunk,
         })
     }
 
@@ -371,6 +409,22 @@ impl<R: RingRef> Consumer<R> {
         // SAFETY: `at` is the consumer's read position, a frame boundary it reached only
         // through frames it read, and this is the ring's only consumer.
         match unsafe { self.held.0.ring().next(at, &mut self.tail_cache) } {
+            Next::Chunk { slot } => {
+                self.chunk = Some((at, slot));
+                Frame::Padding(self.skip_to(at + crate::chunk::CHUNK_HEADER))
+            }
+            Next::Pending {
+                slot: None,
+                len: None,
+            } => self.unwritten(at),
+            next => self.frame(at, next),
+        }
+    }
+
+    /// The token for what `next` found at `at`.
+    #[inline(always)]
+    fn frame(&self, at: u64, next: Next) -> Frame {
+        match next {
             Next::Empty => Frame::Empty,
             Next::Record { meta, span } => Frame::Record(RecordFrame {
                 consumer: self.id,
@@ -378,14 +432,111 @@ impl<R: RingRef> Consumer<R> {
                 span,
                 meta,
             }),
-            Next::Padding { span } => Frame::Padding(Skip {
-                consumer: self.id,
-                pos: at,
-                end: at + span,
-            }),
+            Next::Padding { span } => Frame::Padding(self.skip_to(at + span)),
+            Next::Chunk { .. } => Frame::Padding(self.skip_to(at + crate::chunk::CHUNK_HEADER)),
             Next::Pending { slot, len } => Frame::Pending { slot, len },
             Next::Corrupt(why) => Frame::Corrupt(why),
         }
+    }
+
+    /// A skip from the read position to `end`.
+    fn skip_to(&self, end: u64) -> Skip {
+        Skip {
+            consumer: self.id,
+            pos: self.read,
+            end,
+        }
+    }
+
+    /// The chunk holding `at` past its header, if known.
+    fn chunk_of(&self, at: u64) -> Option<(u64, u16)> {
+        let len = self.ring().chunk_len()?;
+        self.chunk.filter(|&(pos, _)| pos < at && at < pos + len)
+    }
+
+    /// Nothing is written at the read position `at`: a claim whose header is on its way (an
+    /// intent names it, or its chunk's cursor is past it), an open chunk's free space, the
+    /// rest of a chunk someone sealed, or (what the drain decides later) a claim whose owner
+    /// died before writing anything.
+    #[cold]
+    fn unwritten(&mut self, at: u64) -> Frame {
+        let ring = self.held.0.ring();
+        let Some((pos, owner)) = self.chunk_of(at) else {
+            return self.sealed_rest(at);
+        };
+        match ring.chunk_frame(pos, owner, at) {
+            ChunkFrame::Claimed | ChunkFrame::OwnerSealed => Frame::Pending {
+                slot: Some(owner),
+                len: None,
+            },
+            ChunkFrame::Open { word } => Frame::OpenChunk(OpenCursor {
+                consumer: self.id,
+                pos: at,
+                chunk: pos,
+                end: pos + ring.chunk_len().unwrap_or(0),
+                slot: owner,
+                word,
+            }),
+            ChunkFrame::DrainSealed { end } => Frame::Padding(self.skip_to(end)),
+            ChunkFrame::MovedOn => {
+                // The owner wrote everything of this chunk before it moved on: look again.
+                // SAFETY: as in `peek`.
+                match unsafe { ring.next(at, &mut self.tail_cache) } {
+                    Next::Pending {
+                        slot: None,
+                        len: None,
+                    } => self.sealed_rest(at),
+                    next => self.frame(at, next),
+                }
+            }
+            ChunkFrame::Impossible => Frame::Corrupt(Corruption::Chunk),
+        }
+    }
+
+    /// Nothing is written at `at` and no chunk cursor explains it: the rest of the chunk the
+    /// last drain sealed, if it was killed before it wrote the padding there (and the owner has
+    /// moved on since), else a claim to decide about.
+    fn sealed_rest(&self, at: u64) -> Frame {
+        let ring = self.ring();
+        match (ring.chunk_sealed(), ring.chunk_len()) {
+            (Some((sealed, end)), Some(len)) if sealed == at && end - at < len => {
+                Frame::Padding(self.skip_to(end))
+            }
+            _ => Frame::Pending {
+                slot: None,
+                len: None,
+            },
+        }
+    }
+
+    /// Seals the chunk whose open cursor is at the read position, unless its owner claimed
+    /// there meanwhile, and writes the padding over its rest: after this the owner claims a new
+    /// chunk from the tail. Returns whether it sealed; either way, [`Consumer::peek`] shows what
+    /// is there now.
+    ///
+    /// # Panics
+    /// If `cursor` is another consumer's or not at the read position.
+    pub fn seal(&mut self, cursor: OpenCursor) -> bool {
+        assert!(
+            cursor.consumer == self.id && cursor.pos == self.read,
+            "seal of a cursor that is not at this consumer's read position"
+        );
+        // SAFETY: the cursor was read at the read position of the ring's only consumer, which
+        // has not moved since (checked): nothing at or after it is released.
+        unsafe {
+            self.ring().seal_for_drain(
+                cursor.chunk,
+                cursor.slot,
+                cursor.word,
+                cursor.pos,
+                cursor.end,
+            )
+        }
+    }
+
+    /// True when claims wait behind the chunk of `cursor`: the tail is past its end.
+    pub fn others_wait(&self, cursor: &OpenCursor) -> bool {
+        self.ring().tail() > cursor.end
     }
 
     /// Appends the messages of the committed data records from the read position on to `out`,
@@ -430,11 +581,24 @@ impl<R: RingRef> Consumer<R> {
     pub fn rewind(&mut self) {
         self.read = self.head;
         self.tail_cache = self.head;
+        self.find_chunk();
+    }
+
+    /// After moving the read position back: the chunk holding it, if it is not the one known.
+    fn find_chunk(&mut self) {
+        if self.chunk_of(self.read).is_none() {
+            self.chunk = self.ring().chunk_holding(self.read);
+        }
     }
 
     /// The drain sleeps until a producer commits, if nothing is left to read (see
-    /// [`Ring::drain_sleep`]).
-    pub fn sleep(&self, futex: &impl crate::Futex, timeout: std::time::Duration) {
+    /// [`Ring::drain_sleep`]). At an open chunk's cursor it seals the chunk instead and returns:
+    /// claims inside a chunk move no tail, so they would not wake a sleeping drain.
+    pub fn sleep(&mut self, futex: &impl crate::Futex, timeout: std::time::Duration) {
+        if let Frame::OpenChunk(cursor) = self.peek() {
+            self.seal(cursor);
+            return;
+        }
         self.ring().drain_sleep(futex, self.read, timeout)
     }
 
@@ -466,6 +630,7 @@ impl<R: RingRef> Consumer<R> {
         self.head = self.ring().head();
         self.read = self.head;
         self.tail_cache = self.head;
+        self.find_chunk();
     }
 
     /// Tokens are made only by `peek`, at the read position, so every token of this consumer
@@ -527,12 +692,8 @@ impl<R: RingRef> Consumer<R> {
     where
         R: Liveness,
     {
-        let at = self.read;
-        let ring = self.held.0.ring();
-        // SAFETY: `at` is the consumer's read position, where `next` found a pending claim.
-        let verdict =
-            unsafe { ring.claim_verdict(at, slot, len, &mut self.tail_cache, &self.held.0) };
-        self.verdict_token(at, verdict)
+        let held = Arc::clone(&self.held);
+        self.pending_verdict_with(slot, len, &held.0)
     }
 
     /// As [`Consumer::pending_verdict`], asking `liveness`.
@@ -544,8 +705,14 @@ impl<R: RingRef> Consumer<R> {
     ) -> PendingVerdict {
         let at = self.read;
         let ring = self.held.0.ring();
-        // SAFETY: as in `pending_verdict`.
-        let verdict = unsafe { ring.claim_verdict(at, slot, len, &mut self.tail_cache, liveness) };
+        let verdict = match self.chunk_of(at) {
+            // A frame of a chunk is its owner's, whatever the intents say.
+            Some((pos, owner)) if slot.is_none_or(|s| s == owner) => {
+                ring.chunk_claim_verdict(at, pos, owner, len, liveness)
+            }
+            // SAFETY: `at` is the consumer's read position, where `next` found a pending claim.
+            _ => unsafe { ring.claim_verdict(at, slot, len, &mut self.tail_cache, liveness) },
+        };
         self.verdict_token(at, verdict)
     }
 
@@ -561,6 +728,11 @@ impl<R: RingRef> Consumer<R> {
                 pid,
             },
             ClaimVerdict::Alive(s) => PendingVerdict::Alive(s),
+            ClaimVerdict::Unused { end } => PendingVerdict::Unused(Skip {
+                consumer: self.id,
+                pos: at,
+                end,
+            }),
             ClaimVerdict::Changed => PendingVerdict::Changed,
         }
     }

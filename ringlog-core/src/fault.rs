@@ -39,11 +39,15 @@ pub enum Point {
     /// Producer: a `fork()` by another thread waits (in its prepare handler) for a lock
     /// descriptor being opened to be registered.
     ForkWaitsForOpen,
+    /// Producer: its chunk is sealed, the padding over the chunk's rest not written yet.
+    ChunkSealed,
+    /// Drain: it sealed a producer's idle chunk, the padding over the rest not written yet.
+    DrainChunkSealed,
 }
 
 impl Point {
     /// All points, for parsing and test matrices.
-    pub const ALL: [Point; 13] = [
+    pub const ALL: [Point; 15] = [
         Point::AfterClaimCas,
         Point::BeforePadding,
         Point::BeforeCopy,
@@ -57,6 +61,8 @@ impl Point {
         Point::DrainBatchQueued,
         Point::LockFdOpened,
         Point::ForkWaitsForOpen,
+        Point::ChunkSealed,
+        Point::DrainChunkSealed,
     ];
 
     /// Kebab-case name, as used on command lines (`after-claim-cas`).
@@ -75,6 +81,8 @@ impl Point {
             Point::DrainBatchQueued => "drain-batch-queued",
             Point::LockFdOpened => "lock-fd-opened",
             Point::ForkWaitsForOpen => "fork-waits-for-open",
+            Point::ChunkSealed => "chunk-sealed",
+            Point::DrainChunkSealed => "drain-chunk-sealed",
         }
     }
 

@@ -57,8 +57,12 @@ pub fn check_word(pos: u64, key: u64) -> u64 {
 pub enum Kind {
     /// A log record.
     Data = 1,
-    /// Space to skip: the tail of the region at a wrap, or an aborted claim.
+    /// Space to skip: the tail of the region at a wrap, an aborted claim, or the rest of a
+    /// chunk its owner sealed.
     Padding = 2,
+    /// The header of a producer's chunk ([`crate::chunk`]): the frames after it, up to the
+    /// chunk's end, are that producer's. Committed from the start; never has a payload.
+    Chunk = 3,
 }
 
 /// Severity of a record, ordered like the `log` crate (`Error` most severe).

@@ -21,7 +21,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGLOG\0");
 /// write their padding (so `ckpt_written`, `ckpt_born` and the slots' `abandoned_pending` came
 /// without a bump). Version 2: frame headers carry a check word (see [`crate::frame`]) and the
 /// header the segment's [`Header::frame_key`]; the drain no longer zeroes what it consumes.
-pub const LAYOUT_VERSION: u32 = 2;
+/// Version 3: small records are claimed inside per-producer chunks (see [`crate::chunk`]): a
+/// frame kind for the chunk header, each slot's [`Slot::chunk`] cursor, and the header's
+/// record of the chunk the drain sealed last.
+pub const LAYOUT_VERSION: u32 = 3;
 /// Bytes in the fixed header, before the registry.
 pub const HEADER_SIZE: usize = 4096;
 /// Bytes per producer registry slot.
@@ -107,7 +110,12 @@ pub struct Header {
     pub stalls: u64,
     /// Corrupt frames found and skipped.
     pub corrupt: u64,
-    pub _pad3: [u64; 9],
+    /// The rest of the chunk the drain sealed last, `[chunk_sealed_at, chunk_sealed_end)`, which
+    /// nobody writes (see [`crate::chunk`]): stored before the seal, so a restarted drain can
+    /// skip it when the chunk's owner has since moved on. 0, 0 when none.
+    pub chunk_sealed_at: u64,
+    pub chunk_sealed_end: u64,
+    pub _pad3: [u64; 7],
 
     // ---- line 4: drain sleep/wake ----
     /// 1 while the drain is about to sleep or sleeping on `wake_seq`.
@@ -194,6 +202,8 @@ pub mod off {
     pub const ABANDONED_BYTES: usize = offset_of!(Header, abandoned_bytes);
     pub const STALLS: usize = offset_of!(Header, stalls);
     pub const CORRUPT: usize = offset_of!(Header, corrupt);
+    pub const CHUNK_SEALED_AT: usize = offset_of!(Header, chunk_sealed_at);
+    pub const CHUNK_SEALED_END: usize = offset_of!(Header, chunk_sealed_end);
     pub const DRAIN_SLEEPING: usize = offset_of!(Header, drain_sleeping);
     pub const WAKE_SEQ: usize = offset_of!(Header, wake_seq);
     pub const DRAIN_PID: usize = offset_of!(Header, drain_pid);
@@ -226,7 +236,7 @@ pub mod off {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct Slot {
-    // ---- written only by the owning thread (words 0..10) ----
+    // ---- written only by the owning thread (words 0..10; the drain may seal `chunk`) ----
     /// [`SLOT_FREE`], [`SLOT_ATTACHED`] or [`SLOT_DETACHED`].
     pub state: u64,
     pub pid: u32,
@@ -237,6 +247,10 @@ pub struct Slot {
     pub intent: u64,
     /// Records committed through this slot (all owners).
     pub written: u64,
+    /// The owner's open chunk and its cursor (see [`crate::chunk`]): the chunk's position, the
+    /// offset of its first free byte and who sealed it. 0 when the slot never had one. The
+    /// owner moves the cursor with a CAS; the drain's one write is the CAS that seals it.
+    pub chunk: u64,
     /// Records dropped because the ring was full (all owners).
     pub dropped: u64,
     /// Nanoseconds the current owner spent blocked on a full ring.
@@ -247,7 +261,6 @@ pub struct Slot {
     pub written_base: u64,
     /// `dropped` when the current owner attached.
     pub dropped_base: u64,
-    pub _pad0: u64,
     // ---- written only by the drain ----
     /// How many of `dropped` the drain has already reported in the output.
     pub dropped_reported: u64,
@@ -269,6 +282,8 @@ pub struct Slot {
 const _: () = {
     assert!(size_of::<Slot>() == SLOT_SIZE);
     assert!(offset_of!(Slot, dropped_reported) == 80);
+    // The words the owner writes on every claim share its first line.
+    assert!(offset_of!(Slot, chunk) < 64 && offset_of!(Slot, written) < 64);
 };
 
 /// Byte offsets within a [`Slot`].
@@ -279,6 +294,7 @@ pub mod slot_off {
     pub const PID_TID: usize = offset_of!(Slot, pid);
     pub const INTENT: usize = offset_of!(Slot, intent);
     pub const WRITTEN: usize = offset_of!(Slot, written);
+    pub const CHUNK: usize = offset_of!(Slot, chunk);
     pub const DROPPED: usize = offset_of!(Slot, dropped);
     pub const BLOCKED_NS: usize = offset_of!(Slot, blocked_ns);
     pub const ATTACHED_NS: usize = offset_of!(Slot, attached_ns);

@@ -13,7 +13,8 @@
 //!   use, so garbage in the segment is reported, not followed.
 //!
 //! Layers: [`layout`] (where every word lives), [`frame`] (record header encoding), [`memory`]
-//! (where the bytes live: mapping, heap or loom), [`ring`] (the protocol), `registry`
+//! (where the bytes live: mapping, heap or loom), [`ring`] (the protocol), [`chunk`] (small
+//! records claimed inside per-producer chunks), `registry`
 //! (producer slots), [`lock`] (liveness by OFD locks), [`segment`] (the file under /dev/shm),
 //! [`futex`] and [`wake`] (waiting and waking across processes), [`checkpoint`] (the drain's
 //! output checkpoint and recovery), the drain-owned words (counters, identity), [`backoff`]
@@ -28,6 +29,7 @@
 pub mod abandon;
 pub mod backoff;
 pub mod checkpoint;
+pub mod chunk;
 pub mod clock;
 pub mod consumer;
 mod drain_words;
@@ -52,7 +54,8 @@ pub mod wake;
 
 pub use checkpoint::{BatchIntent, CheckpointState, OutputFile, Recovery, SlotReports};
 pub use consumer::{
-    Consumer, Frame, InPlace, PendingVerdict, ReadRange, RecordFrame, Releaser, RingRef, Skip,
+    Consumer, Frame, InPlace, OpenCursor, PendingVerdict, ReadRange, RecordFrame, Releaser,
+    RingRef, Skip,
 };
 pub use drain_words::{Counter, Counters, DrainIdentity};
 pub use error::{ErrorChain, OpenError};

@@ -45,7 +45,8 @@ pub struct UnreportedDrops {
 impl<M: Memory> Ring<M> {
     /// True when slot `slot` holds nothing the drain may still need to attribute to its
     /// previous owner: its last intent is resolved (the drain's head has passed it) or it never
-    /// claimed, and the drain has reported all its drops (see the module docs). A new owner may
+    /// claimed, the drain has passed its last chunk (whose cursor tells the drain what is in it,
+    /// see [`crate::chunk`]), and the drain has reported all its drops (see the module docs). A new owner may
     /// take it only then (and only while holding its lock).
     pub fn slot_reusable(&self, slot: u16) -> bool {
         // Relaxed: the caller holds the slot's lock, so its previous owner is gone and the value
@@ -62,7 +63,7 @@ impl<M: Memory> Ring<M> {
         let reported = self
             .slot_word(slot, slot_off::DROPPED_REPORTED)
             .load(Ordering::Relaxed);
-        claims_resolved && dropped == reported
+        claims_resolved && dropped == reported && self.chunk_passed(slot, self.head())
     }
 
     /// The drops of slot `slot` the drain has not reported yet, with the pid that made them
@@ -98,6 +99,8 @@ impl<M: Memory> Ring<M> {
         // words only as statistics or after synchronising through `tail`.
         let w = |f| self.slot_word(slot, f);
         w(slot_off::INTENT).store(NO_INTENT, Ordering::Relaxed);
+        // The previous owner's chunk is passed (`slot_reusable`): its cursor is not needed.
+        w(slot_off::CHUNK).store(0, Ordering::Relaxed);
         w(slot_off::PID_TID).store(pid as u64 | (tid as u64) << 32, Ordering::Relaxed);
         w(slot_off::WRITTEN_BASE).store(
             w(slot_off::WRITTEN).load(Ordering::Relaxed),

@@ -307,6 +307,12 @@ pub enum Next {
         /// Bytes to the next frame.
         span: u64,
     },
+    /// The header of a chunk ([`crate::chunk`]) owned by `slot`: the frames after it, to the
+    /// chunk's end, are that slot's. The next frame is [`crate::chunk::CHUNK_HEADER`] bytes on.
+    Chunk {
+        /// The chunk's owner.
+        slot: u16,
+    },
     /// Claimed, not committed yet. `slot` is the claimer's slot once its header is written;
     /// `None` while only its registry intent names it.
     Pending {
@@ -334,6 +340,9 @@ pub enum Corruption {
     PastTail,
     /// The tail is behind the head, more than a capacity ahead, or misaligned.
     Tail(u64),
+    /// Nothing written at a position inside a chunk that its owner's cursor says it never
+    /// reached, or a chunk header where the ring has no chunks.
+    Chunk,
 }
 
 impl std::fmt::Display for Corruption {
@@ -348,6 +357,7 @@ impl std::fmt::Display for Corruption {
                 f,
                 "tail {t} is not an aligned position within one capacity of head"
             ),
+            Corruption::Chunk => write!(f, "a chunk whose cursor does not match its frames"),
         }
     }
 }
@@ -608,7 +618,7 @@ impl<M: Memory> Ring<M> {
 
     /// Word 0 and the check word of a frame at `pos` (not at region offset `capacity - 8`).
     #[inline(always)]
-    fn frame_start(&self, pos: u64) -> (&AtomicU64, &AtomicU64) {
+    pub(crate) fn frame_start(&self, pos: u64) -> (&AtomicU64, &AtomicU64) {
         self.mem.u64_pair_at(self.data + (pos & self.mask) as usize)
     }
 
@@ -638,7 +648,24 @@ impl<M: Memory> Ring<M> {
                 max: self.max_record,
             });
         }
-        let len = frame::frame_len(payload_len) as u64;
+        self.claim_from_tail(
+            slot,
+            frame::frame_len(payload_len) as u64,
+            Kind::Data,
+            head_cache,
+        )
+    }
+
+    /// Reserves a frame of `len` bytes (header included) of kind `kind` from the tail: the
+    /// protocol of [`Ring::claim`], which also claims chunks ([`crate::chunk`]).
+    #[inline(always)]
+    pub(crate) fn claim_from_tail(
+        &self,
+        slot: u16,
+        len: u64,
+        kind: Kind,
+        head_cache: &AtomicU64,
+    ) -> Result<Claim, ClaimError> {
         let span = layout::align_record(len);
         let intent = self.slot_word(slot, slot_off::INTENT);
         let tail = self.word(off::TAIL);
@@ -663,7 +690,7 @@ impl<M: Memory> Ring<M> {
                 Ok(_) => {
                     crate::fault::hit(crate::fault::Point::AfterClaimCas);
                     self.prefetch_ahead(end, span, head);
-                    return Ok(self.mark_claimed(start, pad, len as u32, slot));
+                    return Ok(self.mark_claimed(start, pad, len as u32, slot, kind));
                 }
                 Err(actual) => {
                     start = actual;
@@ -719,12 +746,19 @@ impl<M: Memory> Ring<M> {
         Ok(head)
     }
 
-    /// Marks the frame of `len` bytes just claimed at `start + pad` as `slot`'s claim, then the
-    /// `pad` bytes of padding before it, if any.
+    /// Marks the frame of `len` bytes just claimed at `start + pad` as `slot`'s claim of kind
+    /// `kind`, then the `pad` bytes of padding before it, if any.
     #[inline(always)]
-    fn mark_claimed(&self, start: u64, pad: u64, len: u32, slot: u16) -> Claim {
+    pub(crate) fn mark_claimed(
+        &self,
+        start: u64,
+        pad: u64,
+        len: u32,
+        slot: u16,
+        kind: Kind,
+    ) -> Claim {
         let pos = start + pad;
-        let claimed = Word0::encode(len, false, Kind::Data, Level::None, slot);
+        let claimed = Word0::encode(len, false, kind, Level::None, slot);
         let (word0, check) = self.frame_start(pos);
         // Relaxed: published by the Release store of the check word below. The negative length
         // only tells the drain "claimed by `slot`"; it publishes no data.
@@ -819,6 +853,12 @@ impl<M: Memory> Ring<M> {
             .store(committed, Ordering::Release);
         self.bump_written(claim.slot);
         self.drain_needs_wake()
+    }
+
+    /// Word 0 of the frame `claim` reserved, to turn the claim into another frame (a chunk's
+    /// header, [`crate::chunk`]) instead of committing or aborting it.
+    pub(crate) fn claimed_word0(&self, claim: Claim) -> &AtomicU64 {
+        self.frame_word(claim.pos, 0)
     }
 
     /// Gives the claim back as padding the drain skips; never stalls the ring.
@@ -941,6 +981,9 @@ impl<M: Memory> Ring<M> {
         } else {
             self.capacity
         };
+        if w0.kind == Kind::Chunk as u8 {
+            return self.chunk_at(head, &w0, tail_cache);
+        }
         if w0.kind != Kind::Data as u8 && w0.kind != Kind::Padding as u8 {
             return Next::Corrupt(Corruption::Kind(w0.kind));
         }
@@ -966,6 +1009,41 @@ impl<M: Memory> Ring<M> {
             return Next::Padding { span };
         }
         self.record_at(head, &w0, span, *tail_cache)
+    }
+
+    /// The chunk frame at `head` (first word `w0`): a committed header, or the claim of a
+    /// whole chunk its owner has not turned into one yet (pending). Checked like any frame:
+    /// its length, and the chunk inside the region and behind the tail.
+    #[cold]
+    fn chunk_at(&self, head: u64, w0: &Word0, tail_cache: &mut u64) -> Next {
+        let Some(chunk) = self.chunk_len() else {
+            return Next::Corrupt(Corruption::Chunk);
+        };
+        let len = if w0.committed {
+            crate::chunk::CHUNK_HEADER
+        } else {
+            chunk
+        };
+        if w0.len as u64 != len || (head & self.mask) + chunk > self.capacity {
+            return Next::Corrupt(Corruption::Length(w0.len));
+        }
+        if head + chunk > *tail_cache {
+            *tail_cache = self.tail();
+            if !self.tail_plausible(head, *tail_cache) {
+                return Next::Corrupt(Corruption::Tail(*tail_cache));
+            }
+            if head + chunk > *tail_cache {
+                return Next::Corrupt(Corruption::PastTail);
+            }
+        }
+        if w0.committed {
+            Next::Chunk { slot: w0.slot }
+        } else {
+            Next::Pending {
+                slot: Some(w0.slot),
+                len: Some(w0.len),
+            }
+        }
     }
 
     /// Word 0 of the frame at `pos`, if the frame was written in this lap: its check word is
@@ -1225,7 +1303,9 @@ impl<M: Memory> Ring<M> {
     /// (each was a tail value), so each is a frame boundary; values that cannot be one (not
     /// aligned, or a capacity or more ahead: garbage) are ignored. `tail` must be valid.
     fn next_known_boundary(&self, pos: u64, tail: u64) -> u64 {
-        let mut bound = tail;
+        // The open chunks' starts and cursors first: a cursor read after an intent could have
+        // moved past the frame that intent names (see `Ring::claim_in_chunk`).
+        let mut bound = self.chunk_boundary(pos, tail);
         for s in 0..self.slots as u16 {
             // Acquire: as in `claimants`.
             let i = self.slot_word(s, slot_off::INTENT).load(Ordering::Acquire);

@@ -221,6 +221,7 @@ fn consume(sh: &Shared, records: usize) -> Consumed {
                 thread::yield_now();
             }
             Next::Pending { slot: Some(_), .. } | Next::Empty => thread::yield_now(),
+            Next::Chunk { .. } => panic!("a chunk at {head}: these producers claim from the tail"),
             Next::Corrupt(c) => panic!("corrupt frame at {head}: {c}"),
         }
     }
@@ -527,6 +528,7 @@ fn consume_sleeping(sh: &Shared, records: usize) -> (Consumed, usize) {
                 sleeps += 1;
                 continue;
             }
+            Frame::OpenChunk(_) => panic!("an open chunk: these producers claim from the tail"),
             Frame::Pending { .. } => {
                 thread::yield_now();
                 continue;

@@ -957,7 +957,7 @@ fn next_at_0(ring: &Ring<HeapMemory>) -> Next {
 
 #[test]
 fn unknown_kind_is_corrupt() {
-    for kind in [0u8, 3, 0x7f, 0xff] {
+    for kind in [0u8, 4, 0x7f, 0xff] {
         let ring = corrupt_ring(raw_word0(64, kind, 0, 0), 64);
         assert_eq!(next_at_0(&ring), Next::Corrupt(Corruption::Kind(kind)));
         let ring = corrupt_ring(raw_word0(-64, kind, 0, 0), 64);
@@ -1156,6 +1156,7 @@ proptest! {
                 prop_assert!(slot.is_some() || !written || tail <= head, "written, yet unwritten");
             }
             Next::Empty => prop_assert!(tail == head || word0 as u32 == 0),
+            Next::Chunk { .. } => prop_assert!(false, "a chunk in a ring too small for chunks"),
             Next::Corrupt(c) => { let _ = c.to_string(); }
         }
     }

@@ -151,6 +151,10 @@ fn consume(ring: &Ring<HeapMemory>, gone: &AtomicBool) -> u64 {
                 head += span;
                 frames_since_release += 1;
             }
+            Next::Chunk { .. } => {
+                head += ringlog_core::chunk::CHUNK_HEADER;
+                frames_since_release += 1;
+            }
             Next::Pending { .. } | Next::Empty => {
                 if head > released {
                     ring.release_at(released, head);

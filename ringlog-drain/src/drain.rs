@@ -362,7 +362,9 @@ impl Drain {
                         self.after_write();
                     }
                 }
-                Pass::Idle if stopping => return LoopEnd::Done,
+                // An open chunk is sealed first, so nothing is left behind it for the next drain.
+                Pass::Idle if stopping && !self.seal_open_chunk() => return LoopEnd::Done,
+                Pass::Idle if stopping => {}
                 Pass::Idle if self.orphan_finished() => {
                     self.notify(DrainEvent::OrphanDrained);
                     // Writes the notice (and anything that came meanwhile), then returns.
@@ -385,6 +387,18 @@ impl Drain {
                     self.wait_step(output_retry.step(Duration::MAX));
                 }
             }
+        }
+    }
+
+    /// Seals the producer's chunk whose open cursor is at the read position, if there is one:
+    /// true if there was (read on, whether the seal or the owner's next claim won).
+    fn seal_open_chunk(&mut self) -> bool {
+        match self.consumer.peek() {
+            ringlog_core::Frame::OpenChunk(cursor) => {
+                self.consumer.seal(cursor);
+                true
+            }
+            _ => false,
         }
     }
 

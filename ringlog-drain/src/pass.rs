@@ -6,7 +6,15 @@
 use crate::batch::ZERO_COPY_MIN;
 use crate::drain::{Drain, APPENDER_HOME};
 use crate::events::DrainEvent;
-use ringlog_core::{Corruption, Frame, MessageLimits};
+use crate::stall::Resolved;
+use ringlog_core::{Corruption, Frame, MessageLimits, OpenCursor};
+use std::time::Duration;
+
+/// How long the cursor of a producer's open chunk stands still, with claims waiting behind the
+/// chunk, before the drain seals it. A producer writing a burst claims every few hundred
+/// nanoseconds; one that waits longer is idle, stopped or dead, and the records behind its
+/// chunk should not wait for it. Short: the drain spins while it waits.
+const CHUNK_IDLE: Duration = Duration::from_micros(5);
 
 /// What one pass over the ring found.
 #[derive(Debug, PartialEq, Eq)]
@@ -149,6 +157,8 @@ impl Drain {
                 // Write what we have first; the claim is looked at on the next pass.
                 Frame::Pending { .. } if pos > start => Step::Stop(Pass::Stalled),
                 Frame::Pending { slot, len } => self.on_pending(pos, slot, len, &mut effects),
+                Frame::OpenChunk(_) if pos > start => Step::Stop(Pass::Stalled),
+                Frame::OpenChunk(cursor) => self.on_open_chunk(pos, cursor),
                 Frame::Corrupt(why) => self.on_corrupt(pos, why, &mut effects),
             };
             if let Step::Stop(outcome) = step {
@@ -193,8 +203,13 @@ impl Drain {
         len: Option<u32>,
         effects: &mut BatchEffects,
     ) -> Step {
-        let Some(abandoned) = self.resolve_pending(pos, slot, len) else {
-            return Step::Stop(Pass::Stalled);
+        let abandoned = match self.resolve_pending(pos, slot, len) {
+            None => return Step::Stop(Pass::Stalled),
+            Some(Resolved::Unused(skip)) => {
+                self.consumer.skip(skip);
+                return self.passed();
+            }
+            Some(Resolved::Abandoned(abandoned)) => abandoned,
         };
         let bytes = abandoned.skip.len();
         self.report_in_band(DrainEvent::AbandonedClaim {
@@ -205,6 +220,21 @@ impl Drain {
         effects.abandoned_bytes += bytes;
         effects.abandoned_slots.extend(abandoned.owner);
         self.consumer.skip(abandoned.skip);
+        Step::Continue
+    }
+
+    /// The open cursor of a producer's chunk: wait for the producer while it keeps claiming, or
+    /// while nothing else is behind its chunk (the drain then idles as at an empty ring, and
+    /// seals the chunk before it sleeps); seal it once the cursor has stood still for
+    /// [`CHUNK_IDLE`] with claims waiting behind the chunk.
+    fn on_open_chunk(&mut self, pos: u64, cursor: OpenCursor) -> Step {
+        if !self.consumer.others_wait(&cursor) {
+            return Step::Stop(Pass::Idle);
+        }
+        if self.stall.waited(pos) < CHUNK_IDLE {
+            return Step::Stop(Pass::Stalled);
+        }
+        self.consumer.seal(cursor);
         Step::Continue
     }
 

@@ -28,6 +28,15 @@ pub(crate) struct Abandoned {
     pub(crate) owner: Option<u16>,
 }
 
+/// What the drain may step over at head, once it has waited long enough.
+#[derive(Debug)]
+pub(crate) enum Resolved {
+    /// A dead producer's claim: reported and counted.
+    Abandoned(Abandoned),
+    /// Space a dead producer never claimed a record in: nothing lost.
+    Unused(Skip),
+}
+
 /// Watches the claim at head that does not commit.
 #[derive(Debug)]
 pub(crate) struct StallWatch {
@@ -43,6 +52,11 @@ impl StallWatch {
             abandon_check_after: options.abandon_check_after,
             stall_report_after: options.stall_report_after,
         }
+    }
+
+    /// How long the drain has stood at `pos` (zero if it just got there).
+    pub(crate) fn waited(&mut self, pos: u64) -> Duration {
+        self.at(pos).since.elapsed()
     }
 
     /// How long the current stall has lasted (zero if none).
@@ -101,13 +115,14 @@ impl StallWatch {
 
 impl Drain {
     /// Decides about a claim that is not committed at `pos`: `Some` to skip it because every
-    /// possible owner is dead, `None` to keep waiting.
+    /// possible owner is dead (or, in a chunk, because no claim is there), `None` to keep
+    /// waiting.
     pub(crate) fn resolve_pending(
         &mut self,
         pos: u64,
         slot: Option<u16>,
         len: Option<u32>,
-    ) -> Option<Abandoned> {
+    ) -> Option<Resolved> {
         let now = Instant::now();
         let check_every = self.stall.abandon_check_after;
         let stall = self.stall.at(pos);
@@ -119,7 +134,11 @@ impl Drain {
         match self.consumer.pending_verdict(slot, len) {
             PendingVerdict::Abandoned { skip, owner, pid } => {
                 self.stall.stall = None;
-                Some(Abandoned { skip, pid, owner })
+                Some(Resolved::Abandoned(Abandoned { skip, pid, owner }))
+            }
+            PendingVerdict::Unused(skip) => {
+                self.stall.stall = None;
+                Some(Resolved::Unused(skip))
             }
             PendingVerdict::Alive(s) if waited >= self.stall.stall_report_after => {
                 self.report_live_stall(pos, s, waited);

@@ -7,6 +7,7 @@
 
 use crate::error::WriteError;
 use crate::fork;
+use ringlog_core::chunk::OpenChunk;
 use ringlog_core::fault::{self, Point};
 use ringlog_core::frame::FLAG_TICKS;
 use ringlog_core::layout;
@@ -164,6 +165,8 @@ struct Shared {
     lock_registration: AtomicU64,
     /// Slots this process owns, one bit each (OFD locks do not conflict within a process).
     owned: Box<[AtomicU64]>,
+    /// Each slot's open chunk (`ringlog_core::chunk`), used by the thread that owns the slot.
+    open_chunks: Box<[OpenChunk]>,
     /// Stamp records with TSC ticks (see `ringlog_core::clock::ticks_usable`).
     stamp_ticks: bool,
     /// When this process first found no drain while facing a full ring (ns), 0 while one runs.
@@ -360,6 +363,7 @@ impl Shared {
             lock: AtomicU64::new(u64::MAX),
             lock_registration: AtomicU64::new(u64::MAX),
             owned: (0..slots.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            open_chunks: (0..slots).map(|_| OpenChunk::new()).collect(),
             stamp_ticks: clock::ticks_usable(),
             drain_missing_since: AtomicU64::new(0),
             drain_grace,
@@ -484,6 +488,7 @@ impl Shared {
             let byte = layout::slot_lock_byte(i);
             match lock::try_lock(fd, byte) {
                 Ok(true) if ring.slot_reusable(i as u16) => {
+                    self.open_chunks[i as usize].forget();
                     self.stats.update(|book| {
                         ring.take_slot(i as u16, pid, tid, clock::now_ns());
                         book.mark(i as u16, true);
@@ -512,6 +517,9 @@ impl Shared {
     /// Gives back `slot`, which the calling thread attached through this `Shared` (its
     /// thread-local entry is being dropped: the thread exits).
     fn detach_slot(&self, slot: u16) {
+        // Its records keep their place: the drain never waits at the chunk of a slot let go.
+        self.ring()
+            .seal_own_chunk(slot, &self.open_chunks[slot as usize]);
         // Move the slot's counts (final: the caller owns the slot) to the retired ones, in the
         // same section that stops counting the slot, so `stats` sees one or the other.
         self.stats.update(|book| {
@@ -588,7 +596,9 @@ impl Drop for Shared {
                 while bits != 0 {
                     let slot = (w * 64) as u32 + bits.trailing_zeros();
                     bits &= bits - 1;
-                    // No claim of ours is open: a claim borrows a `Writer`, and none is left.
+                    // No claim of ours is open: a claim borrows a `Writer`, and none is left;
+                    // so no thread uses the slot's chunk either.
+                    ring.seal_own_chunk(slot as u16, &self.open_chunks[slot as usize]);
                     ring.detach_slot(slot as u16);
                 }
             }
@@ -745,7 +755,8 @@ impl Writer {
         let (timestamp_ns, flags) = self.stamp();
         let ring = self.shared.ring();
         let len = target.len() + message.len();
-        let claim = match ring.claim(me.slot, len, &self.shared.head_cache) {
+        let open = &self.shared.open_chunks[me.slot as usize];
+        let claim = match ring.claim_in_chunk(me.slot, len, &self.shared.head_cache, open) {
             Ok(claim) => claim,
             Err(ClaimError::Full) => match on_full {
                 OnFull::ApplyPolicy => self.full(me.slot, len)?,
@@ -822,6 +833,9 @@ impl Writer {
         let me = self.thread_slot()?;
         let (timestamp_ns, flags) = self.stamp();
         let ring = self.shared.ring();
+        // Filled in place for as long as the caller likes: claimed from the tail, after the
+        // thread's open chunk is sealed (its records keep their order).
+        ring.seal_own_chunk(me.slot, &self.shared.open_chunks[me.slot as usize]);
         let claim = match ring.claim(me.slot, len, &self.shared.head_cache) {
             Ok(claim) => claim,
             Err(ClaimError::Full) => self.full(me.slot, len)?,

@@ -113,6 +113,12 @@ pub fn drain(ring: &Ring<HeapMemory>) -> Vec<Seen> {
                 ring.release_at(head, head + span);
                 head += span;
             }
+            Next::Chunk { .. } => {
+                let span = ringlog_core::chunk::CHUNK_HEADER;
+                out.push(Seen::Padding { span });
+                ring.release_at(head, head + span);
+                head += span;
+            }
             Next::Empty | Next::Pending { .. } => return out,
             Next::Corrupt(c) => panic!("corrupt frame at {head}: {c}"),
         }
