@@ -113,43 +113,47 @@ fn sealed(word: u64) -> bool {
 }
 
 /// A producer's open chunk as its own process remembers it: the chunk's full position (the
-/// slot's cursor word keeps only its low bits), or why there is none. One per registry slot,
-/// used only by the thread that owns the slot; only this module reads or sets it.
+/// slot's cursor word keeps only its low bits), or, while none is open, how many small records
+/// in a row it claimed from the tail. One per registry slot, used only by the thread that owns
+/// the slot; only this module reads or sets it.
 #[derive(Debug)]
 pub struct OpenChunk(AtomicU64);
 
-/// [`OpenChunk`]'s value while no chunk is open.
-const NO_CHUNK: u64 = u64::MAX;
-/// [`OpenChunk`]'s value after a record too large for a chunk went to the tail.
-const AFTER_TAIL: u64 = u64::MAX - 1;
+/// A producer opens a chunk once it has claimed this many small records in a row from the tail.
+/// So one that writes a few records and goes (a short-lived thread or process) never holds a
+/// chunk: without a drain running, the rests of such chunks would fill the ring (a 4 MiB ring
+/// holds 256 chunks of 16 KiB, and 25,000 records of 128 bytes). A busy producer gets there in
+/// its first microseconds.
+pub const TAIL_RECORDS_BEFORE_A_CHUNK: u64 = 16;
+
+/// [`OpenChunk`] values from here up count small records claimed from the tail; below, they are
+/// chunk positions (a ring's positions never get near).
+const TAIL_STREAK: u64 = u64::MAX - 255;
 
 /// What an [`OpenChunk`] says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ChunkState {
     /// The chunk at this position is open (as far as its owner knows).
     Open(u64),
-    /// None is open.
-    None,
-    /// None is open, and the last record went to the tail: the next small one goes there too.
-    AfterTail,
+    /// None is open; this many small records in a row went to the tail.
+    Tail(u64),
 }
 
 impl OpenChunk {
     /// No chunk open.
     pub fn new() -> OpenChunk {
-        OpenChunk(AtomicU64::new(NO_CHUNK))
+        OpenChunk(AtomicU64::new(TAIL_STREAK))
     }
 
     /// Forgets the chunk (a new owner of the slot, which never had one).
     pub fn forget(&self) {
-        self.set_state(ChunkState::None);
+        self.set_state(ChunkState::Tail(0));
     }
 
     fn state(&self) -> ChunkState {
         // Relaxed: process-local, used by the slot's owning thread.
         match self.0.load(Ordering::Relaxed) {
-            NO_CHUNK => ChunkState::None,
-            AFTER_TAIL => ChunkState::AfterTail,
+            v if v >= TAIL_STREAK => ChunkState::Tail(v - TAIL_STREAK),
             pos => ChunkState::Open(pos),
         }
     }
@@ -157,8 +161,7 @@ impl OpenChunk {
     fn set_state(&self, state: ChunkState) {
         let value = match state {
             ChunkState::Open(pos) => pos,
-            ChunkState::None => NO_CHUNK,
-            ChunkState::AfterTail => AFTER_TAIL,
+            ChunkState::Tail(n) => TAIL_STREAK + n.min(255),
         };
         // Relaxed: as in `state`.
         self.0.store(value, Ordering::Relaxed);
@@ -169,6 +172,15 @@ impl Default for OpenChunk {
     fn default() -> Self {
         OpenChunk::new()
     }
+}
+
+/// Why a producer's open chunk closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closed {
+    /// A record did not fit: the producer sealed it, and is busy.
+    Full,
+    /// The drain sealed it while its owner paused (or it was never this chunk's owner's).
+    ByDrain,
 }
 
 /// What a chunk's cursor says about a position inside the chunk where no frame is written.
@@ -207,10 +219,11 @@ impl<M: Memory> Ring<M> {
     /// own registry line instead of the shared tail. `open` is the slot's [`OpenChunk`], used by
     /// the slot's owning thread only.
     ///
-    /// A record that does not fit seals the chunk. It then opens a new chunk if it is small
-    /// ([`chunk_frame_max`]) and the slot's last record did not go to the tail; otherwise it is
-    /// claimed from the tail. So a producer that mixes large and small records does not open a
-    /// chunk for every small one, which the next large one would seal almost empty.
+    /// A record that does not fit seals the chunk and opens the next if it is small
+    /// ([`chunk_frame_max`]); a larger one is claimed from the tail. A chunk is opened only
+    /// after [`TAIL_RECORDS_BEFORE_A_CHUNK`] small records in a row went to the tail (since the
+    /// slot was taken, a large record, or the drain sealed the last chunk because its owner
+    /// paused): a chunk is for a producer that keeps writing.
     #[inline]
     pub fn claim_in_chunk(
         &self,
@@ -226,28 +239,29 @@ impl<M: Memory> Ring<M> {
             return self.claim(slot, payload_len, head_cache);
         }
         let span = (frame::frame_len(payload_len) as u64).next_multiple_of(CHUNK_ALIGN);
-        let after_tail = match open.state() {
+        let streak = match open.state() {
             ChunkState::Open(pos) => match self.claim_inside(slot, pos, chunk, span, open) {
-                Some(claim) => return Ok(claim),
-                None => false,
+                Ok(claim) => return Ok(claim),
+                Err(Closed::Full) => TAIL_RECORDS_BEFORE_A_CHUNK,
+                Err(Closed::ByDrain) => 0,
             },
-            ChunkState::None => false,
-            ChunkState::AfterTail => true,
+            ChunkState::Tail(n) => n,
         };
-        if after_tail || span > chunk_frame_max(chunk) {
+        if span > chunk_frame_max(chunk) {
             let claim = self.claim(slot, payload_len, head_cache)?;
-            open.set_state(if span > chunk_frame_max(chunk) {
-                ChunkState::AfterTail
-            } else {
-                ChunkState::None
-            });
+            open.set_state(ChunkState::Tail(0));
+            return Ok(claim);
+        }
+        if streak < TAIL_RECORDS_BEFORE_A_CHUNK {
+            let claim = self.claim(slot, payload_len, head_cache)?;
+            open.set_state(ChunkState::Tail(streak + 1));
             return Ok(claim);
         }
         self.open_chunk(slot, chunk, span, head_cache, open)
     }
 
-    /// Claims `span` bytes inside `slot`'s open chunk at `pos`; `None` (and the chunk sealed
-    /// and forgotten) when they do not fit or the drain sealed it.
+    /// Claims `span` bytes inside `slot`'s open chunk at `pos`; when they do not fit (and the
+    /// chunk is sealed now) or the drain sealed it, forgets it and says which.
     #[inline]
     fn claim_inside(
         &self,
@@ -256,16 +270,18 @@ impl<M: Memory> Ring<M> {
         chunk: u64,
         span: u64,
         open: &OpenChunk,
-    ) -> Option<Claim> {
+    ) -> Result<Claim, Closed> {
         let cursor = self.slot_word(slot, slot_off::CHUNK);
         let intent = self.slot_word(slot, slot_off::INTENT);
         // Relaxed: our own word; the CAS below validates it. Only the drain's seal changes it
         // besides us.
         let mut word = cursor.load(Ordering::Relaxed);
+        let mut closed = Closed::ByDrain;
         while names(word, pos) && !sealed(word) {
             let at = offset(word);
             if at + span > chunk {
                 self.seal_own(slot, pos, chunk, word);
+                closed = Closed::Full;
                 break;
             }
             // Release: as for a tail claim's intent (see `Ring::claim`): a drain that sees this
@@ -278,13 +294,13 @@ impl<M: Memory> Ring<M> {
             match cursor.compare_exchange(word, word + span, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => {
                     crate::fault::hit(crate::fault::Point::AfterClaimCas);
-                    return Some(self.mark_claimed(pos + at, 0, span as u32, slot, Kind::Data));
+                    return Ok(self.mark_claimed(pos + at, 0, span as u32, slot, Kind::Data));
                 }
                 Err(now) => word = now,
             }
         }
         open.forget();
-        None
+        Err(closed)
     }
 
     /// Claims a new chunk from the tail for `slot` and the first frame of `span` bytes in it.
@@ -325,7 +341,7 @@ impl<M: Memory> Ring<M> {
     /// back.
     pub fn seal_own_chunk(&self, slot: u16, open: &OpenChunk) {
         let (ChunkState::Open(pos), Some(chunk)) = (open.state(), self.chunk_len()) else {
-            open.set_state(ChunkState::AfterTail);
+            open.set_state(ChunkState::Tail(0));
             return;
         };
         // Relaxed: our own word; the CAS in `seal_own` validates it.
@@ -335,7 +351,7 @@ impl<M: Memory> Ring<M> {
         if names(word, pos) && !sealed(word) {
             self.seal_own(slot, pos, chunk, word);
         }
-        open.set_state(ChunkState::AfterTail);
+        open.set_state(ChunkState::Tail(0));
     }
 
     /// The owner seals its chunk at `pos` (cursor `word`) and writes the padding over its rest.

@@ -288,6 +288,10 @@ pub(crate) mod testing {
                     consumer.skip(skip);
                     consumer.release();
                 }
+                // The writing thread's chunk, idle now: sealed, as a drain does.
+                Frame::OpenChunk(cursor) => {
+                    consumer.seal(cursor);
+                }
                 Frame::Empty => return out,
                 other => panic!("unexpected frame: {other:?}"),
             }

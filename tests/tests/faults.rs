@@ -648,7 +648,10 @@ fn garbage_written_into_a_live_ring_is_reported_skipped_and_the_drain_goes_on() 
         // drain (stopped meanwhile, to make the scribble land before it reads) gets to it.
         signal(drain.pid(), libc::SIGSTOP);
         let before = r.tail();
-        writer.write(b"to be overwritten by garbage").unwrap();
+        // Larger than a chunk, so it is claimed from the tail, where the test finds it.
+        let mut doomed = b"to be overwritten by garbage ".to_vec();
+        doomed.resize(20_000, b'g');
+        writer.write(&doomed).unwrap();
         let at = data_offset(g.slots) + (before & (g.capacity - 1)) as usize;
         // SAFETY: the frame is committed (its writer returned) and the drain is stopped: nobody
         // else touches these words while the test scribbles.
