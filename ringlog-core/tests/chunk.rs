@@ -155,11 +155,19 @@ fn a_producers_records_share_its_chunk_and_an_idle_chunk_is_sealed_at_its_cursor
     let p = Producer::new(&ring, 1);
     let c0 = ring.tail();
     let positions: Vec<u64> = (0..3u8).map(|i| p.write(&[i; 20])).collect();
-    assert_eq!(ring.tail(), c0 + CHUNK, "one chunk claimed from the tail, for all three");
+    assert_eq!(
+        ring.tail(),
+        c0 + CHUNK,
+        "one chunk claimed from the tail, for all three"
+    );
     let first = c0 + CHUNK_HEADER;
     assert_eq!(positions, [first, first + span(20), first + 2 * span(20)]);
     let mut consumer = consumer_after_warm_up(&ring, 1);
-    assert_eq!(take_padding(&mut consumer), CHUNK_HEADER, "the chunk's header");
+    assert_eq!(
+        take_padding(&mut consumer),
+        CHUNK_HEADER,
+        "the chunk's header"
+    );
     for i in 0..3u8 {
         assert_eq!(take_record(&mut consumer), [i; 20]);
     }
@@ -170,7 +178,10 @@ fn a_producers_records_share_its_chunk_and_an_idle_chunk_is_sealed_at_its_cursor
     assert_eq!(cursor.end(), c0 + CHUNK);
     assert!(!consumer.others_wait(&cursor), "nothing behind the chunk");
     assert!(consumer.seal(cursor));
-    assert_eq!(take_padding(&mut consumer), c0 + CHUNK - positions[2] - span(20));
+    assert_eq!(
+        take_padding(&mut consumer),
+        c0 + CHUNK - positions[2] - span(20)
+    );
     assert_eq!(consumer.peek(), Frame::Empty);
     // Sealed by the drain while its owner paused: the owner's next records go to the tail
     // until it has shown again that it keeps writing.
@@ -385,13 +396,20 @@ fn a_drain_killed_between_its_seal_and_its_padding_skips_the_rest_on_restart() {
             for _ in 0..=TAIL_RECORDS_BEFORE_A_CHUNK {
                 p.write(b"b");
             }
-            assert_eq!(ring.tail(), c0 + CHUNK + TAIL_RECORDS_BEFORE_A_CHUNK * 48 + CHUNK);
+            assert_eq!(
+                ring.tail(),
+                c0 + CHUNK + TAIL_RECORDS_BEFORE_A_CHUNK * 48 + CHUNK
+            );
         }
         let mut consumer = consumer_after_warm_up(&ring, 1);
         take_padding(&mut consumer);
         assert_eq!(take_record(&mut consumer), b"a");
         assert_eq!(consumer.position(), rest);
-        assert_eq!(take_padding(&mut consumer), c0 + CHUNK - rest, "{owner_moved_on}");
+        assert_eq!(
+            take_padding(&mut consumer),
+            c0 + CHUNK - rest,
+            "{owner_moved_on}"
+        );
         if owner_moved_on {
             for _ in 0..TAIL_RECORDS_BEFORE_A_CHUNK {
                 assert_eq!(take_record(&mut consumer), b"b");
@@ -399,7 +417,10 @@ fn a_drain_killed_between_its_seal_and_its_padding_skips_the_rest_on_restart() {
             take_padding(&mut consumer);
             assert_eq!(take_record(&mut consumer), b"b");
         }
-        assert!(matches!(consumer.peek(), Frame::Empty | Frame::OpenChunk(_)));
+        assert!(matches!(
+            consumer.peek(),
+            Frame::Empty | Frame::OpenChunk(_)
+        ));
     }
 }
 
@@ -445,7 +466,10 @@ fn a_resync_after_garbage_in_a_chunk_stops_at_the_frame_in_flight() {
         "the owner is still writing there: its intent bounds the skip"
     );
     consumer.skip(skip);
-    assert!(matches!(consumer.peek(), Frame::Pending { slot: Some(0), .. }));
+    assert!(matches!(
+        consumer.peek(),
+        Frame::Pending { slot: Some(0), .. }
+    ));
     ring.abort(claim);
 }
 
@@ -455,13 +479,19 @@ fn many_threads_claiming_in_chunks_and_from_the_tail_lose_reorder_and_tear_nothi
     const RECORDS: u64 = 40_000;
     let ring = heap_ring(Geometry {
         capacity: 256 << 10,
-        max_record: 3000,
+        max_record: 6000,
         slots: THREADS as u32,
     });
     let record = |id: u16, seq: u64| -> Vec<u8> {
-        // Mostly small, some too large for a chunk, sizes shuffled by the sequence number.
+        // Mostly small; one in 64 larger, up to more than a chunk holds (4 KiB here), so
+        // chunks fill, are sealed by their owners and by the consumer, and some records go to
+        // the tail between them. Sizes shuffled by the sequence number.
         let r = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
-        let len = if r % 9 == 0 { 300 + r % 2000 } else { 9 + r % 200 };
+        let len = if r % 64 == 0 {
+            300 + r % 5000
+        } else {
+            10 + r % 200
+        };
         let mut buf = Vec::with_capacity(len as usize);
         buf.extend_from_slice(&id.to_le_bytes());
         buf.extend_from_slice(&seq.to_le_bytes());
@@ -503,7 +533,7 @@ fn many_threads_claiming_in_chunks_and_from_the_tail_lose_reorder_and_tear_nothi
             let _gone = Gone(&gone);
             let mut consumer = Consumer::new(&ring).ok().unwrap();
             let mut next = [0u64; THREADS as usize];
-            let mut seals = 0u64;
+            let (mut seals, mut cursors) = (0u64, 0u64);
             while next.iter().any(|&n| n < RECORDS) {
                 match consumer.peek() {
                     Frame::Record(_) => {
@@ -520,7 +550,12 @@ fn many_threads_claiming_in_chunks_and_from_the_tail_lose_reorder_and_tear_nothi
                     Frame::OpenChunk(cursor) if consumer.others_wait(&cursor) => {
                         seals += u64::from(consumer.seal(cursor));
                     }
-                    Frame::OpenChunk(_) | Frame::Pending { .. } | Frame::Empty => {
+                    Frame::OpenChunk(_) => {
+                        cursors += 1;
+                        consumer.release();
+                        std::thread::yield_now();
+                    }
+                    Frame::Pending { .. } | Frame::Empty => {
                         consumer.release();
                         std::thread::yield_now();
                     }
@@ -531,12 +566,13 @@ fn many_threads_claiming_in_chunks_and_from_the_tail_lose_reorder_and_tear_nothi
                 }
             }
             consumer.release();
-            seals
+            (seals, cursors)
         });
         for p in producers {
             p.join().unwrap();
         }
-        let seals = consumer.join().unwrap();
-        eprintln!("the consumer sealed {seals} chunks");
+        let (seals, cursors) = consumer.join().unwrap();
+        eprintln!("the consumer sealed {seals} chunks and waited at {cursors} open cursors");
+        assert!(seals + cursors > 0, "no record went into a chunk");
     });
 }

@@ -171,7 +171,9 @@ fn stat_reports_geometry_counters_drain_and_producers_as_json() {
     let drain = DrainProcess::start(&ring, &out, &[]);
     assert!(wait_until(Duration::from_secs(10), || lines(&out).len() == 100));
     // The idle writer's chunk (if it opened one) is sealed by the drain before it sleeps.
-    assert!(wait_until(Duration::from_secs(10), || stat_json(&ring)["used"] == 0));
+    assert!(wait_until(Duration::from_secs(10), || stat_json(&ring)
+        ["used"]
+        == 0));
     let v = stat_json(&ring);
     assert_eq!(v["capacity"], 1 << 20);
     assert_eq!(v["records_out"], 100);
