@@ -1,7 +1,8 @@
 //! loom models of the claim / commit / consume protocol: two producer threads and one consumer
-//! thread over a 128-byte ring (`MIN_CAPACITY` under `cfg(loom)`), with every shared word a loom
-//! atomic (`LoomMemory`), so loom explores the interleavings and the weak-memory outcomes of
-//! claims, header and check-word writes, payload copies, commits, paddings and head moves.
+//! thread over a 128-byte ring (`MIN_CAPACITY` under `cfg(loom)`; 256 bytes for the chunk
+//! models), with every shared word a loom atomic (`LoomMemory`), so loom explores the
+//! interleavings and the weak-memory outcomes of claims, header and check-word writes, payload
+//! copies, commits, paddings, head moves, and chunk cursors and seals.
 //!
 //! Run with:
 //! `RUSTFLAGS="--cfg loom" cargo test -p ringlog-core --release --test loom`
@@ -39,22 +40,51 @@
 //! fences. The core makes those accesses through `sync::Dekker`, which under `cfg(loom)` puts a
 //! SeqCst fence between a thread's SeqCst store and its next SeqCst load, the order the
 //! language promises; weaken either access or swap them and the sleep models fail.
+//!
+//! The chunk models check claims inside per-producer chunks (`ringlog_core::chunk`) over
+//! `CHUNKY`, a 256-byte ring whose chunks are 128 bytes (a 16-byte header, two 48-byte frames,
+//! 16 bytes over): producers claim with `Ring::claim_in_chunk`, and the consumer, a `Consumer`,
+//! seals every open chunk it meets, at once (`Consumer::seal`, as the drain does for an idle
+//! owner) or by trying to sleep there (`Consumer::sleep`). In every explored execution:
+//! - at each chunk cursor exactly one of the owner's claim (or seal) CAS and the consumer's seal
+//!   CAS wins: every record claimed before a seal is delivered exactly once, intact, each
+//!   producer's in its order (across chunks, and against another producer's tail claims), and
+//!   nothing is padded over;
+//! - the ring ends consumed to its tail, every chunk sealed and its rest stepped over, and no
+//!   frame is corrupt;
+//! - an unwritten position inside a chunk is always explained by its owner's cursor (claimed
+//!   there, or sealed there): the owner moves its cursor on to another chunk only once what it
+//!   wrote in this one is visible. A claim there whose owner's intent does not name it has its
+//!   header visible on a re-check, as for tail claims;
+//! - a drain that sleeps behind a chunk it sealed is woken by the owner's next chunk claim: no
+//!   lost wake-up, and no drain waiting for ever at an idle owner's open chunk.
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicU32, AtomicU64};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
+use ringlog_core::chunk::{ChunkFrame, OpenChunk};
 use ringlog_core::frame::{check_word, encode_lengths, Kind, Word0};
 use ringlog_core::layout::{self, off};
 use ringlog_core::memory::{LoomMemory, Memory};
 use ringlog_core::{
-    ClaimError, Consumer, Frame, Futex, Geometry, Level, Next, RecordMeta, Ring, FRAME_HEADER_SIZE,
+    Claim, ClaimError, Consumer, Frame, Futex, Geometry, Level, Next, RecordMeta, Ring,
+    FRAME_HEADER_SIZE,
 };
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 const TINY: Geometry = Geometry {
     capacity: 128,
+    max_record: 24,
+    slots: 2,
+};
+
+/// The smallest ring with chunks: under `cfg(loom)` a chunk is half of it, 128 bytes, which
+/// holds its 16-byte header and two 48-byte frames (8-byte payloads) with 16 bytes over, and a
+/// frame of up to 64 bytes opens one (`chunk::chunk_frame_max`), so `max_record` stops there.
+const CHUNKY: Geometry = Geometry {
+    capacity: 256,
     max_record: 24,
     slots: 2,
 };
@@ -71,10 +101,11 @@ fn builder() -> loom::model::Builder {
     b
 }
 
-/// A fresh ring whose (empty) head and tail stand at `at`, as after consuming up to there.
-fn ring_at(at: u64) -> Ring<LoomMemory> {
-    let mem = LoomMemory::new(TINY.segment_len() as usize);
-    let ring = Ring::create(mem, TINY, 0, 0o600).unwrap();
+/// A fresh ring of `geometry` whose (empty) head and tail stand at `at`, as after consuming up to
+/// there.
+fn ring_at(geometry: Geometry, at: u64) -> Ring<LoomMemory> {
+    let mem = LoomMemory::new(geometry.segment_len() as usize);
+    let ring = Ring::create(mem, geometry, 0, 0o600).unwrap();
     ring.word_at(off::TAIL).store(at, Relaxed);
     ring.word_at(off::HEAD).store(at, Relaxed);
     ring
@@ -111,9 +142,14 @@ struct Shared {
     wake: ModelFutex,
 }
 
+/// A `TINY` ring at `at`, and its futexes.
 fn shared_at(at: u64) -> Arc<Shared> {
+    shared_of(TINY, at)
+}
+
+fn shared_of(geometry: Geometry, at: u64) -> Arc<Shared> {
     Arc::new(Shared {
-        ring: ring_at(at),
+        ring: ring_at(geometry, at),
         space: ModelFutex::default(),
         wake: ModelFutex::default(),
     })
@@ -140,11 +176,35 @@ struct Produced {
 /// waiter, try again, and only then sleep until the drain bumps `space_seq`. After a commit that
 /// says the drain sleeps, it wakes the drain (`Ring::wake_drain`).
 fn produce(sh: &Shared, slot: u16, count: u8, len: usize) -> Produced {
+    produce_with(sh, slot, count, len, |head_cache| {
+        sh.ring.claim(slot, len, head_cache)
+    })
+}
+
+/// As `produce`, claiming as `Writer::write` does in a ring with chunks: inside the slot's open
+/// chunk (`open`, the slot's `OpenChunk`), opening one from the tail when needed. A full ring
+/// is met as `produce` meets it, by a wait and a claim from the tail, which is what the writer
+/// does too: `claim_in_chunk` reports `Full` only after it sealed the chunk that had no room.
+/// It never seals its last chunk: the caller decides whether it stays open (an idle owner).
+fn produce_in_chunks(sh: &Shared, slot: u16, count: u8, len: usize, open: &OpenChunk) -> Produced {
+    produce_with(sh, slot, count, len, |head_cache| {
+        sh.ring.claim_in_chunk(slot, len, head_cache, open)
+    })
+}
+
+/// The body of `produce`, claiming each record with `claim` (given the producer's head cache).
+fn produce_with(
+    sh: &Shared,
+    slot: u16,
+    count: u8,
+    len: usize,
+    claim: impl Fn(&AtomicU64) -> Result<Claim, ClaimError>,
+) -> Produced {
     let ring = &sh.ring;
     let head_cache = AtomicU64::new(ring.head());
     let mut done = Produced::default();
     for n in 0..count {
-        let claim = match ring.claim(slot, len, &head_cache) {
+        let claim = match claim(&head_cache) {
             Ok(c) => c,
             Err(ClaimError::Full) => {
                 done.full += 1;
@@ -260,7 +320,8 @@ fn check(got: &Consumed, expected: &[(u16, u8, usize)]) {
 /// The one word `release` zeroes, at region offset `capacity - 8`, is zero once everything is
 /// released.
 fn assert_last_word_zeroed(ring: &Ring<LoomMemory>) {
-    let at = layout::data_offset(TINY.slots) + TINY.capacity as usize - 8;
+    let geometry = ring.geometry();
+    let at = layout::data_offset(geometry.slots) + geometry.capacity as usize - 8;
     assert_eq!(
         ring.raw_memory().u64_at(at).load(Relaxed),
         0,
@@ -506,9 +567,7 @@ fn pending_claim_is_attributable_when_its_owner_moves_on() {
 /// is a deadlock). Polls only while a claim at its position is not committed yet. Returns what
 /// it read and how many times it went to sleep.
 fn consume_sleeping(sh: &Shared, records: usize) -> (Consumed, usize) {
-    let mut consumer = Consumer::new(&sh.ring)
-        .ok()
-        .expect("the ring's first consumer");
+    let mut consumer = Consumer::new(&sh.ring).expect("the ring's first consumer");
     let mut out = Consumed::default();
     let mut sleeps = 0;
     while out.records.len() < records {
@@ -590,6 +649,352 @@ fn a_sleeping_drain_is_woken_once_by_two_producers() {
     assert!(
         woke > 0,
         "no explored execution had a producer wake the drain: the model misses the path"
+    );
+}
+
+// ------------------------------------------------------------------ chunk claims
+
+/// What the consumer of the chunk models does where only its own action moves things on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Idle {
+    /// Seals an open chunk at its read position at once (`Consumer::seal`), as the drain does
+    /// for an owner that stopped claiming while records wait behind its chunk; polls (with
+    /// `yield_now`) an empty ring.
+    Seal,
+    /// Calls `Consumer::sleep` at an empty ring and at an open chunk (where it seals instead of
+    /// sleeping), as the idle drain does; producers wake it.
+    Sleep,
+}
+
+/// What the consumer of the chunk models saw and did.
+#[derive(Debug, Default)]
+struct ChunkConsumed {
+    got: Consumed,
+    /// Chunk headers passed.
+    chunks: usize,
+    /// Its seals that won, and those that lost to the owner's claim or seal at the same cursor.
+    sealed: usize,
+    lost: usize,
+    /// Seals that won while records were still to come: the owner's next claim had to find the
+    /// chunk sealed and open another.
+    sealed_early: usize,
+    /// Times it found an open chunk while records were still to come.
+    open_early: usize,
+    /// Times it slept at an empty ring (`Idle::Sleep`), and those after it passed a chunk's
+    /// header: behind a chunk it sealed, where only the owner's next chunk could wake it.
+    sleeps: usize,
+    sleeps_past_chunk: usize,
+}
+
+/// Whether the frame at `pos`, which `peek` just showed as a padding, is a chunk's header (kind
+/// `Chunk`) rather than the padding over a chunk's rest or a wrap.
+fn is_chunk_header(ring: &Ring<LoomMemory>, pos: u64) -> bool {
+    let geometry = ring.geometry();
+    let at = layout::data_offset(geometry.slots) + (pos % geometry.capacity) as usize;
+    // Relaxed: `peek` loaded this word (Acquire) just now, and nobody stores it again before the
+    // consumer releases it.
+    let word = ring.raw_memory().u64_at(at).load(Relaxed);
+    Word0::decode(word).is_some_and(|w| w.kind == Kind::Chunk as u8)
+}
+
+/// Consumes through the ring's one `Consumer`, releasing what it read after each frame (and
+/// waking producers that wait for space), until `records` records were seen and the ring is
+/// empty: every chunk it met was sealed, by its owner or by this consumer (`idle` says how), and
+/// stepped over. Polls only while a claim at its position is not committed yet, and, with
+/// `Idle::Seal`, while the ring is empty.
+///
+/// Inside a chunk whose header it passed, a claim with no visible header is always attributed to
+/// the chunk's owner (`Pending { slot: Some(owner) }`, from the owner's cursor): the owner moves
+/// its cursor to another chunk only after everything it wrote in this one (its frames' claims,
+/// its padding) is visible. `Pending { slot: None }` there fails the model.
+fn consume_chunks(sh: &Shared, records: usize, idle: Idle) -> ChunkConsumed {
+    let ring = &sh.ring;
+    let chunk_len = ring.chunk_len().expect("a ring with chunks");
+    let mut consumer = Consumer::new(ring).expect("the ring's first consumer");
+    let mut out = ChunkConsumed::default();
+    // The chunk whose header it passed last.
+    let mut chunk: Option<u64> = None;
+    loop {
+        let at = consumer.position();
+        match consumer.peek() {
+            Frame::Record(record) => {
+                let mut buf = vec![0; record.meta().payload_len as usize];
+                consumer.read_payload(&record, 0, &mut buf);
+                out.got.records.push((at, record.meta().slot, buf));
+                consumer.pass(&record);
+            }
+            Frame::Padding(skip) => {
+                if is_chunk_header(ring, at) {
+                    chunk = Some(at);
+                    out.chunks += 1;
+                } else {
+                    out.got.paddings += 1;
+                }
+                consumer.skip(skip);
+            }
+            Frame::Empty if out.got.records.len() == records => break,
+            Frame::Empty => {
+                match idle {
+                    Idle::Seal => thread::yield_now(),
+                    Idle::Sleep => {
+                        consumer.sleep(&sh.wake, Duration::MAX);
+                        out.sleeps += 1;
+                        out.sleeps_past_chunk += usize::from(chunk.is_some());
+                    }
+                }
+                continue;
+            }
+            Frame::OpenChunk(cursor) => {
+                if out.got.records.len() < records {
+                    out.open_early += 1;
+                }
+                match idle {
+                    Idle::Seal if consumer.seal(cursor) => {
+                        out.sealed += 1;
+                        if out.got.records.len() < records {
+                            out.sealed_early += 1;
+                        }
+                    }
+                    Idle::Seal => out.lost += 1,
+                    Idle::Sleep => consumer.sleep(&sh.wake, Duration::MAX),
+                }
+                continue;
+            }
+            Frame::Pending { slot, len } => {
+                let inside = chunk.filter(|&c| c < at && at < c + chunk_len);
+                if let (Some(c), None) = (inside, len) {
+                    out.got.moved_on += attribute_in_chunk(&mut consumer, c, slot, at);
+                }
+                thread::yield_now();
+                continue;
+            }
+            Frame::Corrupt(c) => panic!("corrupt frame at {at}: {c}"),
+        }
+        if consumer.release() {
+            ring.wake_space_waiters(&sh.space);
+        }
+    }
+    out
+}
+
+/// Checks a claim at `at` inside the chunk at `chunk` that `consumer` found with no header
+/// (`Pending { slot, len: None }`) is attributable, as the drain needs it to be: the chunk's
+/// owner claimed there (its cursor is past `at`) or sealed the chunk there, never nobody; and a
+/// claim its owner's intent does not name has its header visible on a re-check (the owner moved
+/// on to a newer intent only after writing it). Returns 1 if it made the re-check, else 0.
+fn attribute_in_chunk(
+    consumer: &mut Consumer<&Ring<LoomMemory>>,
+    chunk: u64,
+    slot: Option<u16>,
+    at: u64,
+) -> usize {
+    let Some(owner) = slot else {
+        panic!(
+            "unattributed claim at {at} inside the chunk at {chunk}: its owner's cursor neither \
+             names it nor shows its header"
+        )
+    };
+    let ring = *consumer.holder();
+    if ring.chunk_frame(chunk, owner, at) != ChunkFrame::Claimed
+        || ring.claimants(at).any(|s| s == owner)
+    {
+        return 0;
+    }
+    let again = consumer.peek();
+    assert!(
+        !matches!(again, Frame::Pending { len: None, .. }),
+        "claim at {at} in the chunk at {chunk}: no intent names it and its header is not \
+         visible ({again:?})"
+    );
+    1
+}
+
+/// What every chunk model checks once its threads are done: exactly the `expected` records,
+/// intact, each producer's in its order; the ring consumed to its tail; no sleep left announced.
+fn check_chunks(sh: &Shared, got: &ChunkConsumed, expected: &[(u16, u8, usize)]) {
+    check(&got.got, expected);
+    assert!(got.chunks > 0, "no record went into a chunk: {got:?}");
+    assert_eq!(sh.ring.head(), sh.ring.tail(), "the ring is not consumed");
+    assert!(
+        !sh.ring.drain_announced_sleep(),
+        "the drain left its sleep announced"
+    );
+    assert_last_word_zeroed(&sh.ring);
+}
+
+/// Model 1: one producer claims three 8-byte records (48-byte frames) in its chunk, then stops
+/// without sealing it (an idle owner), while the consumer seals every open chunk it meets. The
+/// first chunk holds two frames (16 + 48 + 48, 16 bytes over): the third record does not fit, so
+/// the owner seals the chunk, writes the padding over its rest and opens a second chunk, unless
+/// the consumer sealed the first one earlier (then the second record opens the second chunk, and
+/// finds the first sealed under it if its claim CAS lost to the consumer's). At each cursor
+/// exactly one of the owner's claim CAS (or seal CAS) and the consumer's seal CAS wins, so every
+/// record claimed before a seal is delivered, and none is padded over.
+///
+/// What fails if the protocol is weakened: let both CASes win (either seal a load and a store)
+/// and one overwrites the other's cursor: the consumer meets a claim no cursor explains, or a
+/// cursor that does not match the chunk's frames; store the owner's padding check word Relaxed
+/// and the consumer finds the check word with a zero word 0 (a corrupt frame); load the cursor
+/// Relaxed in `chunk_frame`, store the new chunk's cursor Relaxed in `open_chunk`, or the chunk
+/// header Relaxed, and the consumer meets an unwritten position inside a chunk that no cursor
+/// explains; make the owner's claim CAS Relaxed and a consumer that sees the moved cursor finds
+/// neither an intent naming the claim nor its header (`attribute_in_chunk`).
+#[test]
+fn chunk_claims_race_the_drain_sealing_an_idle_owners_chunk() {
+    static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
+    static LOST: AtomicUsize = AtomicUsize::new(0);
+    static EARLY: AtomicUsize = AtomicUsize::new(0);
+    static RECHECKED: AtomicUsize = AtomicUsize::new(0);
+    builder().check(|| {
+        EXECUTIONS.fetch_add(1, Relaxed);
+        let sh = shared_of(CHUNKY, 0);
+        let producer = {
+            let sh = sh.clone();
+            thread::spawn(move || produce_in_chunks(&sh, 0, 3, 8, &OpenChunk::new()))
+        };
+        let got = consume_chunks(&sh, 3, Idle::Seal);
+        producer.join().unwrap();
+        check_chunks(&sh, &got, &[(0, 0, 8), (0, 1, 8), (0, 2, 8)]);
+        if got.lost > 0 {
+            LOST.fetch_add(1, Relaxed);
+        }
+        if got.sealed_early > 0 {
+            EARLY.fetch_add(1, Relaxed);
+        }
+        RECHECKED.fetch_add(got.got.moved_on, Relaxed);
+    });
+    let (runs, lost, early, rechecked) = (
+        EXECUTIONS.load(Relaxed),
+        LOST.load(Relaxed),
+        EARLY.load(Relaxed),
+        RECHECKED.load(Relaxed),
+    );
+    println!(
+        "chunk_claims_race_the_drain_sealing_an_idle_owners_chunk: {runs} executions, {lost} \
+         with a seal lost to the owner, {early} with a seal before the last record; a claim \
+         its owner's intent no longer named was re-checked {rechecked} times"
+    );
+    assert!(
+        lost > 0 && early > 0 && rechecked > 0,
+        "the model misses a path: no seal lost to the owner ({lost}), none won early ({early}), \
+         or no owner moved on from a claim the consumer waited at ({rechecked})"
+    );
+}
+
+/// Model 2: producer 0 claims two 8-byte records in chunks and then seals its chunk, as a thread
+/// does before it gives its slot back (`seal_own_chunk`); producer 1 claims one from the tail,
+/// before, after or between them; the consumer seals every open chunk it meets. Producer 0's
+/// seal races the consumer's at the cursor after its last record; a chunk the consumer sealed
+/// after producer 0's first record makes its second open another chunk, which may land behind
+/// producer 1's record, or wrap into the next lap. Every record exactly once, each producer's in
+/// its order.
+///
+/// What fails if the protocol is weakened: let both seals win (the consumer's a load and a
+/// store) and the cursor no longer matches the chunk's frames (a corrupt frame); store the
+/// owner's padding check word Relaxed and the consumer pairs it with a word 0 never written, or
+/// left by the previous lap (a corrupt frame, or a stale record); store the chunk header
+/// Relaxed and the consumer meets a claim no cursor explains (as in model 1).
+#[test]
+fn chunk_and_tail_claims_of_two_producers() {
+    static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
+    static LOST: AtomicUsize = AtomicUsize::new(0);
+    static SPLIT: AtomicUsize = AtomicUsize::new(0);
+    builder().check(|| {
+        EXECUTIONS.fetch_add(1, Relaxed);
+        let sh = shared_of(CHUNKY, 0);
+        let in_chunks = {
+            let sh = sh.clone();
+            thread::spawn(move || {
+                let open = OpenChunk::new();
+                produce_in_chunks(&sh, 0, 2, 8, &open);
+                sh.ring.seal_own_chunk(0, &open);
+            })
+        };
+        let from_tail = spawn_producers(&sh, &[(1, 1, 8)]);
+        let got = consume_chunks(&sh, 3, Idle::Seal);
+        in_chunks.join().unwrap();
+        for p in from_tail {
+            p.join().unwrap();
+        }
+        check_chunks(&sh, &got, &[(0, 0, 8), (0, 1, 8), (1, 0, 8)]);
+        if got.lost > 0 {
+            LOST.fetch_add(1, Relaxed);
+        }
+        let slots: Vec<u16> = got.got.records.iter().map(|r| r.1).collect();
+        if slots == [0, 1, 0] {
+            SPLIT.fetch_add(1, Relaxed);
+        }
+    });
+    let (runs, lost, split) = (
+        EXECUTIONS.load(Relaxed),
+        LOST.load(Relaxed),
+        SPLIT.load(Relaxed),
+    );
+    println!(
+        "chunk_and_tail_claims_of_two_producers: {runs} executions, {lost} with a seal lost to \
+         the owner, {split} with producer 1's record between producer 0's two"
+    );
+    assert!(
+        lost > 0 && split > 0,
+        "the model misses a path: no seal lost to the owner ({lost}), or producer 0's records \
+         never apart ({split})"
+    );
+}
+
+/// Model 3: the drain sleeps (`Consumer::sleep`) whenever it finds the ring empty or an open
+/// chunk at its read position, where `sleep` seals the chunk instead (claims inside a chunk move
+/// no tail, so the drain could not sleep there, and it would only wait on the idle owner); one
+/// producer claims two 8-byte records in chunks, wakes the drain when `commit` says it sleeps,
+/// as `Writer::write` does, and never seals its chunk. A chunk the drain sealed after the first
+/// record makes the producer open another from the tail, and that claim must wake the drain
+/// asleep behind the sealed chunk.
+///
+/// What fails if the protocol is weakened: let `Consumer::sleep` skip the seal at an open chunk
+/// and the drain never gets past the idle owner's chunk (loom reports the livelock: the model
+/// exceeds its branches); load the tail in `prepare_sleep` without SeqCst (the Dekker pair with
+/// the chunk's tail claim, see the module docs) and the wake-up is lost (a loom deadlock); let
+/// the drain's seal and the owner's claim both win, or store the chunk header Relaxed, and the
+/// consumer reads a corrupt frame or an unattributed claim (as in model 1).
+#[test]
+fn a_sleeping_drain_seals_an_open_chunk_and_is_woken() {
+    static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
+    static WOKE: AtomicUsize = AtomicUsize::new(0);
+    static OPEN: AtomicUsize = AtomicUsize::new(0);
+    static PAST_CHUNK: AtomicUsize = AtomicUsize::new(0);
+    builder().check(|| {
+        EXECUTIONS.fetch_add(1, Relaxed);
+        let sh = shared_of(CHUNKY, 0);
+        let producer = {
+            let sh = sh.clone();
+            thread::spawn(move || produce_in_chunks(&sh, 0, 2, 8, &OpenChunk::new()))
+        };
+        let got = consume_chunks(&sh, 2, Idle::Sleep);
+        if producer.join().unwrap().woke > 0 {
+            WOKE.fetch_add(1, Relaxed);
+        }
+        check_chunks(&sh, &got, &[(0, 0, 8), (0, 1, 8)]);
+        if got.open_early > 0 {
+            OPEN.fetch_add(1, Relaxed);
+        }
+        if got.sleeps_past_chunk > 0 {
+            PAST_CHUNK.fetch_add(1, Relaxed);
+        }
+    });
+    let (runs, woke, open, past) = (
+        EXECUTIONS.load(Relaxed),
+        WOKE.load(Relaxed),
+        OPEN.load(Relaxed),
+        PAST_CHUNK.load(Relaxed),
+    );
+    println!(
+        "a_sleeping_drain_seals_an_open_chunk_and_is_woken: {runs} executions, {woke} woke the \
+         drain, {open} met an open chunk before the last record, {past} slept behind a sealed \
+         chunk"
+    );
+    assert!(
+        woke > 0 && open > 0 && past > 0,
+        "the model misses a path: no wake-up ({woke}), no open chunk mid-way ({open}), or no \
+         sleep behind a sealed chunk ({past})"
     );
 }
 
