@@ -593,7 +593,9 @@ impl<R: RingRef> Consumer<R> {
 
     /// The drain sleeps until a producer commits, if nothing is left to read (see
     /// [`Ring::drain_sleep`]). At an open chunk's cursor it seals the chunk instead and returns:
-    /// claims inside a chunk move no tail, so they would not wake a sleeping drain.
+    /// the tail is past the read position there, so it would never sleep, only come back here
+    /// until the chunk's owner writes again; and once it sleeps, claims inside a chunk, which
+    /// move no tail, could not wake it.
     pub fn sleep(&mut self, futex: &impl crate::Futex, timeout: std::time::Duration) {
         if let Frame::OpenChunk(cursor) = self.peek() {
             self.seal(cursor);
@@ -707,7 +709,7 @@ impl<R: RingRef> Consumer<R> {
         let ring = self.held.0.ring();
         let verdict = match self.chunk_of(at) {
             // A frame of a chunk is its owner's, whatever the intents say.
-            Some((pos, owner)) if slot.is_none_or(|s| s == owner) => {
+            Some((pos, owner)) if slot.map_or(true, |s| s == owner) => {
                 ring.chunk_claim_verdict(at, pos, owner, len, liveness)
             }
             // SAFETY: `at` is the consumer's read position, where `next` found a pending claim.

@@ -261,7 +261,7 @@ fn a_dead_owners_claim_in_its_chunk_is_skipped_to_the_cursor_and_the_rest_is_not
     p.write(b"before");
     let claim = p.claim(30);
     let at = claim.pos();
-    std::mem::forget(claim); // the owner dies holding it
+    let _dead_owners = claim; // never committed: the owner dies holding it
     let mut consumer = consumer_after_warm_up(&ring, 1);
     take_padding(&mut consumer);
     take_record(&mut consumer);

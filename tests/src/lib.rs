@@ -319,7 +319,12 @@ impl ProducerSpec {
                 &self.max_size.to_string(),
             ])
             .args(&self.extra)
-            .stdin(Stdio::null())
+            // `--pause-at` waits for its stdin to close.
+            .stdin(if self.extra.iter().any(|a| a == "--pause-at") {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -47,6 +47,10 @@ struct Args {
     /// is closed.
     #[arg(long)]
     fork_while_opening: bool,
+    /// After this many records, print `paused` and wait, writer open, until stdin is closed;
+    /// then write the rest.
+    #[arg(long)]
+    pause_at: Option<u64>,
 }
 
 /// The producer's `main`.
@@ -114,6 +118,14 @@ pub fn main() {
     } else {
         run(&writer, id, &args);
     }
+}
+
+/// `--pause-at`: says so, then waits until stdin is closed.
+fn pause() {
+    use std::io::{Read, Write};
+    println!("paused");
+    std::io::stdout().flush().expect("stdout");
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
 /// `--close-then-wait`: a process whose writer is gone but whose writing threads are not.
@@ -202,6 +214,9 @@ fn run(writer: &Writer, id: u32, args: &Args) {
     let mut buf = Vec::with_capacity(args.max_size);
     let (mut written, mut dropped) = (0u64, 0u64);
     for seq in 0..args.records {
+        if args.pause_at == Some(seq) {
+            pause();
+        }
         crate::record(id, seq, args.max_size, &mut buf);
         match writer.write(&buf) {
             Ok(()) => written += 1,

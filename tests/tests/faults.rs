@@ -174,6 +174,98 @@ fn a_stopped_producer_stalls_the_ring_is_reported_and_resumes_the_moment_it_cont
     assert!(v.notices.is_empty(), "{:?}", v.notices);
 }
 
+/// A producer killed after it sealed its chunk (a record did not fit) and before it wrote the
+/// padding over the chunk's rest: the drain steps over the rest once the owner is dead, reports
+/// no loss (none happened: every record the victim wrote is in the log) and loses nothing else.
+#[test]
+fn a_producer_killed_between_sealing_its_chunk_and_its_padding_loses_nothing() {
+    let ring = unique_ring("chunk-sealed");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let drain = DrainProcess::start(&ring, &out, &["--format", "json", "--capacity", "256K"]);
+    // Records of up to 1 KiB fill a 4 KiB chunk in a few records: the third seal kills it.
+    let mut faulty = ProducerSpec::new(&ring, 9, 20_000, 1024);
+    faulty.extra = vec!["--fault".into(), "chunk-sealed:kill:3".into()];
+    let victim = faulty.spawn();
+    let victim_pid = victim.id();
+    let others: Vec<_> = (0..3)
+        .map(|id| ProducerSpec::new(&ring, id, 20_000, 1024).spawn())
+        .collect();
+    let output = victim.wait_with_output().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&output.status),
+        Some(libc::SIGKILL),
+        "the victim must die at its third seal: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reports = reports_of(others);
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let mut ids = tid_map(&reports);
+    ids.insert(victim_pid, 9);
+    let v = verify_json_log(&out, &ids, 1024);
+    assert!(v.bad.is_empty() && v.mismatched == 0, "{:?}", v.bad.first());
+    for r in &reports {
+        assert_eq!(v.per_tid[&r.tid], 20_000, "a live producer lost records");
+    }
+    assert!(
+        v.per_tid.get(&victim_pid).copied().unwrap_or(0) > 16,
+        "the victim wrote records"
+    );
+    assert!(
+        notices(&v, "abandoned by pid").is_empty(),
+        "{:?}",
+        v.notices
+    );
+    assert!(!err.contains("abandoned by pid"), "{err}");
+    assert!(err.contains(" 0 abandoned claims skipped"), "{err}");
+}
+
+/// A drain killed after it sealed an idle producer's chunk (before it sleeps) and before it
+/// wrote the padding over the rest; the producer then moves on to new records (the chunk's
+/// cursor no longer names it) before the next drain starts, which finds the rest through the
+/// header's record of the seal: every record once, nothing reported lost.
+#[test]
+fn a_drain_killed_between_sealing_an_idle_chunk_and_its_padding_restarts_without_loss() {
+    use std::io::BufRead;
+    let ring = unique_ring("drain-chunk-sealed");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let args = ["--format", "json"];
+    let doomed = DrainProcess::start_doomed(&ring, &out, &args, "drain-chunk-sealed:kill:1");
+    let mut spec = ProducerSpec::new(&ring, 4, 2_000, 200);
+    spec.extra = vec!["--pause-at".into(), "1000".into()];
+    let mut producer = spec.spawn();
+    let mut stdout = std::io::BufReader::new(producer.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "paused\n");
+    // Idle at the producer's open chunk, the drain seals it before it sleeps, and dies there.
+    let (status, err) = doomed.wait_exit_within(Duration::from_secs(30));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL),
+        "{err}"
+    );
+    // The producer finds its chunk sealed and writes on elsewhere.
+    drop(producer.stdin.take());
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
+    assert!(producer.wait().unwrap().success());
+    let reports = parse_reports(&rest);
+    let drain = DrainProcess::start(&ring, &out, &args);
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let ids = tid_map(&reports);
+    assert_exact(&verify_json_log(&out, &ids, 200), &ids, 2_000);
+    assert!(
+        err.contains(" 0 abandoned claims skipped, 0 corrupt"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_drain_killed_inside_a_batch_restarts_without_loss_or_duplicates() {
     let points = [
