@@ -462,7 +462,13 @@ impl<R: RingRef> Consumer<R> {
     fn unwritten(&mut self, at: u64) -> Frame {
         let ring = self.held.0.ring();
         let Some((pos, owner)) = self.chunk_of(at) else {
-            return self.sealed_rest(at);
+            return self.sealed_rest(at).map_or(
+                Frame::Pending {
+                    slot: None,
+                    len: None,
+                },
+                Frame::Padding,
+            );
         };
         match ring.chunk_frame(pos, owner, at) {
             ChunkFrame::Claimed | ChunkFrame::OwnerSealed => Frame::Pending {
@@ -482,10 +488,14 @@ impl<R: RingRef> Consumer<R> {
                 // The owner wrote everything of this chunk before it moved on: look again.
                 // SAFETY: as in `peek`.
                 match unsafe { ring.next(at, &mut self.tail_cache) } {
+                    // Only the rest of a chunk the last drain sealed, and did not pad before it
+                    // was killed, stays unwritten: anything else was scribbled over.
                     Next::Pending {
                         slot: None,
                         len: None,
-                    } => self.sealed_rest(at),
+                    } => self
+                        .sealed_rest(at)
+                        .map_or(Frame::Corrupt(Corruption::Chunk), Frame::Padding),
                     next => self.frame(at, next),
                 }
             }
@@ -495,18 +505,11 @@ impl<R: RingRef> Consumer<R> {
 
     /// Nothing is written at `at` and no chunk cursor explains it: the rest of the chunk the
     /// last drain sealed, if it was killed before it wrote the padding there (and the owner has
-    /// moved on since), else a claim to decide about.
-    fn sealed_rest(&self, at: u64) -> Frame {
+    /// moved on since), or `None`.
+    fn sealed_rest(&self, at: u64) -> Option<Skip> {
         let ring = self.ring();
-        match (ring.chunk_sealed(), ring.chunk_len()) {
-            (Some((sealed, end)), Some(len)) if sealed == at && end - at < len => {
-                Frame::Padding(self.skip_to(end))
-            }
-            _ => Frame::Pending {
-                slot: None,
-                len: None,
-            },
-        }
+        let (sealed, end) = ring.chunk_sealed()?;
+        (sealed == at && end - at < ring.chunk_len()?).then(|| self.skip_to(end))
     }
 
     /// Seals the chunk whose open cursor is at the read position, unless its owner claimed

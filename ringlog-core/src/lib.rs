@@ -2,7 +2,8 @@
 //!
 //! Guarantees, before the API:
 //! - **Producers never block each other and never make a syscall** on the steady path: a claim
-//!   is a CAS on the tail, a copy, and a Release store. The only syscalls are the futex wake of
+//!   is a CAS (on the cursor of the producer's own chunk for small records of a busy producer,
+//!   [`chunk`]; else on the tail), a copy, and a Release store. The only syscalls are the futex wake of
 //!   a sleeping drain and the wait when the ring is full.
 //! - **Records are whole or absent.** A record is claimed, filled and committed as one frame;
 //!   the drain sees it only once committed and never sees a torn one. An aborted or abandoned
