@@ -133,7 +133,12 @@ pub struct OpenChunk(AtomicU64);
 /// chunk: without a drain running, the rests of such chunks would fill the ring (a 4 MiB ring
 /// holds 256 chunks of 16 KiB, and 25,000 records of 128 bytes). A busy producer gets there in
 /// its first microseconds.
+#[cfg(not(loom))]
 pub const TAIL_RECORDS_BEFORE_A_CHUNK: u64 = 16;
+/// Under `cfg(loom)`: none, so the models' few records go into chunks at once (the count
+/// itself is tested over a heap ring, `tests/chunk.rs`).
+#[cfg(loom)]
+pub const TAIL_RECORDS_BEFORE_A_CHUNK: u64 = 0;
 
 /// [`OpenChunk`] values from here up count small records claimed from the tail; below, they are
 /// chunk positions (a ring's positions never get near).

@@ -833,10 +833,11 @@ impl Writer {
         let me = self.thread_slot()?;
         let (timestamp_ns, flags) = self.stamp();
         let ring = self.shared.ring();
-        // Filled in place for as long as the caller likes: claimed from the tail, after the
-        // thread's open chunk is sealed (its records keep their order).
-        ring.seal_own_chunk(me.slot, &self.shared.open_chunks[me.slot as usize]);
-        let claim = match ring.claim(me.slot, len, &self.shared.head_cache) {
+        // In the thread's chunk like any record: a claim this thread holds while it writes
+        // another (which the formatting integrations never do) is its own frame before the
+        // other's, committed or aborted on its own.
+        let open = &self.shared.open_chunks[me.slot as usize];
+        let claim = match ring.claim_in_chunk(me.slot, len, &self.shared.head_cache, open) {
             Ok(claim) => claim,
             Err(ClaimError::Full) => self.full(me.slot, len)?,
             Err(other) => return Err(self.refused(me.slot, other)),
