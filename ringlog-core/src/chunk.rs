@@ -86,6 +86,11 @@ pub fn chunk_frame_max(len: u64) -> u64 {
     len / 2
 }
 
+/// Bytes a frame for `payload_len` bytes takes in a chunk.
+fn chunk_span(payload_len: usize) -> u64 {
+    (frame::frame_len(payload_len) as u64).next_multiple_of(CHUNK_ALIGN)
+}
+
 // The cursor word: bits 0..15 the offset of the chunk's first free byte, bit 15 sealed by the
 // owner, bit 16 sealed by the drain, bits 17.. the chunk's position / 8 (its low 47 bits: a
 // petabyte of positions, far more than the capacity any two live chunks are apart). 0: none.
@@ -252,9 +257,9 @@ impl<M: Memory> Ring<M> {
         if payload_len as u64 > self.geometry().max_record {
             return self.claim(slot, payload_len, head_cache);
         }
-        let span = (frame::frame_len(payload_len) as u64).next_multiple_of(CHUNK_ALIGN);
+        let span = chunk_span(payload_len);
         let streak = match open.state() {
-            ChunkState::Open(pos) => match self.claim_inside(slot, pos, chunk, span, open) {
+            ChunkState::Open(pos) => match self.claim_inside(slot, pos, chunk, payload_len, open) {
                 Ok(claim) => return Ok(claim),
                 Err(Closed::Full) => TAIL_RECORDS_BEFORE_A_CHUNK,
                 Err(Closed::ByDrain) => 0,
@@ -271,20 +276,31 @@ impl<M: Memory> Ring<M> {
             open.set_state(ChunkState::Tail(streak + 1));
             return Ok(claim);
         }
-        self.open_chunk(slot, chunk, span, head_cache, open)
+        match self.open_chunk(slot, chunk, payload_len, head_cache, open) {
+            // No room for a chunk is not no room for the record: the ring is nearly full, and
+            // the record is dropped (or waits) only if it does not fit by itself.
+            Err(ClaimError::Full) => {
+                let claim = self.claim(slot, payload_len, head_cache)?;
+                open.set_state(ChunkState::Tail(0));
+                Ok(claim)
+            }
+            opened => opened,
+        }
     }
 
-    /// Claims `span` bytes inside `slot`'s open chunk at `pos`; when they do not fit (and the
-    /// chunk is sealed now) or the drain sealed it, forgets it and says which.
+    /// Claims a frame for `payload_len` bytes inside `slot`'s open chunk at `pos`; when it does
+    /// not fit (and the chunk is sealed now) or the drain sealed the chunk, forgets the chunk and
+    /// says which.
     #[inline]
     fn claim_inside(
         &self,
         slot: u16,
         pos: u64,
         chunk: u64,
-        span: u64,
+        payload_len: usize,
         open: &OpenChunk,
     ) -> Result<Claim, Closed> {
+        let span = chunk_span(payload_len);
         let cursor = self.slot_word(slot, slot_off::CHUNK);
         let intent = self.slot_word(slot, slot_off::INTENT);
         // Relaxed: our own word; the CAS below validates it. Only the drain's seal changes it
@@ -308,7 +324,8 @@ impl<M: Memory> Ring<M> {
             match cursor.compare_exchange(word, word + span, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => {
                     crate::fault::hit(crate::fault::Point::AfterClaimCas);
-                    return Ok(self.mark_claimed(pos + at, 0, span as u32, slot, Kind::Data));
+                    let claim = self.mark_claimed(pos + at, 0, span as u32, slot, Kind::Data);
+                    return Ok(claim.asked_for(payload_len));
                 }
                 Err(now) => word = now,
             }
@@ -317,16 +334,18 @@ impl<M: Memory> Ring<M> {
         Err(closed)
     }
 
-    /// Claims a new chunk from the tail for `slot` and the first frame of `span` bytes in it.
+    /// Claims a new chunk from the tail for `slot`, and in it the first frame, for
+    /// `payload_len` bytes.
     #[cold]
     fn open_chunk(
         &self,
         slot: u16,
         chunk: u64,
-        span: u64,
+        payload_len: usize,
         head_cache: &AtomicU64,
         open: &OpenChunk,
     ) -> Result<Claim, ClaimError> {
+        let span = chunk_span(payload_len);
         // The frame claimed here reads as an uncommitted chunk frame of the whole chunk until
         // the header below commits it: a drain that finds its owner dead before that skips all
         // of it, as it would an uncommitted record.
@@ -340,7 +359,9 @@ impl<M: Memory> Ring<M> {
         // Release: as in `claim_inside`.
         self.slot_word(slot, slot_off::INTENT)
             .store(first + 1, Ordering::Release);
-        let claim = self.mark_claimed(first, 0, span as u32, slot, Kind::Data);
+        let claim = self
+            .mark_claimed(first, 0, span as u32, slot, Kind::Data)
+            .asked_for(payload_len);
         let header = Word0::encode(CHUNK_HEADER as u32, true, Kind::Chunk, Level::None, slot);
         // SYNC POINT: Release pairs with the drain's Acquire of word 0 (`fresh_word0`): the
         // cursor and the first frame's claim above are visible to a drain that reads the chunk.

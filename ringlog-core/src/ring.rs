@@ -238,8 +238,12 @@ impl From<GeometryError> for LayoutError {
 #[must_use = "a claim stalls the ring until it is committed or aborted"]
 pub struct Claim {
     pos: u64,
+    /// The frame's length (its word 0 says so once committed).
     len: u32,
     slot: u16,
+    /// Payload bytes asked for; the frame may have room for more (a chunk's frames span
+    /// multiples of 16 bytes), which the claim does not hand out.
+    capacity: u32,
 }
 
 impl Claim {
@@ -247,9 +251,16 @@ impl Claim {
     pub fn pos(&self) -> u64 {
         self.pos
     }
-    /// Payload bytes reserved.
+    /// Payload bytes reserved: what was asked for.
     pub fn capacity(&self) -> usize {
-        self.len as usize - FRAME_HEADER_SIZE
+        self.capacity as usize
+    }
+
+    /// The same claim, handing out only `payload_len` of its frame's payload bytes.
+    pub(crate) fn asked_for(mut self, payload_len: usize) -> Claim {
+        debug_assert!(payload_len <= self.len as usize - FRAME_HEADER_SIZE);
+        self.capacity = payload_len as u32;
+        self
     }
 }
 
@@ -771,7 +782,12 @@ impl<M: Memory> Ring<M> {
         if pad > 0 {
             self.mark_padding(start, pad, slot);
         }
-        Claim { pos, len, slot }
+        Claim {
+            pos,
+            len,
+            slot,
+            capacity: len - FRAME_HEADER_SIZE as u32,
+        }
     }
 
     /// Writes the committed padding of `pad` bytes at `start`, in front of a claim that wraps.

@@ -583,3 +583,30 @@ fn many_threads_claiming_in_chunks_and_from_the_tail_lose_reorder_and_tear_nothi
         }
     });
 }
+
+#[test]
+fn a_ring_too_full_for_a_chunk_still_takes_a_record_that_fits() {
+    let ring = heap_ring(RING);
+    let p = Producer::new(&ring, 1); // its next small record opens a chunk, if one fits
+    let head_cache = AtomicU64::new(0);
+    // Another producer fills the ring from the tail until less than a chunk is left.
+    while RING.capacity - (ring.tail() - ring.head()) >= CHUNK {
+        write(&ring, 0, &head_cache, &[7; 200]).unwrap();
+    }
+    let at = ring.tail();
+    let claim = p.claim(4);
+    assert_eq!(claim.pos(), at, "from the tail, not refused");
+    assert_eq!(claim.capacity(), 4, "what was asked for");
+    ring.abort(claim);
+    // In a chunk, too, a claim hands out what was asked for, not its frame's rounding.
+    let ring = heap_ring(RING);
+    let p = Producer::new(&ring, 1);
+    let claim = p.claim(4);
+    assert_eq!(
+        claim.pos(),
+        ring.tail() - CHUNK + CHUNK_HEADER,
+        "in a chunk"
+    );
+    assert_eq!(claim.capacity(), 4);
+    ring.abort(claim);
+}
