@@ -46,8 +46,8 @@ impl<M: Memory> Ring<M> {
     /// True when slot `slot` holds nothing the drain may still need to attribute to its
     /// previous owner: its last intent is resolved (the drain's head has passed it) or it never
     /// claimed, the drain has passed its last chunk (whose cursor tells the drain what is in it,
-    /// see [`crate::chunk`]), and the drain has reported all its drops (see the module docs). A new owner may
-    /// take it only then (and only while holding its lock).
+    /// see [`crate::chunk`]), and the drain has reported all its drops (see the module docs).
+    /// A new owner may take it only then (and only while holding its lock).
     pub fn slot_reusable(&self, slot: u16) -> bool {
         // Relaxed: the caller holds the slot's lock, so its previous owner is gone and the value
         // is final; `head` only grows, so a stale head errs on the side of "not reusable".
