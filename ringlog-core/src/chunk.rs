@@ -36,7 +36,7 @@
 //! producer's own records keep their order.
 
 use crate::abandon::{ClaimVerdict, Liveness};
-use crate::frame::{self, check_word, Kind, Level, Word0};
+use crate::frame::{self, Kind, Level, Word0};
 use crate::layout::{self, off, slot_off};
 use crate::memory::Memory;
 use crate::ring::{Claim, ClaimError, Ring};
@@ -410,14 +410,8 @@ impl<M: Memory> Ring<M> {
         crate::fault::hit(crate::fault::Point::ChunkSealed);
         let at = offset(word);
         if at < chunk {
-            let rest = Word0::encode((chunk - at) as u32, true, Kind::Padding, Level::None, slot);
-            let (word0, check) = self.frame_start(pos + at);
-            // Relaxed: published by the Release store of the check word below.
-            word0.store(rest, Ordering::Relaxed);
-            // SYNC POINT: Release pairs with the drain's Acquire of the check word
-            // (`fresh_word0`). Never at region offset `capacity - 8`: a chunk never straddles the
-            // region's end and its rest is a multiple of CHUNK_ALIGN.
-            check.store(check_word(pos + at, self.frame_key()), Ordering::Release);
+            // Never an 8-byte padding: the rest is a multiple of CHUNK_ALIGN.
+            self.write_padding(pos + at, chunk - at, slot);
         }
     }
 
@@ -493,14 +487,8 @@ impl<M: Memory> Ring<M> {
             return false;
         }
         crate::fault::hit(crate::fault::Point::DrainChunkSealed);
-        let rest = Word0::encode((end - at) as u32, true, Kind::Padding, Level::None, slot);
-        let (word0, check) = self.frame_start(at);
-        // Relaxed: the drain reads its own padding; a later drain reads it after taking the
-        // drain lock. Sealed, so no producer writes here any more; never at region offset
-        // `capacity - 8` (see `seal_own`).
-        word0.store(rest, Ordering::Relaxed);
-        // Release: uniform with every frame's check word (see `fresh_word0`).
-        check.store(check_word(at, self.frame_key()), Ordering::Release);
+        // Sealed, so no producer writes here any more.
+        self.write_padding(at, end - at, slot);
         true
     }
 

@@ -794,18 +794,27 @@ impl<M: Memory> Ring<M> {
     #[cold]
     fn mark_padding(&self, start: u64, pad: u64, slot: u16) {
         crate::fault::hit(crate::fault::Point::BeforePadding);
+        self.write_padding(start, pad, slot);
+    }
+
+    /// Writes a committed padding frame of `pad` bytes at `start` on behalf of `slot`: in front
+    /// of a claim that wraps, or over the rest of a sealed chunk ([`crate::chunk`]). The caller
+    /// owns the space.
+    pub(crate) fn write_padding(&self, start: u64, pad: u64, slot: u16) {
         let padding = Word0::encode(pad as u32, true, Kind::Padding, Level::None, slot);
         if pad == 8 {
             // The padding at `capacity - 8`, too short for a check word: its word 0 is zero until
-            // written (`release` zeroes it). Release: orders the record header above before the
-            // padding, so a drain that passes the padding finds the claim marked.
+            // written (`release` zeroes it). Release: orders what this thread wrote before (a
+            // wrapping claim's header) before the padding, so a drain that passes the padding
+            // finds it.
             self.frame_word(start, 0).store(padding, Ordering::Release);
         } else {
             let (word0, check) = self.frame_start(start);
             // Relaxed: published by the Release store of the check word below.
             word0.store(padding, Ordering::Relaxed);
-            // Release: orders the record header above and the padding's word 0 before it, so a
-            // drain that passes the padding finds the claim marked.
+            // SYNC POINT: Release pairs with the drain's Acquire of the check word
+            // (`fresh_word0`): the padding's word 0, and what this thread wrote before (a
+            // wrapping claim's header, a chunk's frames), are visible to a drain that reads it.
             check.store(check_word(start, self.key), Ordering::Release);
         }
     }
@@ -1006,14 +1015,8 @@ impl<M: Memory> Ring<M> {
         if (w0.len as u64) < min || w0.len as u64 > max || span > room {
             return Next::Corrupt(Corruption::Length(w0.len));
         }
-        if head + span > *tail_cache {
-            *tail_cache = self.tail();
-            if !self.tail_plausible(head, *tail_cache) {
-                return Next::Corrupt(Corruption::Tail(*tail_cache));
-            }
-            if head + span > *tail_cache {
-                return Next::Corrupt(Corruption::PastTail);
-            }
+        if let Err(why) = self.ends_by_tail(head, head + span, tail_cache) {
+            return Next::Corrupt(why);
         }
         if !w0.committed {
             return Next::Pending {
@@ -1025,6 +1028,23 @@ impl<M: Memory> Ring<M> {
             return Next::Padding { span };
         }
         self.record_at(head, &w0, span, *tail_cache)
+    }
+
+    /// Checks that the frame at `head` ending at `end` lies behind the tail: against
+    /// `tail_cache`, reloaded (and itself checked) only when the cached tail is short of `end`.
+    #[inline(always)]
+    fn ends_by_tail(&self, head: u64, end: u64, tail_cache: &mut u64) -> Result<(), Corruption> {
+        if end <= *tail_cache {
+            return Ok(());
+        }
+        *tail_cache = self.tail();
+        if !self.tail_plausible(head, *tail_cache) {
+            return Err(Corruption::Tail(*tail_cache));
+        }
+        if end > *tail_cache {
+            return Err(Corruption::PastTail);
+        }
+        Ok(())
     }
 
     /// The chunk frame at `head` (first word `w0`): a committed header, or the claim of a
@@ -1043,14 +1063,8 @@ impl<M: Memory> Ring<M> {
         if w0.len as u64 != len || (head & self.mask) + chunk > self.capacity {
             return Next::Corrupt(Corruption::Length(w0.len));
         }
-        if head + chunk > *tail_cache {
-            *tail_cache = self.tail();
-            if !self.tail_plausible(head, *tail_cache) {
-                return Next::Corrupt(Corruption::Tail(*tail_cache));
-            }
-            if head + chunk > *tail_cache {
-                return Next::Corrupt(Corruption::PastTail);
-            }
+        if let Err(why) = self.ends_by_tail(head, head + chunk, tail_cache) {
+            return Next::Corrupt(why);
         }
         if w0.committed {
             Next::Chunk { slot: w0.slot }
