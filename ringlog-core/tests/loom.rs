@@ -58,6 +58,11 @@
 //!   header visible on a re-check, as for tail claims;
 //! - a drain that sleeps behind a chunk it sealed is woken by the owner's next chunk claim: no
 //!   lost wake-up, and no drain waiting for ever at an idle owner's open chunk.
+//!
+//! One chunk model runs over `ROOMY`, a 512-byte ring whose 256-byte chunks hold three frames:
+//! there a producer's intent can run two frames ahead of the cursor the consumer read, and only
+//! the Release of the intent store in `claim_inside` makes the first frame's header visible to
+//! a consumer that reads the newer intent.
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicU32, AtomicU64};
@@ -85,6 +90,14 @@ const TINY: Geometry = Geometry {
 /// frame of up to 64 bytes opens one (`chunk::chunk_frame_max`), so `max_record` stops there.
 const CHUNKY: Geometry = Geometry {
     capacity: 256,
+    max_record: 24,
+    slots: 2,
+};
+
+/// A ring whose 256-byte chunks hold three 48-byte frames (8-byte payloads) after their header:
+/// enough for a producer's intent to run two frames ahead of a cursor the consumer read.
+const ROOMY: Geometry = Geometry {
+    capacity: 512,
     max_record: 24,
     slots: 2,
 };
@@ -664,6 +677,9 @@ enum Idle {
     /// Calls `Consumer::sleep` at an empty ring and at an open chunk (where it seals instead of
     /// sleeping), as the idle drain does; producers wake it.
     Sleep,
+    /// Polls (with `yield_now`) an empty ring and an open chunk: it relies on the owner to claim
+    /// on or seal its chunk, as the drain does while the owner keeps writing.
+    Wait,
 }
 
 /// What the consumer of the chunk models saw and did.
@@ -735,7 +751,7 @@ fn consume_chunks(sh: &Shared, records: usize, idle: Idle) -> ChunkConsumed {
             Frame::Empty if out.got.records.len() == records => break,
             Frame::Empty => {
                 match idle {
-                    Idle::Seal => thread::yield_now(),
+                    Idle::Seal | Idle::Wait => thread::yield_now(),
                     Idle::Sleep => {
                         consumer.sleep(&sh.wake, Duration::MAX);
                         out.sleeps += 1;
@@ -757,6 +773,7 @@ fn consume_chunks(sh: &Shared, records: usize, idle: Idle) -> ChunkConsumed {
                     }
                     Idle::Seal => out.lost += 1,
                     Idle::Sleep => consumer.sleep(&sh.wake, Duration::MAX),
+                    Idle::Wait => thread::yield_now(),
                 }
                 continue;
             }
@@ -995,6 +1012,59 @@ fn a_sleeping_drain_seals_an_open_chunk_and_is_woken() {
         woke > 0 && open > 0 && past > 0,
         "the model misses a path: no wake-up ({woke}), no open chunk mid-way ({open}), or no \
          sleep behind a sealed chunk ({past})"
+    );
+}
+
+/// Model 4: one producer claims three 8-byte records in one chunk of a `ROOMY` ring (16 + 3 x 48
+/// bytes of its 256) and then seals it, as before it gives its slot back; the consumer waits at
+/// the open chunk for the owner, never sealing it. Its second and third claims are made inside
+/// the chunk, each storing its intent before its cursor CAS. A consumer that finds the first
+/// frame's header not yet visible reads the cursor (which may still show only the first claim)
+/// and then the intent (which may already name the third): the owner moved on, so the first
+/// header must be visible on the re-check. Every record exactly once, in its order.
+///
+/// What fails if the protocol is weakened: store the intent Relaxed in `claim_inside` and the
+/// consumer can read the third frame's intent without seeing the first frame's header, which
+/// the re-check then does not find (`attribute_in_chunk`), a path models 1-3 cannot reach with
+/// two frames a chunk (there, a cursor past the first frame already orders its header).
+#[test]
+fn an_intent_two_frames_ahead_of_the_cursor_the_drain_read() {
+    static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
+    static RECHECKED: AtomicUsize = AtomicUsize::new(0);
+    static ONE_CHUNK: AtomicUsize = AtomicUsize::new(0);
+    builder().check(|| {
+        EXECUTIONS.fetch_add(1, Relaxed);
+        let sh = shared_of(ROOMY, 0);
+        let producer = {
+            let sh = sh.clone();
+            thread::spawn(move || {
+                let open = OpenChunk::new();
+                produce_in_chunks(&sh, 0, 3, 8, &open);
+                sh.ring.seal_own_chunk(0, &open);
+            })
+        };
+        let got = consume_chunks(&sh, 3, Idle::Wait);
+        producer.join().unwrap();
+        check_chunks(&sh, &got, &[(0, 0, 8), (0, 1, 8), (0, 2, 8)]);
+        if got.chunks == 1 {
+            ONE_CHUNK.fetch_add(1, Relaxed);
+        }
+        RECHECKED.fetch_add(got.got.moved_on, Relaxed);
+    });
+    let (runs, one_chunk, rechecked) = (
+        EXECUTIONS.load(Relaxed),
+        ONE_CHUNK.load(Relaxed),
+        RECHECKED.load(Relaxed),
+    );
+    println!(
+        "an_intent_two_frames_ahead_of_the_cursor_the_drain_read: {runs} executions, {one_chunk} \
+         with the three records in one chunk; a claim its owner's intent no longer named was \
+         re-checked {rechecked} times"
+    );
+    assert!(
+        one_chunk == runs && rechecked > 0,
+        "the model misses a path: records outside the one chunk ({one_chunk} of {runs}), or no \
+         owner moved on from a claim the consumer waited at ({rechecked})"
     );
 }
 
