@@ -692,7 +692,10 @@ impl<R: RingRef> Consumer<R> {
 
     /// The verdict on the uncommitted claim at the read position (see
     /// [`Ring::claim_verdict`]), asking the ring's holder whether owners are alive (a segment
-    /// asks the OFD locks on its file).
+    /// asks the OFD locks on its file). `slot` and `len` are what [`Consumer::peek`] showed; a
+    /// skip is only given for a frame that still shows them once its owners are known dead
+    /// (otherwise [`PendingVerdict::Changed`]), so a record committed in between is read, not
+    /// skipped.
     pub fn pending_verdict(&mut self, slot: Option<u16>, len: Option<u32>) -> PendingVerdict
     where
         R: Liveness,
@@ -718,7 +721,23 @@ impl<R: RingRef> Consumer<R> {
             // SAFETY: `at` is the consumer's read position, where `next` found a pending claim.
             _ => unsafe { ring.claim_verdict(at, slot, len, &mut self.tail_cache, liveness) },
         };
+        if matches!(
+            verdict,
+            ClaimVerdict::Abandoned { .. } | ClaimVerdict::Unused { .. }
+        ) && !self.still_pending(len)
+        {
+            // The owner wrote its header or committed after the caller looked, and died before
+            // the verdict asked: what a dead owner wrote is final, and skipping it would throw
+            // away (and miscount) a record. Look again instead.
+            return PendingVerdict::Changed;
+        }
         self.verdict_token(at, verdict)
+    }
+
+    /// Whether the frame at the read position is still a pending claim whose header says `len`
+    /// (`None`: no header), as when the caller looked.
+    fn still_pending(&mut self, len: Option<u32>) -> bool {
+        matches!(self.peek(), Frame::Pending { len: now, .. } if now == len)
     }
 
     fn verdict_token(&self, at: u64, verdict: ClaimVerdict) -> PendingVerdict {

@@ -60,6 +60,26 @@ impl Liveness for Model {
     }
 }
 
+/// An owner that finishes one last act (`last_act`: commits, or writes its header) when the
+/// verdict asks whether it is dead, and then is: the race of a slow owner that writes and exits
+/// between the drain's look at its claim and the verdict, at the worst moment.
+struct ActsThenDies<F: Fn()> {
+    last_act: F,
+    model: Model,
+}
+
+impl<F: Fn()> Liveness for ActsThenDies<F> {
+    fn hold_if_dead(&self, slot: u16) -> bool {
+        if self.model.dead.contains(&slot) && self.model.held.borrow().is_empty() {
+            (self.last_act)();
+        }
+        self.model.hold_if_dead(slot)
+    }
+    fn let_go(&self, slot: u16) {
+        self.model.let_go(slot)
+    }
+}
+
 /// The frame at the consumer's read position, which must be a pending claim.
 fn pending(consumer: &mut Consumer<&Ring<HeapMemory>>) -> (Option<u16>, Option<u32>) {
     match consumer.peek() {
@@ -84,6 +104,15 @@ fn claim_without_header(ring: &Ring<HeapMemory>) {
     ring.word_at(layout::slot_offset(3) + slot_off::INTENT)
         .store(1, Ordering::Relaxed); // position 0, plus one
     ring.word_at(off::TAIL).store(64, Ordering::Relaxed);
+}
+
+/// Slot 3's owner, slow in `claim_without_header`, writes its (claimed, uncommitted) header.
+fn write_slow_header(ring: &Ring<HeapMemory>) {
+    let word0 = Word0::encode(64, false, Kind::Data, Level::Info, 3);
+    ring.word_at(data_word_offset(ring, 0))
+        .store(word0, Ordering::Relaxed);
+    ring.word_at(data_word_offset(ring, 8))
+        .store(check_word(0, ring.frame_key()), Ordering::Release);
 }
 
 /// Slot 3 claims 20 bytes at 0 (header written, not committed), then slot 1 commits "later"
@@ -169,11 +198,7 @@ fn a_header_written_while_the_verdict_looks_is_looked_at_again() {
     let mut consumer = Consumer::new(&ring).unwrap();
     assert_eq!(pending(&mut consumer), (None, None));
     // The owner was only slow: it writes its (claimed) header now.
-    let word0 = Word0::encode(64, false, Kind::Data, Level::Info, 3);
-    ring.word_at(data_word_offset(&ring, 0))
-        .store(word0, Ordering::Relaxed);
-    ring.word_at(data_word_offset(&ring, 8))
-        .store(check_word(0, ring.frame_key()), Ordering::Release);
+    write_slow_header(&ring);
     let liveness = Model::dead(&[3]);
     assert_eq!(
         consumer.pending_verdict_with(None, None, &liveness),
@@ -184,4 +209,56 @@ fn a_header_written_while_the_verdict_looks_is_looked_at_again() {
         "nothing decided, nothing held"
     );
     assert_eq!(pending(&mut consumer), (Some(3), Some(64)));
+}
+
+#[test]
+fn a_claim_committed_just_before_its_owner_died_is_delivered_not_skipped() {
+    let ring = heap_ring(SMALL);
+    let claim = claim_then_a_later_record(&ring);
+    let mut consumer = Consumer::new(&ring).unwrap();
+    let (slot, len) = pending(&mut consumer);
+    assert_eq!((slot, len), (Some(3), Some(60)));
+    let claim = RefCell::new(Some(claim));
+    let liveness = ActsThenDies {
+        last_act: || {
+            let claim = claim.borrow_mut().take().expect("one commit");
+            ring.write_payload(&claim, 0, &[b'x'; 20]);
+            let _ = ring.commit(claim, &meta(20));
+        },
+        model: Model::dead(&[3]),
+    };
+    assert_eq!(
+        consumer.pending_verdict_with(slot, len, &liveness),
+        PendingVerdict::Changed,
+        "the record was committed: nothing to skip"
+    );
+    liveness.model.assert_balanced();
+    assert_eq!(record_payload(&mut consumer), [b'x'; 20]);
+}
+
+#[test]
+fn a_header_written_just_before_its_owner_died_is_looked_at_again() {
+    let ring = heap_ring(SMALL);
+    claim_without_header(&ring);
+    let mut consumer = Consumer::new(&ring).unwrap();
+    assert_eq!(pending(&mut consumer), (None, None));
+    let liveness = ActsThenDies {
+        last_act: || write_slow_header(&ring),
+        model: Model::dead(&[3]),
+    };
+    assert_eq!(
+        consumer.pending_verdict_with(None, None, &liveness),
+        PendingVerdict::Changed,
+        "decided on a frame that changed meanwhile"
+    );
+    liveness.model.assert_balanced();
+    // The next look sees the header, and the verdict then skips the whole claimed frame.
+    assert_eq!(pending(&mut consumer), (Some(3), Some(64)));
+    let dead = Model::dead(&[3]);
+    let PendingVerdict::Abandoned { skip, .. } =
+        consumer.pending_verdict_with(Some(3), Some(64), &dead)
+    else {
+        panic!("the dead owner's claim is abandoned")
+    };
+    assert_eq!((skip.pos(), skip.len()), (0, 64));
 }
