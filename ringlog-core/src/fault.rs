@@ -43,11 +43,14 @@ pub enum Point {
     ChunkSealed,
     /// Drain: it sealed a producer's idle chunk, the padding over the rest not written yet.
     DrainChunkSealed,
+    /// Drain: a claim it found uncommitted has waited long enough; it is about to ask whether
+    /// the claim's owner is alive.
+    DrainBeforeVerdict,
 }
 
 impl Point {
     /// All points, for parsing and test matrices.
-    pub const ALL: [Point; 15] = [
+    pub const ALL: [Point; 16] = [
         Point::AfterClaimCas,
         Point::BeforePadding,
         Point::BeforeCopy,
@@ -63,6 +66,7 @@ impl Point {
         Point::ForkWaitsForOpen,
         Point::ChunkSealed,
         Point::DrainChunkSealed,
+        Point::DrainBeforeVerdict,
     ];
 
     /// Kebab-case name, as used on command lines (`after-claim-cas`).
@@ -83,6 +87,7 @@ impl Point {
             Point::ForkWaitsForOpen => "fork-waits-for-open",
             Point::ChunkSealed => "chunk-sealed",
             Point::DrainChunkSealed => "drain-chunk-sealed",
+            Point::DrainBeforeVerdict => "drain-before-verdict",
         }
     }
 

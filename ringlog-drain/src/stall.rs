@@ -131,6 +131,7 @@ impl Drain {
             return None;
         }
         stall.last_check = Some(now);
+        ringlog_core::fault::hit(ringlog_core::fault::Point::DrainBeforeVerdict);
         match self.consumer.pending_verdict(slot, len) {
             PendingVerdict::Abandoned { skip, owner, pid } => {
                 self.stall.stall = None;

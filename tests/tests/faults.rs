@@ -12,6 +12,22 @@ fn signal(pid: u32, sig: i32) {
     unsafe { libc::kill(pid as i32, sig) };
 }
 
+/// Waits (up to 30 s) until child `pid` is stopped by a signal, as an armed `stop` fault stops
+/// it; panics if it is not.
+fn wait_stopped(pid: u32, who: &str) {
+    let stopped = wait_until(Duration::from_secs(30), || {
+        let mut status = 0;
+        // SAFETY: waitpid(2) on a child of this test; WUNTRACED reports a stop without reaping.
+        let got =
+            unsafe { libc::waitpid(pid as i32, &mut status, libc::WUNTRACED | libc::WNOHANG) };
+        got == pid as i32 && libc::WIFSTOPPED(status)
+    });
+    assert!(
+        stopped,
+        "{who} (pid {pid}) never stopped at its fault point"
+    );
+}
+
 /// `ringlog-drain stat --json`'s document for `ring`.
 fn stat(ring: &str) -> serde_json::Value {
     ringlog_drain::stat::snapshot(&ringlog_core::Location::Name(ring.to_owned()))
@@ -133,6 +149,37 @@ fn a_producer_killed_at_any_point_of_a_record_is_skipped_and_nothing_else_is_los
             "{err}"
         );
     }
+}
+
+/// A producer stops holding a claim, its record copied but not committed; the drain, once the
+/// claim has waited long enough, stops just before it asks whether the owner is alive. The
+/// producer then goes on: it commits, writes its other records and exits, so the verdict finds
+/// the owner dead, on a claim the drain last saw uncommitted. The record is written, not
+/// skipped as abandoned.
+#[test]
+fn a_claim_committed_between_the_drains_look_and_its_verdict_is_written() {
+    let ring = unique_ring("verdict-race");
+    let _guard = RingGuard(ring.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let args = ["--format", "json"];
+    let drain = DrainProcess::start_doomed(&ring, &out, &args, "drain-before-verdict:stop:1");
+    let mut spec = ProducerSpec::new(&ring, 1, 200, 300);
+    spec.extra = vec!["--fault".into(), "before-commit:stop:100".into()];
+    let producer = spec.spawn();
+    let producer_pid = producer.id();
+    wait_stopped(producer_pid, "the producer");
+    wait_stopped(drain.pid(), "the drain");
+    signal(producer_pid, libc::SIGCONT);
+    let reports = reports_of(vec![producer]);
+    drain.signal(libc::SIGCONT);
+    let (status, err) = drain.stop();
+    assert!(status.success(), "{err}");
+    let ids = tid_map(&reports);
+    let v = verify_json_log(&out, &ids, 300);
+    assert_exact(&v, &ids, 200);
+    assert!(v.notices.is_empty(), "{:?}", v.notices);
+    assert!(err.contains(" 0 abandoned claims skipped"), "{err}");
 }
 
 #[test]
