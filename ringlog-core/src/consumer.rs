@@ -600,11 +600,22 @@ impl<R: RingRef> Consumer<R> {
     /// until the chunk's owner writes again; and once it sleeps, claims inside a chunk, which
     /// move no tail, could not wake it.
     pub fn sleep(&mut self, futex: &impl crate::Futex, timeout: std::time::Duration) {
-        if let Frame::OpenChunk(cursor) = self.peek() {
-            self.seal(cursor);
+        if self.seal_open_chunk() {
             return;
         }
         self.ring().drain_sleep(futex, self.read, timeout)
+    }
+
+    /// Seals the chunk whose open cursor is at the read position, if there is one (see
+    /// [`Consumer::seal`]): true if there was, whether the seal or the owner's next claim won.
+    pub fn seal_open_chunk(&mut self) -> bool {
+        match self.peek() {
+            Frame::OpenChunk(cursor) => {
+                self.seal(cursor);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Gives what was read back to producers. Returns true when producers wait for space and

@@ -363,7 +363,7 @@ impl Drain {
                     }
                 }
                 // An open chunk is sealed first, so nothing is left behind it for the next drain.
-                Pass::Idle if stopping && !self.seal_open_chunk() => return LoopEnd::Done,
+                Pass::Idle if stopping && !self.consumer.seal_open_chunk() => return LoopEnd::Done,
                 Pass::Idle if stopping => {}
                 Pass::Idle if self.orphan_finished() => {
                     self.notify(DrainEvent::OrphanDrained);
@@ -387,18 +387,6 @@ impl Drain {
                     self.wait_step(output_retry.step(Duration::MAX));
                 }
             }
-        }
-    }
-
-    /// Seals the producer's chunk whose open cursor is at the read position, if there is one:
-    /// true if there was (read on, whether the seal or the owner's next claim won).
-    fn seal_open_chunk(&mut self) -> bool {
-        match self.consumer.peek() {
-            ringlog_core::Frame::OpenChunk(cursor) => {
-                self.consumer.seal(cursor);
-                true
-            }
-            _ => false,
         }
     }
 
