@@ -19,7 +19,6 @@ use ringlog_core::memory::HeapMemory;
 use ringlog_core::{
     Claim, ClaimError, Consumer, Frame, Geometry, PendingVerdict, Ring, FRAME_HEADER_SIZE,
 };
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Sets its flag when dropped: the consumer thread is gone, however it ended.
@@ -290,26 +289,6 @@ fn a_dead_owners_claim_in_its_chunk_is_skipped_to_the_cursor_and_the_rest_is_not
     assert_eq!(consumer.peek(), Frame::Empty);
 }
 
-/// Liveness of an owner that commits its claim when the verdict asks whether it is dead, and
-/// then is (see `verdict.rs`, `ActsThenDies`).
-struct CommitsThenDies<'r> {
-    ring: &'r Ring<HeapMemory>,
-    claim: RefCell<Option<Claim>>,
-}
-
-impl Liveness for CommitsThenDies<'_> {
-    fn hold_if_dead(&self, slot: u16) -> bool {
-        if let Some(claim) = self.claim.borrow_mut().take() {
-            self.ring.write_payload(&claim, 0, b"late");
-            let mut m = meta(4);
-            m.slot = slot;
-            let _ = self.ring.commit(claim, &m);
-        }
-        true
-    }
-    fn let_go(&self, _slot: u16) {}
-}
-
 #[test]
 fn a_claim_in_a_chunk_committed_just_before_its_owner_died_is_delivered() {
     let ring = heap_ring(RING);
@@ -322,10 +301,15 @@ fn a_claim_in_a_chunk_committed_just_before_its_owner_died_is_delivered() {
     let Frame::Pending { slot, len } = consumer.peek() else {
         panic!("the claim in flight")
     };
-    let liveness = CommitsThenDies {
-        ring: &ring,
-        claim: RefCell::new(Some(claim)),
-    };
+    let liveness = ActsThenDies::new(
+        || {
+            ring.write_payload(&claim, 0, b"late");
+            let mut m = meta(4);
+            m.slot = 2;
+            let _ = ring.commit(claim, &m);
+        },
+        Alive(false),
+    );
     assert_eq!(
         consumer.pending_verdict_with(slot, len, &liveness),
         PendingVerdict::Changed,

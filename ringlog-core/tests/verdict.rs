@@ -60,26 +60,6 @@ impl Liveness for Model {
     }
 }
 
-/// An owner that finishes one last act (`last_act`: commits, or writes its header) when the
-/// verdict asks whether it is dead, and then is: the race of a slow owner that writes and exits
-/// between the drain's look at its claim and the verdict, at the worst moment.
-struct ActsThenDies<F: Fn()> {
-    last_act: F,
-    model: Model,
-}
-
-impl<F: Fn()> Liveness for ActsThenDies<F> {
-    fn hold_if_dead(&self, slot: u16) -> bool {
-        if self.model.dead.contains(&slot) && self.model.held.borrow().is_empty() {
-            (self.last_act)();
-        }
-        self.model.hold_if_dead(slot)
-    }
-    fn let_go(&self, slot: u16) {
-        self.model.let_go(slot)
-    }
-}
-
 /// The frame at the consumer's read position, which must be a pending claim.
 fn pending(consumer: &mut Consumer<&Ring<HeapMemory>>) -> (Option<u16>, Option<u32>) {
     match consumer.peek() {
@@ -218,21 +198,19 @@ fn a_claim_committed_just_before_its_owner_died_is_delivered_not_skipped() {
     let mut consumer = Consumer::new(&ring).unwrap();
     let (slot, len) = pending(&mut consumer);
     assert_eq!((slot, len), (Some(3), Some(60)));
-    let claim = RefCell::new(Some(claim));
-    let liveness = ActsThenDies {
-        last_act: || {
-            let claim = claim.borrow_mut().take().expect("one commit");
+    let liveness = ActsThenDies::new(
+        || {
             ring.write_payload(&claim, 0, &[b'x'; 20]);
             let _ = ring.commit(claim, &meta(20));
         },
-        model: Model::dead(&[3]),
-    };
+        Model::dead(&[3]),
+    );
     assert_eq!(
         consumer.pending_verdict_with(slot, len, &liveness),
         PendingVerdict::Changed,
         "the record was committed: nothing to skip"
     );
-    liveness.model.assert_balanced();
+    liveness.then.assert_balanced();
     assert_eq!(record_payload(&mut consumer), [b'x'; 20]);
 }
 
@@ -242,16 +220,13 @@ fn a_header_written_just_before_its_owner_died_is_looked_at_again() {
     claim_without_header(&ring);
     let mut consumer = Consumer::new(&ring).unwrap();
     assert_eq!(pending(&mut consumer), (None, None));
-    let liveness = ActsThenDies {
-        last_act: || write_slow_header(&ring),
-        model: Model::dead(&[3]),
-    };
+    let liveness = ActsThenDies::new(|| write_slow_header(&ring), Model::dead(&[3]));
     assert_eq!(
         consumer.pending_verdict_with(None, None, &liveness),
         PendingVerdict::Changed,
         "decided on a frame that changed meanwhile"
     );
-    liveness.model.assert_balanced();
+    liveness.then.assert_balanced();
     // The next look sees the header, and the verdict then skips the whole claimed frame.
     assert_eq!(pending(&mut consumer), (Some(3), Some(64)));
     let dead = Model::dead(&[3]);

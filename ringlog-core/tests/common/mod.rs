@@ -2,9 +2,11 @@
 //! checking consumer. Each test file uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+use ringlog_core::abandon::Liveness;
 use ringlog_core::layout;
 use ringlog_core::memory::HeapMemory;
 use ringlog_core::{ClaimError, Geometry, Level, Next, RecordMeta, Ring, FRAME_HEADER_SIZE};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The small ring most unit tests use: 4 KiB of data, 4 registry slots.
@@ -137,3 +139,33 @@ pub fn payloads(seen: &[Seen]) -> Vec<Vec<u8>> {
 
 mod raw_access;
 pub use raw_access::RawAccess;
+
+/// An owner that finishes one last act (`last_act`: commits, or writes its header) the first
+/// time a verdict asks whether it is dead, and is then as `then` says: the race of a slow owner
+/// that writes and exits between the drain's look at its claim and the verdict, at the worst
+/// moment.
+pub struct ActsThenDies<F: FnOnce(), L: Liveness> {
+    pub last_act: Cell<Option<F>>,
+    pub then: L,
+}
+
+impl<F: FnOnce(), L: Liveness> ActsThenDies<F, L> {
+    pub fn new(last_act: F, then: L) -> Self {
+        ActsThenDies {
+            last_act: Cell::new(Some(last_act)),
+            then,
+        }
+    }
+}
+
+impl<F: FnOnce(), L: Liveness> Liveness for ActsThenDies<F, L> {
+    fn hold_if_dead(&self, slot: u16) -> bool {
+        if let Some(act) = self.last_act.take() {
+            act();
+        }
+        self.then.hold_if_dead(slot)
+    }
+    fn let_go(&self, slot: u16) {
+        self.then.let_go(slot)
+    }
+}
